@@ -1,0 +1,194 @@
+#pragma once
+// The checkpoint log of one durable queue: a directory of segment files holding
+// publish, ack, dead-letter and delivery-attempt records, plus ack-state
+// snapshots. It survives process crashes and power loss (per sync policy),
+// reports corruption precisely, and never delivers a record that fails its CRC.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "weir/runtime/file_system.hpp"
+#include "weir/runtime/status.hpp"
+#include "weir/runtime/sync_policy.hpp"
+
+namespace weir {
+
+struct log_options {
+  sync_policy sync;
+  std::uint64_t segment_size_bytes_max = 64ull << 20;  ///< roll to a new segment past this
+  std::uint32_t record_size_bytes_max = 16u << 20;     ///< larger appends are refused
+  std::uint64_t pending_bytes_max = 64ull << 20;      ///< appends wait while this much is unwritten
+  std::uint64_t index_interval_bytes = 64u << 10;     ///< one read index entry per this many bytes
+  std::uint64_t snapshot_every_bytes = 256ull << 20;  ///< automatic snapshot; 0 = only on request
+  bool read_only = false;            ///< inspect only: nothing is truncated, created or written
+  bool verify_all_segments = false;  ///< also CRC-check segments a snapshot covers
+};
+
+struct id_range {
+  std::uint64_t begin = 0;  ///< first id
+  std::uint64_t end = 0;    ///< one past the last id
+};
+
+struct message_header {
+  std::string name;
+  std::string value;
+};
+
+/// A message to publish; the views must stay valid during the publish() call only.
+struct outgoing_message {
+  std::uint64_t producer_id = 0;
+  std::uint64_t producer_epoch = 0;
+  std::uint64_t producer_seq = 0;
+  std::string_view key;
+  std::string_view payload;
+  std::span<const message_header> headers;
+  std::int64_t publish_time_ns = 0;
+};
+
+/// A message read back from the log.
+struct stored_message {
+  std::uint64_t id = 0;
+  std::uint64_t producer_id = 0;
+  std::uint64_t producer_epoch = 0;
+  std::uint64_t producer_seq = 0;
+  std::string key;
+  std::string payload;
+  std::vector<message_header> headers;
+  std::int64_t publish_time_ns = 0;
+  std::uint32_t attempts = 0;  ///< deliveries recorded so far
+};
+
+struct dead_letter_entry {
+  std::uint64_t id = 0;
+  std::uint32_t attempts = 0;
+  std::string reason;
+  std::string last_error;
+  std::string dead_letter_queue;
+};
+
+struct delivery_attempt {
+  std::uint64_t id = 0;
+  std::uint32_t attempts = 0;  ///< absolute count, not an increment
+};
+
+/// Bytes recovery cut from the end of a segment (a torn write or garbage tail).
+struct truncation {
+  std::string file;
+  std::uint64_t offset = 0;  ///< the file now ends here
+  std::uint64_t bytes = 0;   ///< how many bytes were cut
+  std::string reason;
+};
+
+/// A damaged region that recovery skipped because good records follow it.
+struct corruption {
+  std::string file;
+  std::uint64_t offset = 0;
+  std::uint64_t bytes = 0;
+  std::string reason;
+};
+
+/// One segment as recovery saw it.
+struct segment_summary {
+  std::string file;
+  std::uint64_t number = 0;
+  std::uint64_t size_bytes = 0;
+  std::uint64_t records = 0;   ///< records read (0 when covered by a snapshot and not verified)
+  bool scanned = false;        ///< read during this recovery
+  std::uint64_t first_id = 0;  ///< publishes have ids in [first_id, end_id)
+  std::uint64_t end_id = 0;
+};
+
+/// What open() found and did.
+struct recovery_report {
+  std::vector<segment_summary> segments;
+  std::optional<std::uint64_t> snapshot_sequence;  ///< the snapshot recovery started from
+  std::string snapshot_file;
+  std::uint64_t records_replayed = 0;  ///< records applied after the snapshot
+  std::uint64_t bytes_replayed = 0;
+  std::vector<truncation> truncations;  ///< in read-only mode: what would be cut
+  std::vector<corruption> corruptions;
+  std::vector<std::string> warnings;  ///< e.g. a corrupt snapshot that was passed over
+  double seconds = 0;
+
+  bool found_damage() const { return !truncations.empty() || !corruptions.empty(); }
+};
+
+/// Counters and sizes; cheap to take.
+struct log_stats {
+  std::uint64_t next_id = 1;
+  std::uint64_t published = 0;
+  std::uint64_t acked = 0;
+  std::uint64_t dead_lettered = 0;
+  std::uint64_t lost = 0;     ///< ids whose publish record was unreadable
+  std::uint64_t ready = 0;    ///< not acked, dead-lettered or lost
+  std::uint64_t unacked = 0;  ///< of the ready ones, those delivered at least once
+  std::uint64_t segments = 0;
+  std::uint64_t log_bytes = 0;
+  std::uint64_t snapshots = 0;  ///< snapshots written by this instance
+  std::uint64_t syncs = 0;
+  std::uint64_t append_errors = 0;
+  std::uint64_t sync_errors = 0;
+  std::uint64_t corrupt_reads = 0;  ///< read() calls that met a bad record
+};
+
+/// Called once per append, from the log's writer thread, when it is durable
+/// under the sync policy (ok) or has failed (and will never be durable).
+using durable_callback = std::function<void(const status&)>;
+
+class checkpoint_log {
+ public:
+  /// Opens (creating if missing, unless read-only) and recovers the log in `dir`.
+  static result<std::unique_ptr<checkpoint_log>> open(file_system& fs, std::string dir,
+                                                      log_options options = {});
+
+  /// Waits for every accepted append to be written and synced, then closes.
+  ~checkpoint_log();
+
+  checkpoint_log(const checkpoint_log&) = delete;
+  checkpoint_log& operator=(const checkpoint_log&) = delete;
+
+  /// Appends messages with dense ids in order; returns the first id. `done` fires once durable.
+  result<std::uint64_t> publish(std::span<const outgoing_message> messages, durable_callback done);
+
+  /// Marks ids acknowledged; ids not yet published are refused.
+  status ack(std::span<const id_range> ranges, durable_callback done);
+
+  /// Removes messages from the ready set as dead letters, with their reasons.
+  status dead_letter(std::span<const dead_letter_entry> entries, durable_callback done);
+
+  /// Records delivery counts so that they survive a restart.
+  status record_attempts(std::span<const delivery_attempt> attempts, durable_callback done);
+
+  /// Blocks until every append accepted so far is synced, whatever the policy.
+  status sync();
+
+  /// Writes an ack-state snapshot covering everything accepted so far, then deletes
+  /// segments whose messages are all acked or dead-lettered. Blocks until done.
+  status snapshot();
+
+  /// Reads a message back by id; not_found for ids never published or already done.
+  result<stored_message> read(std::uint64_t id) const;
+
+  /// Calls fn(id, attempts) for up to `limit` ready ids >= `from`, in ascending order.
+  void for_each_ready(std::uint64_t from, std::size_t limit,
+                      const std::function<void(std::uint64_t, std::uint32_t)>& fn) const;
+
+  const recovery_report& recovery() const noexcept;
+  log_stats stats() const;
+  const std::string& dir() const noexcept;
+
+  class impl;
+
+ private:
+  explicit checkpoint_log(std::unique_ptr<impl> self);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace weir

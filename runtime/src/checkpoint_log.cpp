@@ -1,0 +1,1352 @@
+#include "weir/runtime/checkpoint_log.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include "log_state.hpp"
+#include "record_format.hpp"
+#include "weir/schema/log.capnp.h"
+
+namespace weir {
+
+using detail::log_state;
+using detail::segment_entry;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr std::uint32_t format_version = schema::LOG_FORMAT_VERSION;
+constexpr std::size_t word_size = sizeof(capnp::word);
+// Recovery reads a whole segment at once; this bounds that buffer.
+constexpr std::uint64_t segment_size_limit = 1ull << 30;
+
+std::string number_name(const char* prefix, std::uint64_t number, const char* suffix) {
+  char name[64];
+  std::snprintf(name, sizeof name, "%s%020llu%s", prefix, static_cast<unsigned long long>(number),
+                suffix);
+  return name;
+}
+
+std::string segment_name(std::uint64_t number) {
+  return number_name("segment-", number, ".wlog");
+}
+std::string snapshot_name(std::uint64_t sequence) {
+  return number_name("snapshot-", sequence, ".wsnap");
+}
+
+/// Parses "<prefix><digits><suffix>" into the number, or nothing.
+std::optional<std::uint64_t> parse_number_name(std::string_view name, std::string_view prefix,
+                                               std::string_view suffix) {
+  if (name.size() <= prefix.size() + suffix.size() || !name.starts_with(prefix) ||
+      !name.ends_with(suffix)) {
+    return std::nullopt;
+  }
+  auto digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  std::uint64_t value = 0;
+  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (error != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+  return value;
+}
+
+std::string join(const std::string& dir, const std::string& name) {
+  return dir + "/" + name;
+}
+
+/// Reads a whole file into word-aligned memory (Cap'n Proto readers need alignment).
+result<std::vector<capnp::word>> read_whole(file_system& fs, const std::string& path,
+                                            std::uint64_t& size_bytes) {
+  auto file = fs.open_for_read(path);
+  if (!file) return file.error();
+  auto size = (*file)->size();
+  if (!size) return size.error();
+  if (*size > segment_size_limit) {
+    return status{errc::invalid_argument,
+                  path + ": " + std::to_string(*size) + " bytes is larger than a segment may be"};
+  }
+  std::vector<capnp::word> words((*size + word_size - 1) / word_size);
+  auto bytes = std::as_writable_bytes(std::span{words}).first(*size);
+  auto got = (*file)->read_at(0, bytes);
+  if (!got) return got.error();
+  size_bytes = *got;
+  return words;
+}
+
+std::string describe_header_problem(record_format::header_check check, std::uint32_t version) {
+  switch (check) {
+    case record_format::header_check::too_short:
+      return "file shorter than its 16-byte header";
+    case record_format::header_check::bad_magic:
+      return "bad magic number (not a weir file)";
+    case record_format::header_check::bad_crc:
+      return "header checksum mismatch";
+    case record_format::header_check::other_version:
+      return "written by format version " + std::to_string(version) + "; this build reads " +
+             std::to_string(format_version);
+    case record_format::header_check::ok:
+      break;
+  }
+  return "ok";
+}
+
+/// Decodes a framed payload into a LogRecord reader; kj exceptions become nullopt.
+struct decoded_record {
+  capnp::FlatArrayMessageReader reader;
+  explicit decoded_record(std::span<const capnp::word> payload)
+      : reader(kj::ArrayPtr<const capnp::word>(payload.data(), payload.size()), reader_options()) {}
+  static capnp::ReaderOptions reader_options() {
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords = 1ull << 32;
+    return options;
+  }
+};
+
+template <class Fn>
+bool with_log_record(std::span<const capnp::word> payload, Fn&& fn) {
+  try {
+    decoded_record decoded{payload};
+    fn(decoded.reader.getRoot<schema::LogRecord>());
+    return true;
+  } catch (const kj::Exception&) {
+    return false;
+  }
+}
+
+void fill_stored_message(schema::Envelope::Reader envelope, std::uint64_t id, stored_message& out) {
+  out.id = id;
+  out.producer_id = envelope.getProducerId();
+  out.producer_epoch = envelope.getProducerEpoch();
+  out.producer_seq = envelope.getProducerSeq();
+  auto key = envelope.getKey();
+  out.key.assign(reinterpret_cast<const char*>(key.begin()), key.size());
+  auto payload = envelope.getPayload();
+  out.payload.assign(reinterpret_cast<const char*>(payload.begin()), payload.size());
+  out.headers.clear();
+  for (auto header : envelope.getHeaders()) {
+    auto value = header.getValue();
+    out.headers.push_back(
+        {header.getName(),
+         std::string(reinterpret_cast<const char*>(value.begin()), value.size())});
+  }
+  out.publish_time_ns = envelope.getPublishTimeNs();
+}
+
+}  // namespace
+
+result<sync_policy> sync_policy::parse(std::string_view text) {
+  if (text == "always") return sync_policy{mode::always, {}};
+  if (text == "none") return sync_policy{mode::none, {}};
+  constexpr std::string_view prefix = "interval:";
+  if (text.starts_with(prefix)) {
+    auto digits = text.substr(prefix.size());
+    std::uint64_t ms = 0;
+    auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), ms);
+    if (error == std::errc{} && end == digits.data() + digits.size() && ms > 0 && ms <= 3'600'000) {
+      return sync_policy{mode::interval, std::chrono::milliseconds(ms)};
+    }
+  }
+  return status{errc::invalid_argument,
+                "sync policy '" + std::string(text) +
+                    "' is not one of always, none, interval:<ms> (1..3600000)"};
+}
+
+std::string sync_policy::to_string() const {
+  switch (kind) {
+    case mode::always:
+      return "always";
+    case mode::none:
+      return "none";
+    case mode::interval:
+      return "interval:" + std::to_string(interval.count());
+  }
+  return "?";
+}
+
+// ---------------------------------------------------------------------------
+
+class checkpoint_log::impl {
+ public:
+  impl(file_system& fs, std::string dir, log_options options)
+      : fs_(fs), dir_(std::move(dir)), options_(options) {}
+
+  ~impl() { stop(); }
+
+  status recover();
+  void start_writer() {
+    writer_ = std::thread([this] { writer_loop(); });
+  }
+  void stop();
+
+  status append(capnp::MessageBuilder& message, durable_callback done,
+                const std::function<status(std::uint64_t next_id)>& validate = {});
+  result<std::uint64_t> publish(std::span<const outgoing_message> messages, durable_callback done);
+  status ack(std::span<const id_range> ranges, durable_callback done);
+  status dead_letter(std::span<const dead_letter_entry> entries, durable_callback done);
+  status record_attempts(std::span<const delivery_attempt> attempts, durable_callback done);
+  status request(bool snapshot);
+
+  result<stored_message> read(std::uint64_t id) const;
+  void for_each_ready(std::uint64_t from, std::size_t limit,
+                      const std::function<void(std::uint64_t, std::uint32_t)>& fn) const;
+  log_stats stats() const;
+
+  const recovery_report& report() const { return report_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  struct pending_record {
+    std::size_t end_word;  // end of the framed record in pending_words_
+    durable_callback done;
+  };
+  struct control_request {
+    bool snapshot;  // else: sync
+    std::promise<status> result;
+  };
+
+  // Recovery.
+  status load_snapshot(const std::map<std::uint64_t, std::string>& snapshots, bool& fell_back);
+  status scan_segment(segment_entry& segment, std::uint64_t start_offset, std::uint64_t stop_at,
+                      bool is_last, bool apply);
+  status open_active_segment(std::uint64_t number, bool create);
+
+  // Writer thread.
+  void writer_loop();
+  void write_batch(std::vector<capnp::word>& words, std::vector<pending_record>& records);
+  void fail_from(std::vector<pending_record>& records, std::size_t first, const status& error);
+  status roll_segment();
+  status sync_active();
+  void fire_awaiting(const status& outcome);
+  status take_snapshot();
+  status write_snapshot_file(std::uint64_t sequence, const std::string& path,
+                             std::uint64_t covers_segment, std::uint64_t covers_offset,
+                             const std::vector<std::uint64_t>& deleted);
+  void enter_failed(const status& error);
+
+  file_system& fs_;
+  const std::string dir_;
+  const log_options options_;
+  recovery_report report_;
+
+  // Appends waiting for the writer, guarded by append_mutex_.
+  mutable std::mutex append_mutex_;
+  std::condition_variable work_ready_;
+  std::condition_variable space_ready_;
+  std::vector<capnp::word> pending_words_;
+  std::vector<pending_record> pending_records_;
+  std::deque<control_request*> pending_requests_;
+  std::uint64_t next_assigned_id_ = 1;  // ids handed out; >= state_.next_id
+  bool stopping_ = false;
+  status failure_;  // set once a sync failed: the log refuses all further appends
+
+  // State, segments and counters, guarded by state_mutex_.
+  mutable std::mutex state_mutex_;
+  log_state state_;
+  mutable std::map<std::uint64_t, segment_entry> segments_;  // mutable: readers open files lazily
+  mutable log_stats counters_;
+  std::vector<std::uint64_t> snapshot_sequences_;  // snapshot files kept, oldest first
+  std::uint64_t last_snapshot_covers_ =
+      0;  // segment of the newest good snapshot's position; 0: none
+
+  // Owned by the writer thread after recovery.
+  std::unique_ptr<writable_file> active_;
+  std::uint64_t active_number_ = 0;
+  std::vector<durable_callback> awaiting_sync_;
+  clock_type::time_point last_sync_ = clock_type::now();
+  std::uint64_t bytes_since_snapshot_ = 0;
+  std::thread writer_;
+
+  // The last publish record read, and where the record after it starts.
+  struct read_cursor {
+    std::uint64_t segment = 0;
+    std::uint64_t first_id = 0;
+    std::uint64_t count = 0;
+    std::uint64_t next_offset = 0;
+    std::vector<capnp::word> record;  // framed, as read from disk
+  };
+  mutable std::mutex cursor_mutex_;
+  mutable read_cursor cursor_;
+};
+
+// --- recovery ----------------------------------------------------------------
+
+status checkpoint_log::impl::recover() {
+  const auto started = clock_type::now();
+  if (options_.segment_size_bytes_max < 4096 ||
+      options_.segment_size_bytes_max > segment_size_limit) {
+    return {errc::invalid_argument, "segment_size_bytes_max must be within 4 KiB .. 1 GiB"};
+  }
+  auto exists = fs_.exists(dir_);
+  if (!exists) return exists.error();
+  if (!*exists) {
+    if (options_.read_only) return {errc::not_found, "log directory " + dir_ + " does not exist"};
+    if (auto created = fs_.create_dirs(dir_); !created) return created;
+  }
+  auto names = fs_.list_dir(dir_);
+  if (!names) return names.error();
+
+  std::map<std::uint64_t, std::string> segment_files;
+  std::map<std::uint64_t, std::string> snapshot_files;
+  for (const auto& name : *names) {
+    if (auto n = parse_number_name(name, "segment-", ".wlog")) {
+      segment_files.emplace(*n, join(dir_, name));
+    } else if (auto s = parse_number_name(name, "snapshot-", ".wsnap")) {
+      snapshot_files.emplace(*s, join(dir_, name));
+    } else if (name.ends_with(".tmp")) {
+      // A snapshot whose write was interrupted; it was never renamed into place.
+      if (!options_.read_only) fs_.remove_file(join(dir_, name));
+    } else {
+      report_.warnings.push_back("ignoring unexpected file " + join(dir_, name));
+    }
+  }
+
+  bool fell_back = false;
+  if (auto loaded = load_snapshot(snapshot_files, fell_back); !loaded) return loaded;
+
+  // Segments the snapshot lists but that are gone.
+  const std::uint64_t covers_segment = last_snapshot_covers_;
+  for (auto it = segments_.begin(); it != segments_.end();) {
+    if (segment_files.count(it->first) != 0) {
+      ++it;
+      continue;
+    }
+    auto& entry = it->second;
+    if (entry.first_id < entry.end_id && !state_.done.contains_all(entry.first_id, entry.end_id)) {
+      if (fell_back) {
+        // A newer snapshot (now unreadable) compacted it, which it only does to
+        // segments whose messages were all done.
+        report_.warnings.push_back("segment " + entry.path +
+                                   " is gone; a newer snapshot had compacted it");
+        state_.done.insert(entry.first_id, entry.end_id);
+        for (auto id = entry.first_id; id < entry.end_id; ++id) state_.attempts.erase(id);
+      } else {
+        const auto lost_before = state_.done.count_in(entry.first_id, entry.end_id);
+        state_.lost += (entry.end_id - entry.first_id) - lost_before;
+        state_.done.insert(entry.first_id, entry.end_id);
+        for (auto id = entry.first_id; id < entry.end_id; ++id) state_.attempts.erase(id);
+        report_.warnings.push_back("segment " + entry.path + " is missing; ids " +
+                                   std::to_string(entry.first_id) + ".." +
+                                   std::to_string(entry.end_id - 1) + " are lost");
+      }
+    }
+    it = segments_.erase(it);
+  }
+
+  // Segment files older than the snapshot's position that it does not list were
+  // compacted; their removal just did not reach the disk before a crash.
+  std::uint64_t replay_from_offset = 0;
+  for (auto& [number, path] : segment_files) {
+    if (covers_segment != 0 && number < covers_segment && segments_.count(number) == 0) {
+      report_.warnings.push_back("removing compacted segment " + path);
+      if (!options_.read_only) fs_.remove_file(path);
+      continue;
+    }
+    auto& entry = segments_[number];
+    entry.number = number;
+    entry.path = path;
+  }
+  if (covers_segment != 0) {
+    auto it = segments_.find(covers_segment);
+    if (it != segments_.end()) replay_from_offset = it->second.size;
+  }
+  if (covers_segment == 0 && !segments_.empty() && segments_.begin()->first > 1) {
+    report_.warnings.push_back("no snapshot but the first segment is number " +
+                               std::to_string(segments_.begin()->first) +
+                               "; earlier segments were compacted, so acks they held are unknown");
+  }
+
+  // Replay: segments from the snapshot's position on; others are only verified on request.
+  const std::uint64_t last_number = segments_.empty() ? 0 : segments_.rbegin()->first;
+  for (auto& [number, entry] : segments_) {
+    const bool is_last = number == last_number;
+    if (number < covers_segment) {
+      if (options_.verify_all_segments) {
+        entry.records = 0;
+        if (auto scanned =
+                scan_segment(entry, record_format::header_size, UINT64_MAX, false, false);
+            !scanned) {
+          return scanned;
+        }
+      }
+      continue;
+    }
+    const auto start = number == covers_segment
+                           ? std::max<std::uint64_t>(replay_from_offset, record_format::header_size)
+                           : record_format::header_size;
+    std::uint64_t covered_records = 0;
+    if (number == covers_segment && options_.verify_all_segments) {
+      // Verify the covered part too; apply only from the snapshot's position.
+      segment_entry scratch = entry;
+      scratch.records = 0;
+      if (auto scanned = scan_segment(scratch, record_format::header_size, start, false, false);
+          !scanned) {
+        return scanned;
+      }
+      covered_records = scratch.records;
+    }
+    if (auto scanned = scan_segment(entry, start, UINT64_MAX, is_last, true); !scanned) {
+      return scanned;
+    }
+    entry.records += covered_records;
+  }
+
+  next_assigned_id_ = state_.next_id;
+  for (const auto& [number, entry] : segments_) {
+    report_.segments.push_back({entry.path, number, entry.size, entry.records, entry.scanned,
+                                entry.first_id, entry.end_id});
+  }
+  report_.seconds = std::chrono::duration<double>(clock_type::now() - started).count();
+
+  if (options_.read_only) return {};
+  // A new segment must sort after everything a snapshot covers, or the next
+  // recovery would take it for a compacted one.
+  const bool create = segments_.empty();
+  return open_active_segment(create ? std::max(last_number, covers_segment) + 1 : last_number,
+                             create);
+}
+
+status checkpoint_log::impl::load_snapshot(const std::map<std::uint64_t, std::string>& snapshots,
+                                           bool& fell_back) {
+  // Newest first; a corrupt snapshot is passed over for the one before it.
+  for (auto it = snapshots.rbegin(); it != snapshots.rend(); ++it) {
+    const auto& path = it->second;
+    std::uint64_t size = 0;
+    auto words = read_whole(fs_, path, size);
+    if (!words) {
+      report_.warnings.push_back("cannot read snapshot: " + words.error().to_string());
+      fell_back = true;
+      continue;
+    }
+    auto bytes = std::as_bytes(std::span{*words}).first(size);
+    std::uint32_t version = 0;
+    auto check = record_format::check_file_header(bytes, record_format::snapshot_magic,
+                                                  format_version, version);
+    if (check == record_format::header_check::other_version) {
+      return {errc::version_mismatch,
+              "snapshot " + path + " " + describe_header_problem(check, version)};
+    }
+    std::string problem;
+    bool loaded = false;
+    if (check != record_format::header_check::ok) {
+      problem = describe_header_problem(check, version);
+    } else {
+      auto frame = record_format::decode_frame(bytes.subspan(record_format::header_size),
+                                               options_.record_size_bytes_max);
+      if (frame.status != record_format::frame_status::ok) {
+        problem = std::string("snapshot record at offset 16: ") + frame.reason;
+      } else {
+        try {
+          decoded_record decoded{frame.payload};
+          auto snap = decoded.reader.getRoot<schema::Snapshot>();
+          log_state state;
+          state.next_id = snap.getNextId();
+          for (auto range : snap.getDone()) state.done.insert(range.getBegin(), range.getEnd());
+          for (auto a : snap.getAttempts()) state.attempts[a.getId()] = a.getAttempts();
+          state.published = snap.getPublishedCount();
+          state.acked = snap.getAckedCount();
+          state.dead_lettered = snap.getDeadLetteredCount();
+          state.lost = snap.getLostCount();
+          std::map<std::uint64_t, segment_entry> segments;
+          for (auto s : snap.getSegments()) {
+            segment_entry entry;
+            entry.number = s.getNumber();
+            entry.path = join(dir_, segment_name(entry.number));
+            entry.first_id = s.getFirstId();
+            entry.end_id = s.getEndId();
+            entry.size = s.getSize();
+            for (auto e : s.getEntries()) entry.index.emplace_back(e.getFirstId(), e.getOffset());
+            segments.emplace(entry.number, std::move(entry));
+          }
+          state_ = std::move(state);
+          segments_ = std::move(segments);
+          last_snapshot_covers_ = snap.getCovers().getSegment();
+          report_.snapshot_sequence = it->first;
+          report_.snapshot_file = path;
+          loaded = true;
+        } catch (const kj::Exception& e) {
+          problem = "snapshot record does not decode: " + std::string(e.getDescription().cStr());
+        }
+      }
+    }
+    if (loaded) {
+      for (const auto& [sequence, ignored] : snapshots) {
+        if (sequence <= it->first) snapshot_sequences_.push_back(sequence);
+      }
+      return {};
+    }
+    report_.corruptions.push_back({path, 0, size, problem});
+    report_.warnings.push_back("snapshot " + path + " is corrupt (" + problem +
+                               "); falling back to an older one");
+    // Removed so that it is not mistaken for the newest one again; the report
+    // above is the record of it.
+    if (!options_.read_only) fs_.remove_file(path);
+    fell_back = true;
+  }
+  return {};
+}
+
+status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t start_offset,
+                                          std::uint64_t stop_at, bool is_last, bool apply) {
+  std::uint64_t size = 0;
+  auto words = read_whole(fs_, segment.path, size);
+  if (!words) return words.error();
+  size = std::min(size, stop_at);
+  const bool may_modify = apply && !options_.read_only;
+  auto bytes = std::as_bytes(std::span{*words}).first(size);
+  segment.scanned = true;
+
+  std::uint32_t version = 0;
+  auto check = record_format::check_file_header(bytes, record_format::segment_magic, format_version,
+                                                version);
+  if (check == record_format::header_check::other_version) {
+    return {errc::version_mismatch,
+            "segment " + segment.path + " " + describe_header_problem(check, version)};
+  }
+  if (check == record_format::header_check::too_short) {
+    // Only a segment being created when the process died can be this short;
+    // the last one gets a fresh header when it is opened for appends.
+    report_.truncations.push_back({segment.path, 0, size, "segment header is incomplete"});
+    if (may_modify) {
+      auto cut = is_last ? fs_.truncate_file(segment.path, 0) : fs_.remove_file(segment.path);
+      if (!cut) return cut;
+    }
+    segment.size = 0;
+    return {};
+  }
+  if (check != record_format::header_check::ok) {
+    report_.corruptions.push_back(
+        {segment.path, 0, record_format::header_size, describe_header_problem(check, version)});
+  }
+
+  std::uint64_t offset = std::max<std::uint64_t>(start_offset, record_format::header_size);
+  if (offset > size) {
+    report_.warnings.push_back("segment " + segment.path + " is shorter (" + std::to_string(size) +
+                               " bytes) than the snapshot's position " + std::to_string(offset));
+    offset = size;
+  }
+  while (offset < size) {
+    auto frame = record_format::decode_frame(bytes.subspan(offset), options_.record_size_bytes_max);
+    bool applied = false;
+    if (frame.status == record_format::frame_status::ok) {
+      if (!apply) {
+        ++segment.records;
+        applied = true;
+      } else {
+        detail::apply_outcome outcome = detail::apply_outcome::applied;
+        const bool decoded = with_log_record(frame.payload, [&](schema::LogRecord::Reader record) {
+          outcome =
+              detail::apply_record(record, state_, segment, offset, options_.index_interval_bytes);
+        });
+        if (!decoded) {
+          frame.reason = "record passes its checksum but does not decode";
+        } else if (outcome == detail::apply_outcome::stale_publish) {
+          frame.reason = "publish record with ids already used";
+        } else {
+          ++report_.records_replayed;
+          report_.bytes_replayed += frame.size;
+          applied = true;
+        }
+      }
+    }
+    if (applied) {
+      offset += frame.size;
+      continue;
+    }
+    // A bad record: skip to the next good one if any follows, else cut the tail.
+    const auto next = offset + record_format::find_next_frame(bytes.subspan(offset),
+                                                              options_.record_size_bytes_max);
+    if (next < size) {
+      report_.corruptions.push_back({segment.path, offset, next - offset, frame.reason});
+      offset = next;
+      continue;
+    }
+    report_.truncations.push_back(
+        {segment.path, offset, size - offset,
+         std::string(is_last ? "torn or corrupt tail: " : "corrupt tail of a sealed segment: ") +
+             frame.reason});
+    if (may_modify) {
+      if (auto cut = fs_.truncate_file(segment.path, offset); !cut) return cut;
+    }
+    size = offset;
+    break;
+  }
+  if (apply || segment.size == 0) segment.size = size;
+  return {};
+}
+
+status checkpoint_log::impl::open_active_segment(std::uint64_t number, bool create) {
+  const auto path = join(dir_, segment_name(number));
+  auto file = fs_.open_for_append(path);
+  if (!file) return file.error();
+  if ((*file)->size() < record_format::header_size) {
+    // New, or a header cut away by recovery: write a fresh header.
+    if ((*file)->size() != 0) {
+      if (auto cut = (*file)->truncate(0); !cut) return cut;
+    }
+    std::byte header[record_format::header_size];
+    record_format::write_file_header(header, record_format::segment_magic, format_version);
+    if (auto written = (*file)->append(header); !written) return written;
+    if (auto synced = (*file)->sync(); !synced) return synced;
+    if (auto synced = fs_.sync_dir(dir_); !synced) return synced;
+  }
+  std::lock_guard lock(state_mutex_);
+  auto& entry = segments_[number];
+  entry.number = number;
+  entry.path = path;
+  entry.size = (*file)->size();
+  if (create) {
+    entry.first_id = entry.end_id = state_.next_id;
+  }
+  active_ = std::move(*file);
+  active_number_ = number;
+  return {};
+}
+
+void checkpoint_log::impl::stop() {
+  {
+    std::lock_guard lock(append_mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  work_ready_.notify_all();
+  space_ready_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
+// --- appends ------------------------------------------------------------------
+
+status checkpoint_log::impl::append(capnp::MessageBuilder& message, durable_callback done,
+                                    const std::function<status(std::uint64_t)>& validate) {
+  if (options_.read_only) return {errc::closed, "log " + dir_ + " is open read-only"};
+  // The size does not depend on the ids validate() fills in (fixed-width fields).
+  const auto record_bytes = capnp::computeSerializedSizeInWords(message) * word_size;
+  if (record_bytes > options_.record_size_bytes_max) {
+    return {errc::invalid_argument, "record of " + std::to_string(record_bytes) +
+                                        " bytes exceeds record_size_bytes_max " +
+                                        std::to_string(options_.record_size_bytes_max)};
+  }
+  std::unique_lock lock(append_mutex_);
+  space_ready_.wait(lock, [&] {
+    return stopping_ || !failure_.is_ok() ||
+           pending_words_.size() * word_size < options_.pending_bytes_max;
+  });
+  if (stopping_) return {errc::closed, "log " + dir_ + " is closing"};
+  if (!failure_.is_ok()) return {errc::closed, failure_.to_string()};
+  if (validate) {
+    if (auto valid = validate(next_assigned_id_); !valid) return valid;
+  }
+  record_format::append_record(pending_words_, message);
+  pending_records_.push_back({pending_words_.size(), std::move(done)});
+  lock.unlock();
+  work_ready_.notify_one();
+  return {};
+}
+
+result<std::uint64_t> checkpoint_log::impl::publish(std::span<const outgoing_message> messages,
+                                                    durable_callback done) {
+  if (messages.empty()) return status{errc::invalid_argument, "publish of an empty batch"};
+  capnp::MallocMessageBuilder builder;
+  auto batch = builder.initRoot<schema::LogRecord>().initPublish();
+  auto envelopes = batch.initEnvelopes(static_cast<unsigned>(messages.size()));
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const auto& m = messages[i];
+    auto envelope = envelopes[static_cast<unsigned>(i)];
+    envelope.setProducerId(m.producer_id);
+    envelope.setProducerEpoch(m.producer_epoch);
+    envelope.setProducerSeq(m.producer_seq);
+    envelope.setKey(kj::arrayPtr(reinterpret_cast<const kj::byte*>(m.key.data()), m.key.size()));
+    envelope.setPayload(
+        kj::arrayPtr(reinterpret_cast<const kj::byte*>(m.payload.data()), m.payload.size()));
+    if (!m.headers.empty()) {
+      auto headers = envelope.initHeaders(static_cast<unsigned>(m.headers.size()));
+      for (std::size_t h = 0; h < m.headers.size(); ++h) {
+        headers[static_cast<unsigned>(h)].setName(m.headers[h].name);
+        headers[static_cast<unsigned>(h)].setValue(
+            kj::arrayPtr(reinterpret_cast<const kj::byte*>(m.headers[h].value.data()),
+                         m.headers[h].value.size()));
+      }
+    }
+    envelope.setPublishTimeNs(m.publish_time_ns);
+  }
+  // Ids are assigned under the append lock so that record order is id order.
+  std::uint64_t first_id = 0;
+  auto appended = append(builder, std::move(done), [&](std::uint64_t next_id) {
+    first_id = next_id;
+    batch.setFirstId(next_id);
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      envelopes[static_cast<unsigned>(i)].setId(next_id + i);
+    }
+    next_assigned_id_ = next_id + messages.size();
+    return status{};
+  });
+  if (!appended) return appended;
+  return first_id;
+}
+
+status checkpoint_log::impl::ack(std::span<const id_range> ranges, durable_callback done) {
+  capnp::MallocMessageBuilder builder;
+  auto list = builder.initRoot<schema::LogRecord>().initAck().initRanges(
+      static_cast<unsigned>(ranges.size()));
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    list[static_cast<unsigned>(i)].setBegin(ranges[i].begin);
+    list[static_cast<unsigned>(i)].setEnd(ranges[i].end);
+  }
+  return append(builder, std::move(done), [&](std::uint64_t next_id) -> status {
+    for (const auto& range : ranges) {
+      if (range.begin == 0 || range.begin >= range.end || range.end > next_id) {
+        return {errc::invalid_argument, "ack range [" + std::to_string(range.begin) + ", " +
+                                            std::to_string(range.end) +
+                                            ") is empty or holds ids never published (next id " +
+                                            std::to_string(next_id) + ")"};
+      }
+    }
+    return {};
+  });
+}
+
+status checkpoint_log::impl::dead_letter(std::span<const dead_letter_entry> entries,
+                                         durable_callback done) {
+  capnp::MallocMessageBuilder builder;
+  auto list = builder.initRoot<schema::LogRecord>().initDeadLetter().initEntries(
+      static_cast<unsigned>(entries.size()));
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    auto out = list[static_cast<unsigned>(i)];
+    out.setId(entries[i].id);
+    out.setAttempts(entries[i].attempts);
+    out.setReason(entries[i].reason);
+    out.setLastError(entries[i].last_error);
+    out.setDeadLetterQueue(entries[i].dead_letter_queue);
+  }
+  return append(builder, std::move(done), [&](std::uint64_t next_id) -> status {
+    for (const auto& entry : entries) {
+      if (entry.id == 0 || entry.id >= next_id) {
+        return {errc::invalid_argument,
+                "dead letter for id " + std::to_string(entry.id) + " that was never published"};
+      }
+    }
+    return {};
+  });
+}
+
+status checkpoint_log::impl::record_attempts(std::span<const delivery_attempt> attempts,
+                                             durable_callback done) {
+  capnp::MallocMessageBuilder builder;
+  auto list = builder.initRoot<schema::LogRecord>().initDeliveries().initEntries(
+      static_cast<unsigned>(attempts.size()));
+  for (std::size_t i = 0; i < attempts.size(); ++i) {
+    list[static_cast<unsigned>(i)].setId(attempts[i].id);
+    list[static_cast<unsigned>(i)].setAttempts(attempts[i].attempts);
+  }
+  return append(builder, std::move(done), [&](std::uint64_t next_id) -> status {
+    for (const auto& attempt : attempts) {
+      if (attempt.id == 0 || attempt.id >= next_id) {
+        return {errc::invalid_argument,
+                "delivery attempt for id " + std::to_string(attempt.id) + " never published"};
+      }
+    }
+    return {};
+  });
+}
+
+status checkpoint_log::impl::request(bool snapshot) {
+  if (options_.read_only) return {errc::closed, "log " + dir_ + " is open read-only"};
+  control_request req{snapshot, {}};
+  auto outcome = req.result.get_future();
+  {
+    std::lock_guard lock(append_mutex_);
+    if (stopping_) return {errc::closed, "log " + dir_ + " is closing"};
+    if (!failure_.is_ok()) return {errc::closed, failure_.to_string()};
+    pending_requests_.push_back(&req);
+  }
+  work_ready_.notify_one();
+  return outcome.get();
+}
+
+// --- writer thread ------------------------------------------------------------
+
+void checkpoint_log::impl::writer_loop() {
+  std::vector<capnp::word> words;
+  std::vector<pending_record> records;
+  std::deque<control_request*> requests;
+  for (;;) {
+    bool stop = false;
+    {
+      std::unique_lock lock(append_mutex_);
+      auto has_work = [&] {
+        return stopping_ || !pending_records_.empty() || !pending_requests_.empty();
+      };
+      if (!awaiting_sync_.empty() && options_.sync.kind == sync_policy::mode::interval) {
+        work_ready_.wait_until(lock, last_sync_ + options_.sync.interval, has_work);
+      } else {
+        work_ready_.wait(lock, has_work);
+      }
+      words.swap(pending_words_);
+      records.swap(pending_records_);
+      requests.swap(pending_requests_);
+      stop = stopping_;
+    }
+    space_ready_.notify_all();
+
+    if (!records.empty()) write_batch(words, records);
+    words.clear();
+    records.clear();
+
+    const bool interval_due = options_.sync.kind == sync_policy::mode::interval &&
+                              clock_type::now() >= last_sync_ + options_.sync.interval;
+    if (!awaiting_sync_.empty() && (interval_due || stop)) sync_active();
+
+    for (auto* req : requests) {
+      status outcome;
+      {
+        std::lock_guard lock(append_mutex_);
+        outcome = failure_.is_ok() ? status{} : status{errc::closed, failure_.to_string()};
+      }
+      if (outcome) outcome = req->snapshot ? take_snapshot() : sync_active();
+      req->result.set_value(outcome);
+    }
+    requests.clear();
+
+    if (options_.snapshot_every_bytes != 0 &&
+        bytes_since_snapshot_ >= options_.snapshot_every_bytes) {
+      bool healthy;
+      {
+        std::lock_guard lock(append_mutex_);
+        healthy = failure_.is_ok();
+      }
+      if (healthy) take_snapshot();
+    }
+
+    if (stop) {
+      // Appends still queued when stop was requested have been written above.
+      std::unique_lock lock(append_mutex_);
+      if (pending_records_.empty() && pending_requests_.empty()) break;
+    }
+  }
+  if (active_) {
+    bool healthy;
+    {
+      std::lock_guard lock(append_mutex_);
+      healthy = failure_.is_ok();
+    }
+    if (healthy) sync_active();
+  }
+  fire_awaiting({errc::closed, "log " + dir_ + " closed before the append was synced"});
+}
+
+void checkpoint_log::impl::write_batch(std::vector<capnp::word>& words,
+                                       std::vector<pending_record>& records) {
+  {
+    std::lock_guard lock(append_mutex_);
+    if (!failure_.is_ok()) {
+      fail_from(records, 0, {errc::closed, failure_.to_string()});
+      return;
+    }
+  }
+  std::size_t first = 0;
+  std::size_t first_word = 0;
+  while (first < records.size()) {
+    auto record_bytes = [&](std::size_t i) {
+      const auto begin = i == 0 ? 0 : records[i - 1].end_word;
+      return (records[i].end_word - begin) * word_size;
+    };
+    if (active_->size() > record_format::header_size &&
+        active_->size() + record_bytes(first) > options_.segment_size_bytes_max) {
+      if (auto rolled = roll_segment(); !rolled) {
+        fail_from(records, first, rolled);
+        return;
+      }
+    }
+    // The largest run of records that fits the segment (at least one).
+    std::size_t end = first;
+    std::uint64_t chunk_bytes = 0;
+    while (end < records.size() &&
+           (end == first ||
+            active_->size() + chunk_bytes + record_bytes(end) <= options_.segment_size_bytes_max)) {
+      chunk_bytes += record_bytes(end);
+      ++end;
+    }
+    const std::uint64_t chunk_offset = active_->size();
+    auto chunk = std::as_bytes(std::span{words}).subspan(first_word * word_size, chunk_bytes);
+    if (auto written = active_->append(chunk); !written) {
+      {
+        std::lock_guard lock(state_mutex_);
+        ++counters_.append_errors;
+      }
+      // Undo the partial write so the segment ends on a record boundary again.
+      if (auto cut = active_->truncate(chunk_offset); !cut) {
+        enter_failed({cut.code(), "cannot undo a failed append (" + written.to_string() +
+                                      "): " + cut.to_string()});
+      }
+      fail_from(records, first, written);
+      return;
+    }
+
+    {
+      std::lock_guard lock(state_mutex_);
+      auto& segment = segments_[active_number_];
+      std::uint64_t offset = chunk_offset;
+      std::size_t word = first_word;
+      for (auto i = first; i < end; ++i) {
+        auto payload =
+            std::span<const capnp::word>(words).subspan(word + 1, records[i].end_word - word - 1);
+        with_log_record(payload, [&](schema::LogRecord::Reader record) {
+          detail::apply_record(record, state_, segment, offset, options_.index_interval_bytes);
+        });
+        offset += (records[i].end_word - word) * word_size;
+        word = records[i].end_word;
+      }
+      segment.size = active_->size();
+    }
+    bytes_since_snapshot_ += chunk_bytes;
+    for (auto i = first; i < end; ++i) awaiting_sync_.push_back(std::move(records[i].done));
+
+    status synced;
+    switch (options_.sync.kind) {
+      case sync_policy::mode::always:
+        synced = sync_active();
+        break;
+      case sync_policy::mode::none:
+        fire_awaiting({});
+        break;
+      case sync_policy::mode::interval:
+        if (clock_type::now() >= last_sync_ + options_.sync.interval) synced = sync_active();
+        break;
+    }
+    if (!synced) {
+      fail_from(records, end, synced);
+      return;
+    }
+    first_word = records[end - 1].end_word;
+    first = end;
+  }
+}
+
+void checkpoint_log::impl::fail_from(std::vector<pending_record>& records, std::size_t first,
+                                     const status& error) {
+  // Later records (and appends queued meanwhile) hold ids beyond the failed ones,
+  // so they fail too, and id assignment resumes where the log really ends.
+  std::vector<durable_callback> failed;
+  for (auto i = first; i < records.size(); ++i) failed.push_back(std::move(records[i].done));
+  {
+    std::lock_guard lock(append_mutex_);
+    for (auto& record : pending_records_) failed.push_back(std::move(record.done));
+    pending_records_.clear();
+    pending_words_.clear();
+    std::lock_guard state_lock(state_mutex_);
+    next_assigned_id_ = state_.next_id;
+  }
+  space_ready_.notify_all();
+  for (auto& done : failed) {
+    if (done) done(error);
+  }
+}
+
+status checkpoint_log::impl::sync_active() {
+  auto synced = active_->sync();
+  {
+    std::lock_guard lock(state_mutex_);
+    ++counters_.syncs;
+    if (!synced) ++counters_.sync_errors;
+  }
+  last_sync_ = clock_type::now();
+  if (!synced) {
+    // After a failed fdatasync the kernel may have dropped the dirty pages; what
+    // is on disk is unknown until recovery reads it back (PostgreSQL's lesson).
+    enter_failed(
+        {synced.code(), "fdatasync failed; reopen the log to recover: " + synced.to_string()});
+    fire_awaiting(synced);
+    return synced;
+  }
+  fire_awaiting({});
+  return {};
+}
+
+void checkpoint_log::impl::fire_awaiting(const status& outcome) {
+  auto callbacks = std::move(awaiting_sync_);
+  awaiting_sync_.clear();
+  for (auto& done : callbacks) {
+    if (done) done(outcome);
+  }
+}
+
+void checkpoint_log::impl::enter_failed(const status& error) {
+  std::vector<durable_callback> failed;
+  {
+    std::lock_guard lock(append_mutex_);
+    if (failure_.is_ok()) failure_ = error;
+    for (auto& record : pending_records_) failed.push_back(std::move(record.done));
+    pending_records_.clear();
+    pending_words_.clear();
+  }
+  space_ready_.notify_all();
+  for (auto& done : failed) {
+    if (done) done(error);
+  }
+}
+
+status checkpoint_log::impl::roll_segment() {
+  // The sealed segment is synced before the next one starts, so that only the
+  // last segment can ever have a torn tail.
+  if (auto synced = sync_active(); !synced) return synced;
+  const auto number = active_number_ + 1;
+  const auto path = join(dir_, segment_name(number));
+  auto file = fs_.open_for_append(path);
+  if (!file) return file.error();
+  std::byte header[record_format::header_size];
+  record_format::write_file_header(header, record_format::segment_magic, format_version);
+  status ready = (*file)->append(header);
+  if (ready) ready = (*file)->sync();
+  if (ready) ready = fs_.sync_dir(dir_);
+  if (!ready) {
+    fs_.remove_file(path);
+    return ready;
+  }
+  std::lock_guard lock(state_mutex_);
+  auto& entry = segments_[number];
+  entry.number = number;
+  entry.path = path;
+  entry.size = (*file)->size();
+  entry.first_id = entry.end_id = state_.next_id;
+  active_ = std::move(*file);
+  active_number_ = number;
+  return {};
+}
+
+// --- snapshots ------------------------------------------------------------------
+
+status checkpoint_log::impl::take_snapshot() {
+  if (auto synced = sync_active(); !synced) return synced;
+  const std::uint64_t covers_segment = active_number_;
+  const std::uint64_t covers_offset = active_->size();
+  const std::uint64_t sequence = snapshot_sequences_.empty() ? 1 : snapshot_sequences_.back() + 1;
+
+  // Keep every segment the previous snapshot needs, so that if this snapshot is
+  // ever unreadable, recovery can fall back to that one and still replay.
+  std::uint64_t compact_below = covers_segment;
+  if (last_snapshot_covers_ != 0) compact_below = std::min(compact_below, last_snapshot_covers_);
+  std::vector<std::uint64_t> deletable;
+  {
+    std::lock_guard lock(state_mutex_);
+    for (const auto& [number, entry] : segments_) {
+      if (number >= compact_below) break;
+      if (state_.done.contains_all(entry.first_id, entry.end_id)) deletable.push_back(number);
+    }
+  }
+
+  const auto path = join(dir_, snapshot_name(sequence));
+  if (auto written = write_snapshot_file(sequence, path, covers_segment, covers_offset, deletable);
+      !written) {
+    return written;
+  }
+  snapshot_sequences_.push_back(sequence);
+  last_snapshot_covers_ = covers_segment;
+  bytes_since_snapshot_ = 0;
+
+  // A marker in the log tells readers where snapshots were taken.
+  capnp::MallocMessageBuilder marker;
+  auto m = marker.initRoot<schema::LogRecord>().initSnapshotMarker();
+  m.setSequence(sequence);
+  m.getCovers().setSegment(covers_segment);
+  m.getCovers().setOffset(covers_offset);
+  std::vector<capnp::word> framed;
+  record_format::append_record(framed, marker);
+  if (auto written = active_->append(std::as_bytes(std::span{framed})); written) {
+    std::lock_guard lock(state_mutex_);
+    auto& segment = segments_[active_number_];
+    ++segment.records;
+    segment.size = active_->size();
+  } else if (auto cut = active_->truncate(covers_offset); !cut) {
+    enter_failed(cut);
+  }
+
+  for (auto number : deletable) {
+    std::string segment_path;
+    {
+      std::lock_guard lock(state_mutex_);
+      segment_path = segments_[number].path;
+      segments_.erase(number);
+    }
+    fs_.remove_file(segment_path);
+  }
+  // Two are kept: the new one and the one to fall back to if it is ever unreadable.
+  while (snapshot_sequences_.size() > 2) {
+    fs_.remove_file(join(dir_, snapshot_name(snapshot_sequences_.front())));
+    snapshot_sequences_.erase(snapshot_sequences_.begin());
+  }
+  fs_.sync_dir(dir_);
+  std::lock_guard lock(state_mutex_);
+  ++counters_.snapshots;
+  return {};
+}
+
+status checkpoint_log::impl::write_snapshot_file(std::uint64_t sequence, const std::string& path,
+                                                 std::uint64_t covers_segment,
+                                                 std::uint64_t covers_offset,
+                                                 const std::vector<std::uint64_t>& deleted) {
+  capnp::MallocMessageBuilder builder;
+  auto snap = builder.initRoot<schema::Snapshot>();
+  snap.setSequence(sequence);
+  snap.getCovers().setSegment(covers_segment);
+  snap.getCovers().setOffset(covers_offset);
+  {
+    std::lock_guard lock(state_mutex_);
+    snap.setNextId(state_.next_id);
+    auto done = snap.initDone(static_cast<unsigned>(state_.done.ranges().size()));
+    unsigned i = 0;
+    for (const auto& [begin, end] : state_.done.ranges()) {
+      done[i].setBegin(begin);
+      done[i].setEnd(end);
+      ++i;
+    }
+    auto attempts = snap.initAttempts(static_cast<unsigned>(state_.attempts.size()));
+    i = 0;
+    for (const auto& [id, count] : state_.attempts) {
+      attempts[i].setId(id);
+      attempts[i].setAttempts(count);
+      ++i;
+    }
+    snap.setPublishedCount(state_.published);
+    snap.setAckedCount(state_.acked);
+    snap.setDeadLetteredCount(state_.dead_lettered);
+    snap.setLostCount(state_.lost);
+    auto segments = snap.initSegments(static_cast<unsigned>(segments_.size() - deleted.size()));
+    i = 0;
+    for (const auto& [number, entry] : segments_) {
+      if (std::find(deleted.begin(), deleted.end(), number) != deleted.end()) continue;
+      auto out = segments[i++];
+      out.setNumber(number);
+      out.setFirstId(entry.first_id);
+      out.setEndId(entry.end_id);
+      out.setSize(number == covers_segment ? covers_offset : entry.size);
+      auto entries = out.initEntries(static_cast<unsigned>(entry.index.size()));
+      for (unsigned e = 0; e < entry.index.size(); ++e) {
+        entries[e].setFirstId(entry.index[e].first);
+        entries[e].setOffset(entry.index[e].second);
+      }
+    }
+  }
+
+  std::vector<capnp::word> words(record_format::header_size / word_size);
+  record_format::write_file_header(reinterpret_cast<std::byte*>(words.data()),
+                                   record_format::snapshot_magic, format_version);
+  record_format::append_record(words, builder);
+
+  // Written aside and renamed into place, so a snapshot file is whole or absent.
+  const auto temp = path + ".tmp";
+  fs_.remove_file(temp);
+  auto file = fs_.open_for_append(temp);
+  if (!file) return file.error();
+  status outcome = (*file)->append(std::as_bytes(std::span{words}));
+  if (outcome) outcome = (*file)->sync();
+  file->reset();
+  if (outcome) outcome = fs_.rename_file(temp, path);
+  if (outcome) outcome = fs_.sync_dir(dir_);
+  if (!outcome) fs_.remove_file(temp);
+  return outcome;
+}
+
+// --- reads ------------------------------------------------------------------------
+
+result<stored_message> checkpoint_log::impl::read(std::uint64_t id) const {
+  std::shared_ptr<readable_file> file;
+  std::string path;
+  std::uint64_t offset = 0;
+  std::uint64_t limit = 0;
+  std::uint64_t segment_number = 0;
+  stored_message message;
+  {
+    std::lock_guard lock(state_mutex_);
+    if (id == 0 || id >= state_.next_id) {
+      return status{errc::not_found, "message " + std::to_string(id) +
+                                         " was never published (or is not written yet)"};
+    }
+    if (state_.done.contains(id)) {
+      return status{errc::not_found,
+                    "message " + std::to_string(id) + " is acked, dead-lettered or lost"};
+    }
+    if (auto a = state_.attempts.find(id); a != state_.attempts.end()) message.attempts = a->second;
+    auto holder = std::find_if(segments_.begin(), segments_.end(), [&](const auto& entry) {
+      return id >= entry.second.first_id && id < entry.second.end_id;
+    });
+    if (holder == segments_.end() || holder->second.index.empty()) {
+      return status{errc::not_found, "no segment holds message " + std::to_string(id)};
+    }
+    auto& segment = holder->second;
+    auto it = std::upper_bound(segment.index.begin(), segment.index.end(), id,
+                               [](std::uint64_t value, const auto& e) { return value < e.first; });
+    offset = std::prev(it)->second;
+    if (!segment.reader) {
+      auto opened = fs_.open_for_read(segment.path);
+      if (!opened) return opened.error();
+      segment.reader = std::move(*opened);
+    }
+    file = segment.reader;
+    path = segment.path;
+    limit = segment.size;
+    segment_number = segment.number;
+  }
+
+  // Delivery reads ids in ascending order: serve them from the last record read,
+  // or walk on from it instead of from the index entry.
+  std::lock_guard cursor_lock(cursor_mutex_);
+  auto take_from_cache = [&]() -> bool {
+    if (cursor_.segment != segment_number || id < cursor_.first_id ||
+        id >= cursor_.first_id + cursor_.count) {
+      return false;
+    }
+    auto payload = std::span<const capnp::word>(cursor_.record).subspan(1);
+    return with_log_record(payload, [&](schema::LogRecord::Reader record) {
+      auto envelopes = record.getPublish().getEnvelopes();
+      fill_stored_message(envelopes[static_cast<unsigned>(id - cursor_.first_id)], id, message);
+    });
+  };
+  if (take_from_cache()) return message;
+  if (cursor_.segment == segment_number && cursor_.first_id + cursor_.count <= id &&
+      cursor_.next_offset > offset) {
+    offset = cursor_.next_offset;
+  }
+
+  auto corrupt = [&](const std::string& why) -> status {
+    std::lock_guard lock(state_mutex_);
+    ++counters_.corrupt_reads;
+    return {errc::corruption, path + " offset " + std::to_string(offset) + ": " + why +
+                                  " while reading message " + std::to_string(id)};
+  };
+  std::vector<capnp::word> buffer;
+  while (offset + record_format::frame_header_size <= limit) {
+    std::byte header[record_format::frame_header_size];
+    auto got = file->read_at(offset, header);
+    if (!got) return got.error();
+    const auto length = record_format::load_u32(header);
+    if (*got < sizeof header || length % word_size != 0 || length == 0 ||
+        offset + sizeof header + length > limit) {
+      return corrupt("bad record header");
+    }
+    buffer.resize(1 + length / word_size);
+    auto bytes = std::as_writable_bytes(std::span{buffer});
+    got = file->read_at(offset, bytes);
+    if (!got) return got.error();
+    auto frame = record_format::decode_frame(bytes.first(*got), std::uint32_t(length));
+    if (frame.status != record_format::frame_status::ok) return corrupt(frame.reason);
+    std::uint64_t first = 0;
+    std::uint64_t count = 0;
+    if (!with_log_record(frame.payload, [&](schema::LogRecord::Reader record) {
+          if (!record.isPublish()) return;
+          first = record.getPublish().getFirstId();
+          count = record.getPublish().getEnvelopes().size();
+        })) {
+      return corrupt("record passes its checksum but does not decode");
+    }
+    offset += frame.size;
+    if (count != 0 && id >= first && id < first + count) {
+      cursor_.segment = segment_number;
+      cursor_.first_id = first;
+      cursor_.count = count;
+      cursor_.next_offset = offset;
+      cursor_.record = std::move(buffer);
+      if (take_from_cache()) return message;
+      return corrupt("publish record does not decode");
+    }
+  }
+  return status{errc::not_found, "message " + std::to_string(id) + " not found in " + path};
+}
+
+void checkpoint_log::impl::for_each_ready(
+    std::uint64_t from, std::size_t limit,
+    const std::function<void(std::uint64_t, std::uint32_t)>& fn) const {
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> ready;
+  {
+    std::lock_guard lock(state_mutex_);
+    auto id = std::max<std::uint64_t>(from, 1);
+    while (ready.size() < limit) {
+      id = state_.done.first_missing_from(id);
+      if (id >= state_.next_id) break;
+      auto a = state_.attempts.find(id);
+      ready.emplace_back(id, a == state_.attempts.end() ? 0 : a->second);
+      ++id;
+    }
+  }
+  for (const auto& [id, attempts] : ready) fn(id, attempts);
+}
+
+log_stats checkpoint_log::impl::stats() const {
+  std::lock_guard lock(state_mutex_);
+  log_stats out = counters_;
+  out.next_id = state_.next_id;
+  out.published = state_.published;
+  out.acked = state_.acked;
+  out.dead_lettered = state_.dead_lettered;
+  out.lost = state_.lost;
+  out.ready = (state_.next_id - 1) - state_.done.count_in(1, state_.next_id);
+  out.unacked = state_.attempts.size();
+  out.segments = segments_.size();
+  out.log_bytes = 0;
+  for (const auto& [number, entry] : segments_) out.log_bytes += entry.size;
+  return out;
+}
+
+// --- public face -------------------------------------------------------------------
+
+result<std::unique_ptr<checkpoint_log>> checkpoint_log::open(file_system& fs, std::string dir,
+                                                             log_options options) {
+  auto self = std::make_unique<impl>(fs, std::move(dir), options);
+  if (auto recovered = self->recover(); !recovered) return recovered;
+  if (!options.read_only) self->start_writer();
+  return std::unique_ptr<checkpoint_log>(new checkpoint_log(std::move(self)));
+}
+
+checkpoint_log::checkpoint_log(std::unique_ptr<impl> self) : impl_(std::move(self)) {}
+checkpoint_log::~checkpoint_log() = default;
+
+result<std::uint64_t> checkpoint_log::publish(std::span<const outgoing_message> messages,
+                                              durable_callback done) {
+  return impl_->publish(messages, std::move(done));
+}
+status checkpoint_log::ack(std::span<const id_range> ranges, durable_callback done) {
+  return impl_->ack(ranges, std::move(done));
+}
+status checkpoint_log::dead_letter(std::span<const dead_letter_entry> entries,
+                                   durable_callback done) {
+  return impl_->dead_letter(entries, std::move(done));
+}
+status checkpoint_log::record_attempts(std::span<const delivery_attempt> attempts,
+                                       durable_callback done) {
+  return impl_->record_attempts(attempts, std::move(done));
+}
+status checkpoint_log::sync() {
+  return impl_->request(false);
+}
+status checkpoint_log::snapshot() {
+  return impl_->request(true);
+}
+result<stored_message> checkpoint_log::read(std::uint64_t id) const {
+  return impl_->read(id);
+}
+void checkpoint_log::for_each_ready(
+    std::uint64_t from, std::size_t limit,
+    const std::function<void(std::uint64_t, std::uint32_t)>& fn) const {
+  impl_->for_each_ready(from, limit, fn);
+}
+const recovery_report& checkpoint_log::recovery() const noexcept {
+  return impl_->report();
+}
+log_stats checkpoint_log::stats() const {
+  return impl_->stats();
+}
+const std::string& checkpoint_log::dir() const noexcept {
+  return impl_->dir();
+}
+
+}  // namespace weir

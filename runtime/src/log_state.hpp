@@ -1,0 +1,51 @@
+#pragma once
+// The state a checkpoint log rebuilds from its records, and the one function
+// that applies a record to it: recovery and the live writer share it, so what
+// is replayed after a crash is exactly what was applied before it.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "weir/runtime/file_system.hpp"
+#include "weir/runtime/id_set.hpp"
+#include "weir/schema/log.capnp.h"
+
+namespace weir::detail {
+
+/// Where the publishes of one segment are, for reading messages back by id.
+struct segment_entry {
+  std::uint64_t number = 0;
+  std::string path;
+  std::uint64_t size = 0;      ///< bytes known to hold valid records (header included)
+  std::uint64_t first_id = 0;  ///< publishes have ids in [first_id, end_id)
+  std::uint64_t end_id = 0;
+  std::uint64_t records = 0;
+  bool scanned = false;
+  /// Sparse index: (first id of a publish record, its offset), ascending.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> index;
+  std::shared_ptr<readable_file> reader;  ///< opened on first read
+};
+
+struct log_state {
+  std::uint64_t next_id = 1;
+  id_set done;  ///< acked, dead-lettered, lost or compacted away
+  std::unordered_map<std::uint64_t, std::uint32_t> attempts;  ///< only ids not done
+  std::uint64_t published = 0;
+  std::uint64_t acked = 0;
+  std::uint64_t dead_lettered = 0;
+  std::uint64_t lost = 0;
+};
+
+/// Why apply_record did not apply a record.
+enum class apply_outcome { applied, stale_publish };
+
+/// Applies one decoded record at `offset` of `segment`. A publish whose first id is
+/// beyond next_id marks the ids in between lost (their record was unreadable).
+apply_outcome apply_record(schema::LogRecord::Reader record, log_state& state,
+                           segment_entry& segment, std::uint64_t offset,
+                           std::uint64_t index_interval_bytes);
+
+}  // namespace weir::detail

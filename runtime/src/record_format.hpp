@@ -1,0 +1,74 @@
+#pragma once
+// The on-disk format of the checkpoint log, written down once.
+//
+// Segment file "segment-<20-digit number>.wlog":
+//   header  [magic "WEIRLOG\0" 8][format version u32 LE][crc32c of the 12 bytes before u32 LE]
+//   records back to back, each [length u32 LE][crc u32 LE][payload: `length` bytes]
+// Snapshot file "snapshot-<20-digit sequence>.wsnap":
+//   header  [magic "WEIRSNP\0" 8][format version u32 LE][crc32c u32 LE], then one record.
+//
+// The crc covers the length bytes and the payload, so a flipped length is caught
+// too. The payload is a flat Cap'n Proto message (segment table + segments), so
+// its length is a multiple of 8 and every record starts 8-byte aligned; recovery
+// relies on that to look for the next good record after a corrupt one.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <capnp/message.h>
+
+namespace weir::record_format {
+
+inline constexpr std::size_t header_size = 16;
+inline constexpr std::size_t frame_header_size = 8;
+inline constexpr char segment_magic[8] = {'W', 'E', 'I', 'R', 'L', 'O', 'G', '\0'};
+inline constexpr char snapshot_magic[8] = {'W', 'E', 'I', 'R', 'S', 'N', 'P', '\0'};
+
+/// Builds the 16-byte file header for `magic` and `version`.
+void write_file_header(std::byte* out, const char (&magic)[8], std::uint32_t version);
+
+enum class header_check { ok, too_short, bad_magic, bad_crc, other_version };
+
+/// Checks a file header; `version` receives the version found when the magic matched.
+header_check check_file_header(std::span<const std::byte> bytes, const char (&magic)[8],
+                               std::uint32_t expected_version, std::uint32_t& version);
+
+/// Appends one framed record holding `message` to `out` (which stays 8-byte aligned).
+void append_record(std::vector<capnp::word>& out, capnp::MessageBuilder& message);
+
+/// Outcome of looking at the bytes at one offset.
+enum class frame_status {
+  ok,          ///< a complete record whose crc and Cap'n Proto framing check out
+  incomplete,  ///< the bytes end before the record does (a torn tail, or a bad length)
+  corrupt,     ///< a length that cannot be, a crc mismatch, or bad message framing
+};
+
+struct frame {
+  frame_status status = frame_status::corrupt;
+  std::size_t size = 0;                  ///< bytes of the whole frame when ok
+  std::span<const capnp::word> payload;  ///< the Cap'n Proto message when ok
+  const char* reason = "";               ///< why it is not ok
+};
+
+/// Decodes the frame at the start of `bytes` (which must be 8-byte aligned).
+frame decode_frame(std::span<const std::byte> bytes, std::uint32_t record_size_max);
+
+/// Offset (relative to `bytes`, a multiple of 8, > 0) of the next position at which a
+/// valid frame starts, or bytes.size() when there is none.
+std::size_t find_next_frame(std::span<const std::byte> bytes, std::uint32_t record_size_max);
+
+inline std::uint32_t load_u32(const std::byte* p) {
+  return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
+         std::uint32_t(p[3]) << 24;
+}
+inline void store_u32(std::byte* p, std::uint32_t v) {
+  p[0] = std::byte(v);
+  p[1] = std::byte(v >> 8);
+  p[2] = std::byte(v >> 16);
+  p[3] = std::byte(v >> 24);
+}
+
+}  // namespace weir::record_format

@@ -1,0 +1,433 @@
+// The checkpoint log's contract: round trips, sync policies, segment rolls,
+// snapshots and compaction, refusals of bad input, and behaviour on ENOSPC/EIO.
+
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "fault_injection_fs.hpp"
+#include "log_model.hpp"
+#include "temp_dir.hpp"
+#include "weir/runtime/checkpoint_log.hpp"
+#include "weir/runtime/crc32c.hpp"
+
+using namespace weir;
+using namespace weir::testing;
+
+namespace {
+
+log_options small_segments() {
+  log_options options;
+  options.segment_size_bytes_max = 4096;
+  options.snapshot_every_bytes = 0;
+  return options;
+}
+
+std::vector<std::string> payloads(int count, const std::string& prefix, std::size_t size = 20) {
+  std::vector<std::string> out;
+  for (int i = 0; i < count; ++i) {
+    auto text = prefix + std::to_string(i);
+    text.resize(std::max(size, text.size()), '.');
+    out.push_back(text);
+  }
+  return out;
+}
+
+std::size_t count_files(const std::string& dir, const std::string& suffix) {
+  std::size_t n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().string().ends_with(suffix)) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(published_messages_read_back_after_reopen) {
+  temp_dir dir;
+  posix_file_system fs;
+  log_model model;
+  {
+    auto log = checkpoint_log::open(fs, dir.path());
+    BOOST_REQUIRE_MESSAGE(log, log.error().to_string());
+    message_header header{"trace", "abc"};
+    outgoing_message m;
+    m.producer_id = 4;
+    m.producer_epoch = 2;
+    m.producer_seq = 9;
+    m.key = "k1";
+    m.payload = "first";
+    m.headers = {&header, 1};
+    m.publish_time_ns = 123456789;
+    auto first = (*log)->publish({&m, 1}, {});
+    BOOST_REQUIRE(first);
+    BOOST_TEST(*first == 1u);
+    model.publish({"first"});
+    auto second = publish_and_wait(**log, {"a", "b", "c"});
+    BOOST_REQUIRE(second);
+    BOOST_TEST(*second == 2u);
+    model.publish({"a", "b", "c"});
+  }
+  auto log = checkpoint_log::open(fs, dir.path());
+  BOOST_REQUIRE(log);
+  BOOST_TEST(compare_with_model(**log, model) == "");
+  auto message = (*log)->read(1);
+  BOOST_REQUIRE(message);
+  BOOST_TEST(message->producer_id == 4u);
+  BOOST_TEST(message->producer_epoch == 2u);
+  BOOST_TEST(message->producer_seq == 9u);
+  BOOST_TEST(message->key == "k1");
+  BOOST_TEST(message->payload == "first");
+  BOOST_REQUIRE(message->headers.size() == 1u);
+  BOOST_TEST(message->headers[0].name == "trace");
+  BOOST_TEST(message->headers[0].value == "abc");
+  BOOST_TEST(message->publish_time_ns == 123456789);
+  BOOST_TEST(!(*log)->recovery().found_damage());
+}
+
+BOOST_AUTO_TEST_CASE(acks_dead_letters_and_attempts_shape_the_ready_set) {
+  temp_dir dir;
+  posix_file_system fs;
+  log_model model;
+  {
+    auto log = checkpoint_log::open(fs, dir.path());
+    BOOST_REQUIRE(log);
+    BOOST_REQUIRE(publish_and_wait(**log, payloads(10, "m")));
+    model.publish(payloads(10, "m"));
+    BOOST_REQUIRE(ack_and_wait(**log, 2, 5));
+    model.ack(2, 5);
+    dead_letter_entry poison{7, 5, "max_deliveries exceeded", "boom", "orders.dlq"};
+    BOOST_REQUIRE(wait_durable([&](durable_callback done) {
+      return (*log)->dead_letter({&poison, 1}, std::move(done));
+    }));
+    model.dead_letter(7);
+    std::vector<delivery_attempt> attempts{{1, 2}, {9, 1}, {3, 4}};  // 3 is acked: ignored
+    BOOST_REQUIRE(wait_durable(
+        [&](durable_callback done) { return (*log)->record_attempts(attempts, std::move(done)); }));
+    model.record_attempt(1, 2);
+    model.record_attempt(9, 1);
+    model.record_attempt(3, 4);
+    BOOST_TEST(compare_with_model(**log, model) == "");
+    BOOST_TEST((*log)->read(3).error().code() == errc::not_found);
+  }
+  auto log = checkpoint_log::open(fs, dir.path());
+  BOOST_REQUIRE(log);
+  BOOST_TEST(compare_with_model(**log, model) == "");
+  const auto stats = (*log)->stats();
+  BOOST_TEST(stats.ready == 6u);
+  BOOST_TEST(stats.unacked == 2u);
+  BOOST_TEST(stats.dead_lettered == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(refuses_acks_and_dead_letters_for_ids_never_published) {
+  temp_dir dir;
+  posix_file_system fs;
+  auto log = checkpoint_log::open(fs, dir.path());
+  BOOST_REQUIRE(log);
+  BOOST_REQUIRE(publish_and_wait(**log, payloads(3, "m")));
+  id_range beyond{2, 10};
+  auto refused = (*log)->ack({&beyond, 1}, {});
+  BOOST_TEST(refused.code() == errc::invalid_argument);
+  BOOST_TEST(refused.message().find("never published") != std::string::npos);
+  id_range empty{3, 3};
+  BOOST_TEST((*log)->ack({&empty, 1}, {}).code() == errc::invalid_argument);
+  dead_letter_entry unknown{99, 1, "r", "", ""};
+  BOOST_TEST((*log)->dead_letter({&unknown, 1}, {}).code() == errc::invalid_argument);
+  BOOST_TEST((*log)->read(0).error().code() == errc::not_found);
+  BOOST_TEST((*log)->read(4).error().code() == errc::not_found);
+  BOOST_TEST((*log)->stats().acked == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(refuses_a_record_larger_than_the_limit_without_using_ids) {
+  temp_dir dir;
+  posix_file_system fs;
+  log_options options;
+  options.record_size_bytes_max = 1024;
+  auto log = checkpoint_log::open(fs, dir.path(), options);
+  BOOST_REQUIRE(log);
+  std::string big(2000, 'x');
+  outgoing_message m;
+  m.payload = big;
+  auto refused = (*log)->publish({&m, 1}, {});
+  BOOST_REQUIRE(!refused);
+  BOOST_TEST(refused.error().code() == errc::invalid_argument);
+  auto next = publish_and_wait(**log, {"small"});
+  BOOST_REQUIRE(next);
+  BOOST_TEST(*next == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(segments_roll_and_reads_cross_them) {
+  temp_dir dir;
+  posix_file_system fs;
+  log_model model;
+  {
+    auto log = checkpoint_log::open(fs, dir.path(), small_segments());
+    BOOST_REQUIRE(log);
+    for (int batch = 0; batch < 40; ++batch) {
+      auto p = payloads(5, "b" + std::to_string(batch) + "-", 100);
+      BOOST_REQUIRE(publish_and_wait(**log, p));
+      model.publish(p);
+    }
+    BOOST_TEST((*log)->stats().segments >= 8u);
+    BOOST_TEST(compare_with_model(**log, model) == "");
+  }
+  BOOST_TEST(count_files(dir.path(), ".wlog") >= 8u);
+  auto log = checkpoint_log::open(fs, dir.path(), small_segments());
+  BOOST_REQUIRE(log);
+  BOOST_TEST(compare_with_model(**log, model) == "");
+  // Random order, to exercise the index and not only the sequential cursor.
+  for (std::uint64_t id : {150u, 3u, 77u, 200u, 1u, 101u}) {
+    auto message = (*log)->read(id);
+    BOOST_REQUIRE(message);
+    BOOST_TEST(message->payload == model.payloads[id]);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(sync_always_confirms_after_a_sync_that_covers_the_append) {
+  temp_dir dir;
+  posix_file_system base;
+  fault_injection_fs fs(base);
+  log_model model;
+  {
+    auto log = checkpoint_log::open(fs, dir.path());
+    BOOST_REQUIRE(log);
+    std::atomic<int> confirmed{0};
+    for (int i = 0; i < 200; ++i) {
+      auto p = payloads(1, "c" + std::to_string(i));
+      model.publish(p);
+      std::vector<outgoing_message> batch(1);
+      batch[0].payload = model.payloads[model.next_id - 1];
+      BOOST_REQUIRE((*log)->publish(batch, [&](const status& s) {
+        if (s) ++confirmed;
+      }));
+    }
+    while (confirmed.load() < 200) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    // Group commit: far fewer syncs than appends.
+    BOOST_TEST((*log)->stats().syncs < 200u);
+    BOOST_REQUIRE(fs.crash());
+  }
+  fs.restart();
+  auto log = checkpoint_log::open(fs, dir.path());
+  BOOST_REQUIRE(log);
+  BOOST_TEST(compare_with_model(**log, model) == "");
+}
+
+BOOST_AUTO_TEST_CASE(sync_none_confirms_without_syncing_and_loses_the_tail_on_power_loss) {
+  temp_dir dir;
+  posix_file_system base;
+  fault_injection_fs fs(base);
+  log_options options;
+  options.sync = *sync_policy::parse("none");
+  {
+    auto log = checkpoint_log::open(fs, dir.path(), options);
+    BOOST_REQUIRE(log);
+    const auto syncs_before = (*log)->stats().syncs;
+    BOOST_REQUIRE(publish_and_wait(**log, payloads(10, "n")));
+    BOOST_TEST((*log)->stats().syncs == syncs_before);
+    BOOST_REQUIRE(fs.crash());
+  }
+  fs.restart();
+  auto log = checkpoint_log::open(fs, dir.path(), options);
+  BOOST_REQUIRE(log);
+  BOOST_TEST((*log)->stats().published == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(sync_interval_confirms_only_after_the_interval_sync) {
+  temp_dir dir;
+  posix_file_system fs;
+  log_options options;
+  options.sync = *sync_policy::parse("interval:50");
+  auto log = checkpoint_log::open(fs, dir.path(), options);
+  BOOST_REQUIRE(log);
+  // Let the first interval pass so the next append is not synced at once.
+  BOOST_REQUIRE(publish_and_wait(**log, {"warm-up"}));
+  const auto started = std::chrono::steady_clock::now();
+  BOOST_REQUIRE(publish_and_wait(**log, {"x"}));
+  const auto waited = std::chrono::steady_clock::now() - started;
+  BOOST_TEST(waited <= std::chrono::milliseconds(1000));
+  BOOST_TEST((*log)->stats().syncs >= 2u);
+}
+
+BOOST_AUTO_TEST_CASE(sync_policy_parses_its_three_forms_and_rejects_others) {
+  BOOST_TEST((sync_policy::parse("always")->kind == sync_policy::mode::always));
+  BOOST_TEST((sync_policy::parse("none")->kind == sync_policy::mode::none));
+  auto interval = sync_policy::parse("interval:25");
+  BOOST_REQUIRE(interval);
+  BOOST_TEST(interval->interval.count() == 25);
+  BOOST_TEST(interval->to_string() == "interval:25");
+  for (auto bad : {"", "sometimes", "interval:", "interval:0", "interval:-5", "interval:5ms"}) {
+    auto parsed = sync_policy::parse(bad);
+    BOOST_TEST(!parsed);
+    BOOST_TEST(parsed.error().message().find("always, none, interval:<ms>") != std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(compaction_deletes_only_segments_whose_messages_are_all_done) {
+  temp_dir dir;
+  posix_file_system fs;
+  log_model model;
+  auto log = checkpoint_log::open(fs, dir.path(), small_segments());
+  BOOST_REQUIRE(log);
+  for (int batch = 0; batch < 60; ++batch) {
+    auto p = payloads(4, "c" + std::to_string(batch) + "-", 100);
+    BOOST_REQUIRE(publish_and_wait(**log, p));
+    model.publish(p);
+  }
+  const auto segments_before = (*log)->stats().segments;
+  // Ack everything except id 5 and the last 10 ids.
+  BOOST_REQUIRE(ack_and_wait(**log, 1, 5));
+  BOOST_REQUIRE(ack_and_wait(**log, 6, model.next_id - 10));
+  model.ack(1, 5);
+  model.ack(6, model.next_id - 10);
+  // Two snapshots: compaction keeps what the previous snapshot needs.
+  BOOST_REQUIRE((*log)->snapshot());
+  BOOST_REQUIRE(publish_and_wait(**log, {"after"}));
+  model.publish({"after"});
+  BOOST_REQUIRE((*log)->snapshot());
+  const auto segments_after = (*log)->stats().segments;
+  BOOST_TEST(segments_after < segments_before);
+  BOOST_TEST(compare_with_model(**log, model) == "");
+  BOOST_TEST((*log)->read(5)->payload == model.payloads[5]);
+  BOOST_TEST(count_files(dir.path(), ".wsnap") == 2u);
+  log->reset();
+
+  auto reopened = checkpoint_log::open(fs, dir.path(), small_segments());
+  BOOST_REQUIRE(reopened);
+  BOOST_TEST(compare_with_model(**reopened, model) == "");
+  BOOST_TEST((*reopened)->recovery().snapshot_sequence.value_or(0) == 2u);
+  BOOST_TEST(!(*reopened)->recovery().found_damage());
+}
+
+BOOST_AUTO_TEST_CASE(enospc_mid_batch_fails_the_batch_and_the_log_carries_on) {
+  temp_dir dir;
+  posix_file_system base;
+  fault_injection_fs fs(base);
+  log_model model;
+  {
+    auto log = checkpoint_log::open(fs, dir.path());
+    BOOST_REQUIRE(log);
+    BOOST_REQUIRE(publish_and_wait(**log, payloads(5, "ok")));
+    model.publish(payloads(5, "ok"));
+    fs.fail_writes_after(100, errc::no_space);
+    auto failed = publish_and_wait(**log, payloads(20, "lost", 50));
+    BOOST_REQUIRE(!failed);
+    BOOST_TEST(failed.error().code() == errc::no_space);
+    BOOST_TEST(failed.error().message().find("No space left on device") != std::string::npos);
+    BOOST_TEST((*log)->stats().append_errors == 1u);
+    BOOST_TEST(compare_with_model(**log, model) == "");
+
+    fs.clear_faults();
+    auto resumed = publish_and_wait(**log, payloads(3, "again"));
+    BOOST_REQUIRE(resumed);
+    BOOST_TEST(*resumed == 6u);  // ids stay dense: the failed batch used none
+    model.publish(payloads(3, "again"));
+    BOOST_REQUIRE(fs.crash());
+  }
+  fs.restart();
+  auto log = checkpoint_log::open(fs, dir.path());
+  BOOST_REQUIRE(log);
+  BOOST_TEST(compare_with_model(**log, model) == "");
+  BOOST_TEST(!(*log)->recovery().found_damage());
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_fsync_fails_the_log_until_it_is_reopened) {
+  temp_dir dir;
+  posix_file_system base;
+  fault_injection_fs fs(base);
+  log_model model;
+  {
+    auto log = checkpoint_log::open(fs, dir.path());
+    BOOST_REQUIRE(log);
+    BOOST_REQUIRE(publish_and_wait(**log, payloads(2, "ok")));
+    model.publish(payloads(2, "ok"));
+    fs.fail_syncs(1, errc::io_error);
+    auto failed = publish_and_wait(**log, {"doubtful"});
+    BOOST_REQUIRE(!failed);
+    BOOST_TEST(failed.error().code() == errc::io_error);
+    BOOST_TEST((*log)->stats().sync_errors == 1u);
+    auto refused = publish_and_wait(**log, {"after"});
+    BOOST_REQUIRE(!refused);
+    BOOST_TEST(refused.error().code() == errc::closed);
+    BOOST_TEST(refused.error().message().find("fdatasync failed") != std::string::npos);
+    BOOST_REQUIRE(fs.crash());
+  }
+  fs.restart();
+  auto log = checkpoint_log::open(fs, dir.path());
+  BOOST_REQUIRE(log);
+  BOOST_TEST(compare_with_model(**log, model) == "");
+  BOOST_TEST(publish_and_wait(**log, {"works again"}).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(read_only_open_changes_nothing_and_refuses_appends) {
+  temp_dir dir;
+  posix_file_system fs;
+  {
+    auto log = checkpoint_log::open(fs, dir.path());
+    BOOST_REQUIRE(log);
+    BOOST_REQUIRE(publish_and_wait(**log, payloads(3, "m")));
+  }
+  log_options options;
+  options.read_only = true;
+  auto log = checkpoint_log::open(fs, dir.path(), options);
+  BOOST_REQUIRE(log);
+  BOOST_TEST((*log)->stats().ready == 3u);
+  BOOST_TEST((*log)->read(2)->payload == payloads(3, "m")[1]);
+  auto refused = publish_and_wait(**log, {"x"});
+  BOOST_REQUIRE(!refused);
+  BOOST_TEST(refused.error().code() == errc::closed);
+  BOOST_TEST((*log)->snapshot().code() == errc::closed);
+
+  auto missing = checkpoint_log::open(fs, dir.file("nope"), options);
+  BOOST_REQUIRE(!missing);
+  BOOST_TEST(missing.error().code() == errc::not_found);
+  BOOST_TEST(missing.error().message().find(dir.file("nope")) != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_directory_of_another_format_version_is_refused_by_name) {
+  temp_dir dir;
+  posix_file_system fs;
+  {
+    auto log = checkpoint_log::open(fs, dir.path());
+    BOOST_REQUIRE(log);
+    BOOST_REQUIRE(publish_and_wait(**log, {"m"}));
+  }
+  const auto segment = dir.file("segment-00000000000000000001.wlog");
+  // Rewrite the header as version 2 with a valid header checksum.
+  {
+    std::fstream file(segment, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(8);
+    const char version2[4] = {2, 0, 0, 0};
+    file.write(version2, 4);
+  }
+  // The header crc now mismatches too; a future version would write a valid one,
+  // so fix it up the way such a writer would.
+  {
+    std::fstream file(segment, std::ios::in | std::ios::out | std::ios::binary);
+    char header[12];
+    file.read(header, 12);
+    const auto crc = crc32c::value(header, 12);
+    char crc_bytes[4] = {char(crc), char(crc >> 8), char(crc >> 16), char(crc >> 24)};
+    file.seekp(12);
+    file.write(crc_bytes, 4);
+  }
+  auto log = checkpoint_log::open(fs, dir.path());
+  BOOST_REQUIRE(!log);
+  BOOST_TEST(log.error().code() == errc::version_mismatch);
+  BOOST_TEST(log.error().message().find(segment) != std::string::npos);
+  BOOST_TEST(log.error().message().find("version 2") != std::string::npos);
+  BOOST_TEST(file_size_of(segment) > 16u);  // nothing was truncated
+}
+
+BOOST_AUTO_TEST_CASE(an_unreadable_directory_is_an_error_not_a_crash) {
+  temp_dir dir;
+  posix_file_system fs;
+  // A file where the directory should be.
+  { std::ofstream(dir.file("not-a-dir")) << "x"; }
+  auto log = checkpoint_log::open(fs, dir.file("not-a-dir"));
+  BOOST_REQUIRE(!log);
+  BOOST_TEST(log.error().message().find("not-a-dir") != std::string::npos);
+}

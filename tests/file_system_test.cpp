@@ -1,0 +1,218 @@
+#include "weir/runtime/file_system.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "temp_dir.hpp"
+
+using weir::errc;
+using weir::posix_file_system;
+using weir::testing::temp_dir;
+
+namespace {
+
+std::span<const std::byte> as_bytes(const std::string& s) {
+  return std::as_bytes(std::span<const char>(s.data(), s.size()));
+}
+
+// Whole contents of `path` read through the file system under test.
+std::string read_all(weir::file_system& fs, const std::string& path) {
+  auto file = fs.open_for_read(path);
+  BOOST_REQUIRE_MESSAGE(file, file.error().to_string());
+  auto size = (*file)->size();
+  BOOST_REQUIRE(size);
+  std::string out(*size, '\0');
+  auto got = (*file)->read_at(0, std::as_writable_bytes(std::span<char>(out.data(), out.size())));
+  BOOST_REQUIRE(got);
+  BOOST_REQUIRE_EQUAL(*got, out.size());
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(append_size_read_round_trip) {
+  temp_dir dir;
+  posix_file_system fs;
+  const std::string path = dir.file("a.wlog");
+  {
+    auto file = fs.open_for_append(path);
+    BOOST_REQUIRE_MESSAGE(file, file.error().to_string());
+    BOOST_TEST((*file)->path() == path);
+    BOOST_TEST((*file)->size() == 0u);
+    BOOST_TEST((*file)->append(as_bytes("hello ")).is_ok());
+    BOOST_TEST((*file)->append(as_bytes("world")).is_ok());
+    BOOST_TEST((*file)->append({}).is_ok());
+    BOOST_TEST((*file)->size() == 11u);
+    BOOST_TEST((*file)->sync().is_ok());
+  }
+  BOOST_TEST(read_all(fs, path) == "hello world");
+  auto size = fs.file_size(path);
+  BOOST_REQUIRE(size);
+  BOOST_TEST(*size == 11u);
+
+  // Reopening continues at the end.
+  {
+    auto file = fs.open_for_append(path);
+    BOOST_REQUIRE(file);
+    BOOST_TEST((*file)->size() == 11u);
+    BOOST_TEST((*file)->append(as_bytes("!")).is_ok());
+  }
+  BOOST_TEST(read_all(fs, path) == "hello world!");
+}
+
+BOOST_AUTO_TEST_CASE(large_append_round_trips) {
+  temp_dir dir;
+  posix_file_system fs;
+  const std::string path = dir.file("big");
+  std::string data(3 * 1024 * 1024 + 17, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131 + (i >> 9));
+  {
+    auto file = fs.open_for_append(path);
+    BOOST_REQUIRE(file);
+    BOOST_TEST((*file)->append(as_bytes(data)).is_ok());
+  }
+  BOOST_TEST((read_all(fs, path) == data));
+}
+
+BOOST_AUTO_TEST_CASE(read_at_is_short_at_eof) {
+  temp_dir dir;
+  posix_file_system fs;
+  const std::string path = dir.file("f");
+  {
+    auto file = fs.open_for_append(path);
+    BOOST_REQUIRE(file);
+    BOOST_REQUIRE((*file)->append(as_bytes("0123456789")).is_ok());
+  }
+  auto file = fs.open_for_read(path);
+  BOOST_REQUIRE(file);
+  BOOST_TEST((*file)->path() == path);
+  std::vector<std::byte> buf(8);
+  auto got = (*file)->read_at(6, buf);
+  BOOST_REQUIRE(got);
+  BOOST_TEST(*got == 4u);
+  BOOST_TEST(std::memcmp(buf.data(), "6789", 4) == 0);
+
+  got = (*file)->read_at(10, buf);
+  BOOST_REQUIRE(got);
+  BOOST_TEST(*got == 0u);
+  got = (*file)->read_at(1000, buf);
+  BOOST_REQUIRE(got);
+  BOOST_TEST(*got == 0u);
+
+  got = (*file)->read_at(2, std::span<std::byte>(buf).first(3));
+  BOOST_REQUIRE(got);
+  BOOST_TEST(*got == 3u);
+  BOOST_TEST(std::memcmp(buf.data(), "234", 3) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(truncate_then_append_continues_at_cut) {
+  temp_dir dir;
+  posix_file_system fs;
+  const std::string path = dir.file("f");
+  auto file = fs.open_for_append(path);
+  BOOST_REQUIRE(file);
+  BOOST_REQUIRE((*file)->append(as_bytes("abcdefgh")).is_ok());
+  BOOST_REQUIRE((*file)->truncate(3).is_ok());
+  BOOST_TEST((*file)->size() == 3u);
+  BOOST_REQUIRE((*file)->append(as_bytes("XY")).is_ok());
+  BOOST_TEST((*file)->size() == 5u);
+  BOOST_TEST(read_all(fs, path) == "abcXY");
+
+  BOOST_REQUIRE(fs.truncate_file(path, 1).is_ok());
+  BOOST_TEST(read_all(fs, path) == "a");
+}
+
+BOOST_AUTO_TEST_CASE(list_dir_rename_remove_exists) {
+  temp_dir dir;
+  posix_file_system fs;
+  for (const char* name : {"one", "two", "three"}) {
+    auto file = fs.open_for_append(dir.file(name));
+    BOOST_REQUIRE(file);
+  }
+  BOOST_REQUIRE(fs.create_dirs(dir.file("sub/deeper")).is_ok());
+  BOOST_TEST(fs.create_dirs(dir.file("sub/deeper")).is_ok());  // already there
+  BOOST_TEST(fs.create_dirs(dir.file("sub/deeper/")).is_ok());
+
+  auto names = fs.list_dir(dir.path());
+  BOOST_REQUIRE(names);
+  std::sort(names->begin(), names->end());
+  BOOST_TEST((*names == std::vector<std::string>{"one", "sub", "three", "two"}));
+
+  BOOST_REQUIRE(fs.rename_file(dir.file("one"), dir.file("uno")).is_ok());
+  BOOST_TEST(*fs.exists(dir.file("uno")));
+  BOOST_TEST(!*fs.exists(dir.file("one")));
+  BOOST_TEST(*fs.exists(dir.file("sub")));  // directories count
+  BOOST_TEST(!*fs.exists(dir.file("one/under-a-file")));
+
+  BOOST_REQUIRE(fs.remove_file(dir.file("two")).is_ok());
+  BOOST_TEST(!*fs.exists(dir.file("two")));
+  BOOST_TEST(fs.sync_dir(dir.path()).is_ok());
+
+  names = fs.list_dir(dir.path());
+  BOOST_REQUIRE(names);
+  std::sort(names->begin(), names->end());
+  BOOST_TEST((*names == std::vector<std::string>{"sub", "three", "uno"}));
+}
+
+BOOST_AUTO_TEST_CASE(errors_are_values_naming_the_path) {
+  temp_dir dir;
+  posix_file_system fs;
+  const std::string missing = dir.file("missing.wlog");
+
+  auto r = fs.open_for_read(missing);
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().code() == errc::not_found);
+  BOOST_TEST(r.error().message().find(missing) != std::string::npos);
+  BOOST_TEST(r.error().to_string().rfind("not_found: ", 0) == 0);
+  BOOST_TEST(r.error().message().find("No such file or directory") != std::string::npos);
+
+  const std::string in_missing_dir = dir.file("nodir/seg-1.wlog");
+  auto w = fs.open_for_append(in_missing_dir);
+  BOOST_REQUIRE(!w);
+  BOOST_TEST(w.error().code() == errc::not_found);
+  BOOST_TEST(w.error().message().find(in_missing_dir) != std::string::npos);
+
+  auto size = fs.file_size(missing);
+  BOOST_REQUIRE(!size);
+  BOOST_TEST(size.error().code() == errc::not_found);
+  BOOST_TEST(size.error().message().find(missing) != std::string::npos);
+
+  auto removed = fs.remove_file(missing);
+  BOOST_TEST(removed.code() == errc::not_found);
+  BOOST_TEST(removed.message().find(missing) != std::string::npos);
+
+  auto renamed = fs.rename_file(missing, dir.file("x"));
+  BOOST_TEST(!renamed.is_ok());
+  BOOST_TEST(renamed.message().find(missing) != std::string::npos);
+
+  auto listed = fs.list_dir(dir.file("nodir"));
+  BOOST_REQUIRE(!listed);
+  BOOST_TEST(listed.error().code() == errc::not_found);
+
+  BOOST_TEST(fs.sync_dir(dir.file("nodir")).code() == errc::not_found);
+  BOOST_TEST(fs.truncate_file(missing, 0).code() == errc::not_found);
+
+  // A file in the way of a directory.
+  { BOOST_REQUIRE(fs.open_for_append(dir.file("plain"))); }
+  auto made = fs.create_dirs(dir.file("plain/sub"));
+  BOOST_TEST(!made.is_ok());
+  BOOST_TEST(made.message().find(dir.file("plain")) != std::string::npos);
+  BOOST_TEST(!fs.create_dirs(dir.file("plain")).is_ok());
+}
+
+BOOST_AUTO_TEST_CASE(status_formatting_and_errno_mapping) {
+  weir::status s(errc::no_space, "append to /d/seg-1.wlog: No space left on device");
+  BOOST_TEST(s.to_string() == "no_space: append to /d/seg-1.wlog: No space left on device");
+  BOOST_TEST(weir::status::ok().to_string() == "ok");
+  BOOST_TEST(weir::errc_from_errno(ENOSPC) == errc::no_space);
+  BOOST_TEST(weir::errc_from_errno(EDQUOT) == errc::no_space);
+  BOOST_TEST(weir::errc_from_errno(ENOENT) == errc::not_found);
+  BOOST_TEST(weir::errc_from_errno(EINVAL) == errc::invalid_argument);
+  BOOST_TEST(weir::errc_from_errno(EIO) == errc::io_error);
+  BOOST_TEST(std::string(weir::to_string(errc::version_mismatch)) == "version_mismatch");
+}

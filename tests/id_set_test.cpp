@@ -1,0 +1,58 @@
+#include <boost/test/unit_test.hpp>
+
+#include <random>
+#include <set>
+
+#include "weir/runtime/id_set.hpp"
+
+using weir::id_set;
+
+BOOST_AUTO_TEST_CASE(adjacent_and_overlapping_ranges_merge) {
+  id_set ids;
+  ids.insert(10, 20);
+  ids.insert(20, 30);
+  ids.insert(5, 12);
+  BOOST_TEST(ids.ranges().size() == 1u);
+  BOOST_TEST(ids.size() == 25u);
+  BOOST_TEST(ids.contains(5));
+  BOOST_TEST(ids.contains(29));
+  BOOST_TEST(!ids.contains(30));
+  BOOST_TEST(!ids.contains(4));
+}
+
+BOOST_AUTO_TEST_CASE(counts_and_gaps_follow_the_ranges) {
+  id_set ids;
+  ids.insert(1, 4);
+  ids.insert(6, 8);
+  BOOST_TEST(ids.count_in(0, 100) == 5u);
+  BOOST_TEST(ids.count_in(3, 7) == 2u);
+  BOOST_TEST(ids.first_missing_from(1) == 4u);
+  BOOST_TEST(ids.first_missing_from(5) == 5u);
+  BOOST_TEST(ids.first_missing_from(6) == 8u);
+  BOOST_TEST(ids.contains_all(6, 8));
+  BOOST_TEST(!ids.contains_all(3, 7));
+  BOOST_TEST(ids.contains_all(9, 9));
+}
+
+BOOST_AUTO_TEST_CASE(agrees_with_a_plain_set_on_random_inserts) {
+  std::mt19937_64 random(42);
+  for (int trial = 0; trial < 50; ++trial) {
+    id_set ids;
+    std::set<std::uint64_t> model;
+    for (int step = 0; step < 200; ++step) {
+      const std::uint64_t begin = random() % 500;
+      const std::uint64_t end = begin + random() % 20;
+      ids.insert(begin, end);
+      for (auto id = begin; id < end; ++id) model.insert(id);
+    }
+    BOOST_TEST(ids.size() == model.size());
+    for (std::uint64_t id = 0; id < 530; ++id) {
+      BOOST_TEST(ids.contains(id) == (model.count(id) == 1));
+    }
+    const std::uint64_t lo = random() % 500;
+    const std::uint64_t hi = lo + random() % 100;
+    std::uint64_t expected = 0;
+    for (auto id = lo; id < hi; ++id) expected += model.count(id);
+    BOOST_TEST(ids.count_in(lo, hi) == expected);
+  }
+}

@@ -1,0 +1,92 @@
+#include <boost/test/unit_test.hpp>
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
+#include "record_format.hpp"
+#include "weir/schema/log.capnp.h"
+
+namespace rf = weir::record_format;
+
+namespace {
+
+std::vector<capnp::word> framed_ack(std::uint64_t begin, std::uint64_t end) {
+  capnp::MallocMessageBuilder builder;
+  auto ranges = builder.initRoot<weir::schema::LogRecord>().initAck().initRanges(1);
+  ranges[0].setBegin(begin);
+  ranges[0].setEnd(end);
+  std::vector<capnp::word> words;
+  rf::append_record(words, builder);
+  return words;
+}
+
+std::span<std::byte> bytes_of(std::vector<capnp::word>& words) {
+  return std::as_writable_bytes(std::span{words});
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_framed_record_decodes_to_what_was_written) {
+  auto words = framed_ack(3, 9);
+  auto frame = rf::decode_frame(bytes_of(words), 1 << 20);
+  BOOST_REQUIRE(frame.status == rf::frame_status::ok);
+  BOOST_TEST(frame.size == words.size() * sizeof(capnp::word));
+  capnp::FlatArrayMessageReader reader(
+      kj::ArrayPtr<const capnp::word>(frame.payload.data(), frame.payload.size()));
+  auto record = reader.getRoot<weir::schema::LogRecord>();
+  BOOST_REQUIRE(record.isAck());
+  BOOST_TEST(record.getAck().getRanges()[0].getBegin() == 3u);
+  BOOST_TEST(record.getAck().getRanges()[0].getEnd() == 9u);
+}
+
+BOOST_AUTO_TEST_CASE(every_single_bit_flip_is_detected) {
+  auto original = framed_ack(1, 1000);
+  const auto total_bits = original.size() * sizeof(capnp::word) * 8;
+  for (std::size_t bit = 0; bit < total_bits; ++bit) {
+    auto words = original;
+    auto bytes = bytes_of(words);
+    bytes[bit / 8] ^= std::byte(1u << (bit % 8));
+    auto frame = rf::decode_frame(bytes, 1 << 20);
+    BOOST_TEST((frame.status != rf::frame_status::ok), "bit " << bit << " flip went unnoticed");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_cut_record_is_incomplete_not_ok) {
+  auto words = framed_ack(1, 2);
+  auto bytes = bytes_of(words);
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
+    BOOST_TEST((rf::decode_frame(bytes.first(cut), 1 << 20).status != rf::frame_status::ok));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(resync_finds_the_record_after_a_damaged_one) {
+  auto first = framed_ack(1, 2);
+  auto second = framed_ack(5, 6);
+  std::vector<capnp::word> both = first;
+  both.insert(both.end(), second.begin(), second.end());
+  auto bytes = bytes_of(both);
+  bytes[3] ^= std::byte{0x10};  // damage the first record's length
+  BOOST_TEST((rf::decode_frame(bytes, 1 << 20).status != rf::frame_status::ok));
+  BOOST_TEST(rf::find_next_frame(bytes, 1 << 20) == first.size() * sizeof(capnp::word));
+  auto tail = bytes.first(first.size() * sizeof(capnp::word));
+  BOOST_TEST(rf::find_next_frame(tail, 1 << 20) == tail.size());
+}
+
+BOOST_AUTO_TEST_CASE(file_headers_name_their_problem) {
+  std::byte header[rf::header_size];
+  rf::write_file_header(header, rf::segment_magic, 1);
+  std::uint32_t version = 0;
+  BOOST_TEST(int(rf::check_file_header(header, rf::segment_magic, 1, version)) ==
+             int(rf::header_check::ok));
+  BOOST_TEST(int(rf::check_file_header(header, rf::snapshot_magic, 1, version)) ==
+             int(rf::header_check::bad_magic));
+  BOOST_TEST(int(rf::check_file_header(std::span{header}.first(10), rf::segment_magic, 1,
+                                       version)) == int(rf::header_check::too_short));
+  rf::write_file_header(header, rf::segment_magic, 9);
+  BOOST_TEST(int(rf::check_file_header(header, rf::segment_magic, 1, version)) ==
+             int(rf::header_check::other_version));
+  BOOST_TEST(version == 9u);
+  header[13] ^= std::byte{1};
+  BOOST_TEST(int(rf::check_file_header(header, rf::segment_magic, 9, version)) ==
+             int(rf::header_check::bad_crc));
+}

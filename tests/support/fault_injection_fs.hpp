@@ -1,0 +1,105 @@
+#pragma once
+// A file_system wrapper that simulates power loss and injects ENOSPC/EIO, after
+// LevelDB's fault-injection Env. It remembers, per file written through it, how
+// much was synced and whether its directory entry was synced; crash() then
+// throws away everything a real power cut could lose.
+//
+// Simplifications, deliberate: a crash removes a not-yet-durable rename target
+// rather than restoring what the name held before; removals are not undone
+// (a removed file is forgotten, never resurrected); directories made with
+// create_dirs are treated as durable.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "weir/runtime/file_system.hpp"
+
+namespace weir::testing {
+
+/// Thread-safe: one mutex guards all state, so a writer thread may append while
+/// the test thread calls crash(). Must outlive every file opened through it.
+class fault_injection_fs final : public weir::file_system {
+ public:
+  explicit fault_injection_fs(weir::file_system& base);
+  ~fault_injection_fs() override;
+
+  fault_injection_fs(const fault_injection_fs&) = delete;
+  fault_injection_fs& operator=(const fault_injection_fs&) = delete;
+
+  weir::result<std::unique_ptr<weir::writable_file>> open_for_append(
+      const std::string& path) override;
+  weir::result<std::unique_ptr<weir::readable_file>> open_for_read(
+      const std::string& path) override;
+  weir::result<std::vector<std::string>> list_dir(const std::string& dir) override;
+  weir::status create_dirs(const std::string& dir) override;
+  weir::result<bool> exists(const std::string& path) override;
+  weir::result<std::uint64_t> file_size(const std::string& path) override;
+  weir::status remove_file(const std::string& path) override;
+  weir::status rename_file(const std::string& from, const std::string& to) override;
+  weir::status truncate_file(const std::string& path, std::uint64_t size) override;
+  weir::status sync_dir(const std::string& dir) override;
+
+  /// Simulates power loss: cuts each tracked file to its synced size plus up to
+  /// `keep_unsynced_bytes` more (a torn write), removes files whose directory
+  /// entry is not durable, then fails every operation until restart().
+  weir::status crash(std::uint64_t keep_unsynced_bytes = 0);
+
+  /// Leaves the crashed state and clears faults; files opened before must be reopened.
+  void restart();
+
+  /// Once `bytes` more bytes were appended (over all files), the append that would
+  /// exceed that writes what fits and fails with `code`, as do all later appends.
+  void fail_writes_after(std::uint64_t bytes, weir::errc code);
+
+  /// The next `count` sync() / sync_dir() calls fail with `code` and sync nothing.
+  void fail_syncs(int count, weir::errc code);
+
+  void clear_faults();
+
+  /// sync() and sync_dir() calls made while alive, including injected failures.
+  std::uint64_t sync_count() const;
+
+  /// Bytes appended through this file system (including prefixes of failed appends).
+  std::uint64_t appended_bytes() const;
+
+ private:
+  class tracked_writable;
+  class tracked_readable;
+
+  // Shared with open writable files so that a file renamed while open keeps
+  // its own record; a removed file's record is simply dropped from files_.
+  struct file_state {
+    std::uint64_t synced_size = 0;
+    bool entry_durable = false;
+  };
+
+  static std::string normalize(const std::string& path);
+  static std::string parent_of(const std::string& normalized_path);
+
+  // Both require mutex_ held.
+  weir::status check_alive(std::uint64_t generation, const std::string& what) const;
+  weir::status take_sync_fault(const std::string& what);
+
+  weir::file_system& base_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<file_state>> files_;  // by normalized path
+  bool dead_ = false;
+  // Bumped by crash(): files opened before a crash stay dead after restart().
+  std::uint64_t generation_ = 0;
+
+  bool write_limit_set_ = false;
+  bool writes_failing_ = false;
+  std::uint64_t write_budget_ = 0;
+  weir::errc write_fault_code_ = weir::errc::ok;
+  int sync_faults_left_ = 0;
+  weir::errc sync_fault_code_ = weir::errc::ok;
+
+  std::uint64_t sync_count_ = 0;
+  std::uint64_t appended_bytes_ = 0;
+};
+
+}  // namespace weir::testing
