@@ -569,6 +569,7 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
                                                               options_.record_size_bytes_max);
     if (next < size) {
       report_.corruptions.push_back({segment.path, offset, next - offset, frame.reason});
+      segment.index_next_publish = true;
       offset = next;
       continue;
     }

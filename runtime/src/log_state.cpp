@@ -46,8 +46,10 @@ apply_outcome apply_record(schema::LogRecord::Reader record, log_state& state,
       state.published += count;
       if (segment.first_id == segment.end_id) segment.first_id = first;
       segment.end_id = first + count;
-      if (segment.index.empty() || offset >= segment.index.back().second + index_interval_bytes) {
+      if (segment.index.empty() || segment.index_next_publish ||
+          offset >= segment.index.back().second + index_interval_bytes) {
         segment.index.emplace_back(first, offset);
+        segment.index_next_publish = false;
       }
       break;
     }

@@ -27,6 +27,9 @@ struct segment_entry {
   /// Sparse index: (first id of a publish record, its offset), ascending.
   std::vector<std::pair<std::uint64_t, std::uint64_t>> index;
   std::shared_ptr<readable_file> reader;  ///< opened on first read
+  /// Set after recovery skipped a damaged region: the next publish gets an index
+  /// entry, so reads of later ids start past the damage instead of walking into it.
+  bool index_next_publish = false;
 };
 
 struct log_state {
