@@ -7,6 +7,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "fault_injection_fs.hpp"
@@ -430,4 +432,62 @@ BOOST_AUTO_TEST_CASE(an_unreadable_directory_is_an_error_not_a_crash) {
   auto log = checkpoint_log::open(fs, dir.file("not-a-dir"));
   BOOST_REQUIRE(!log);
   BOOST_TEST(log.error().message().find("not-a-dir") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(enospc_inside_a_group_commit_batch_keeps_exactly_the_confirmed_appends) {
+  temp_dir dir;
+  posix_file_system base;
+  fault_injection_fs fs(base);
+  std::mutex mutex;
+  std::map<std::uint64_t, std::string> confirmed;  // first id -> payload
+  std::atomic<int> failed{0};
+  std::atomic<int> finished{0};
+  {
+    auto log = checkpoint_log::open(fs, dir.path());
+    BOOST_REQUIRE(log);
+    // Queue many appends at once so the writer takes them as one batch, and
+    // let the disk fill up part-way through it.
+    fs.fail_writes_after(20'000, errc::no_space);
+    const int appends = 400;
+    const auto syncs_before = (*log)->stats().syncs;
+    for (int i = 0; i < appends; ++i) {
+      auto payload =
+          std::make_shared<std::string>("payload-" + std::to_string(i) + std::string(100, 'x'));
+      outgoing_message m;
+      m.payload = *payload;
+      auto first = std::make_shared<std::atomic<std::uint64_t>>(0);
+      auto published = (*log)->publish({&m, 1}, [&, first, payload](const status& s) {
+        if (s) {
+          while (first->load() == 0) std::this_thread::yield();
+          std::lock_guard lock(mutex);
+          confirmed[first->load()] = *payload;
+        } else {
+          BOOST_CHECK_EQUAL(s.code(), errc::no_space);
+          ++failed;
+        }
+        ++finished;
+      });
+      BOOST_REQUIRE(published);
+      first->store(*published);
+    }
+    while (finished.load() < appends) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    BOOST_TEST(failed.load() > 0);
+    BOOST_TEST(confirmed.size() > 0u);
+    // They really were one group commit (or very few), not one sync each.
+    BOOST_TEST((*log)->stats().syncs - syncs_before < 20u);
+    BOOST_REQUIRE(fs.crash());
+  }
+  fs.restart();
+  auto log = checkpoint_log::open(fs, dir.path());
+  BOOST_REQUIRE_MESSAGE(log, log.error().to_string());
+  BOOST_TEST(!(*log)->recovery().found_damage());
+  // Exactly the confirmed appends, with dense ids from 1.
+  BOOST_TEST((*log)->stats().published == confirmed.size());
+  std::uint64_t expected_id = 1;
+  for (const auto& [id, payload] : confirmed) {
+    BOOST_TEST(id == expected_id++);
+    auto message = (*log)->read(id);
+    BOOST_REQUIRE(message);
+    BOOST_TEST(message->payload == payload);
+  }
 }

@@ -29,13 +29,21 @@ namespace {
 
 const std::string first_segment = "segment-00000000000000000001.wlog";
 
-/// Offsets at which each record of a segment ends (the first entry is the header's end).
-std::vector<std::uint64_t> record_boundaries(const std::string& path) {
+/// A file's bytes in word-aligned memory, as Cap'n Proto readers need them.
+std::vector<capnp::word> read_aligned(const std::string& path, std::size_t& size) {
   std::ifstream in(path, std::ios::binary);
   std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<capnp::word> words((raw.size() + 7) / 8);
   std::memcpy(words.data(), raw.data(), raw.size());
-  auto bytes = std::as_bytes(std::span{words}).first(raw.size());
+  size = raw.size();
+  return words;
+}
+
+/// Offsets at which each record of a segment ends (the first entry is the header's end).
+std::vector<std::uint64_t> record_boundaries(const std::string& path) {
+  std::size_t size = 0;
+  const auto words = read_aligned(path, size);
+  auto bytes = std::as_bytes(std::span{words}).first(size);
   std::vector<std::uint64_t> ends{record_format::header_size};
   while (ends.back() < bytes.size()) {
     auto frame = record_format::decode_frame(bytes.subspan(ends.back()), 1u << 24);
@@ -47,11 +55,9 @@ std::vector<std::uint64_t> record_boundaries(const std::string& path) {
 
 /// Ids published by the record at `offset` of a segment (none for other kinds).
 std::vector<std::uint64_t> publish_ids_of(const std::string& path, std::uint64_t offset) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<capnp::word> words((raw.size() + 7) / 8);
-  std::memcpy(words.data(), raw.data(), raw.size());
-  auto bytes = std::as_bytes(std::span{words}).first(raw.size());
+  std::size_t size = 0;
+  const auto words = read_aligned(path, size);
+  auto bytes = std::as_bytes(std::span{words}).first(size);
   auto frame = record_format::decode_frame(bytes.subspan(offset), 1u << 24);
   BOOST_REQUIRE(frame.status == record_format::frame_status::ok);
   capnp::FlatArrayMessageReader reader(

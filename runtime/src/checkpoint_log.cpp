@@ -880,18 +880,28 @@ void checkpoint_log::impl::write_batch(std::vector<capnp::word>& words,
     }
     const std::uint64_t chunk_offset = active_->size();
     auto chunk = std::as_bytes(std::span{words}).subspan(first_word * word_size, chunk_bytes);
-    if (auto written = active_->append(chunk); !written) {
+    auto written = active_->append(chunk);
+    std::size_t kept_end = end;
+    if (!written) {
       {
         std::lock_guard lock(state_mutex_);
         ++counters_.append_errors;
       }
-      // Undo the partial write so the segment ends on a record boundary again.
-      if (auto cut = active_->truncate(chunk_offset); !cut) {
+      // Keep the records that reached the file whole (a full disk fails part-way
+      // through a batch); cut the partial one so the segment ends on a boundary.
+      const std::uint64_t landed = active_->size() - chunk_offset;
+      std::uint64_t kept_bytes = 0;
+      kept_end = first;
+      while (kept_end < end && kept_bytes + record_bytes(kept_end) <= landed) {
+        kept_bytes += record_bytes(kept_end);
+        ++kept_end;
+      }
+      if (auto cut = active_->truncate(chunk_offset + kept_bytes); !cut) {
         enter_failed({cut.code(), "cannot undo a failed append (" + written.to_string() +
                                       "): " + cut.to_string()});
+        fail_from(records, first, written);
+        return;
       }
-      fail_from(records, first, written);
-      return;
     }
 
     {
@@ -899,7 +909,7 @@ void checkpoint_log::impl::write_batch(std::vector<capnp::word>& words,
       auto& segment = segments_[active_number_];
       std::uint64_t offset = chunk_offset;
       std::size_t word = first_word;
-      for (auto i = first; i < end; ++i) {
+      for (auto i = first; i < kept_end; ++i) {
         auto payload =
             std::span<const capnp::word>(words).subspan(word + 1, records[i].end_word - word - 1);
         with_log_record(payload, [&](schema::LogRecord::Reader record) {
@@ -910,8 +920,8 @@ void checkpoint_log::impl::write_batch(std::vector<capnp::word>& words,
       }
       segment.size = active_->size();
     }
-    bytes_since_snapshot_ += chunk_bytes;
-    for (auto i = first; i < end; ++i) awaiting_sync_.push_back(std::move(records[i].done));
+    for (auto i = first; i < kept_end; ++i) awaiting_sync_.push_back(std::move(records[i].done));
+    bytes_since_snapshot_ += active_->size() - chunk_offset;
 
     status synced;
     switch (options_.sync.kind) {
@@ -922,11 +932,17 @@ void checkpoint_log::impl::write_batch(std::vector<capnp::word>& words,
         fire_awaiting({});
         break;
       case sync_policy::mode::interval:
-        if (clock_type::now() >= last_sync_ + options_.sync.interval) synced = sync_active();
+        if (!written || clock_type::now() >= last_sync_ + options_.sync.interval) {
+          synced = sync_active();
+        }
         break;
     }
     if (!synced) {
-      fail_from(records, end, synced);
+      fail_from(records, kept_end, synced);
+      return;
+    }
+    if (!written) {
+      fail_from(records, kept_end, written);
       return;
     }
     first_word = records[end - 1].end_word;

@@ -139,7 +139,8 @@ struct log_stats {
 };
 
 /// Called once per append, from the log's writer thread, when it is durable
-/// under the sync policy (ok) or has failed (and will never be durable).
+/// under the sync policy (ok) or has failed (not durable: resend it). It
+/// must be quick and must not wait on the log (sync(), snapshot()): the writer waits for it.
 using durable_callback = std::function<void(const status&)>;
 
 class checkpoint_log {

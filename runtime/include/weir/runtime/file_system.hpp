@@ -19,7 +19,8 @@ class writable_file {
  public:
   virtual ~writable_file() = default;
 
-  /// Appends all of `bytes`, or returns an error; after an error some prefix may have been written.
+  /// Appends all of `bytes`, or returns an error; after an error, size() counts
+  /// the prefix that was written (the log keeps the whole records in it).
   virtual status append(std::span<const std::byte> bytes) = 0;
 
   /// fdatasync: once ok, everything appended so far survives a power loss.
