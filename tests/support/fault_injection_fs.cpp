@@ -1,5 +1,7 @@
 #include "fault_injection_fs.hpp"
 
+#include <thread>
+
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
@@ -78,6 +80,7 @@ class fault_injection_fs::tracked_writable final : public writable_file {
 
   status sync() override {
     const std::string what = "sync " + path();
+    fs_.wait_sync_delay();
     std::lock_guard lock(fs_.mutex_);
     if (auto s = fs_.check_alive(generation_, what); !s) return s;
     ++fs_.sync_count_;
@@ -340,6 +343,17 @@ std::uint64_t fault_injection_fs::sync_count() const {
 std::uint64_t fault_injection_fs::appended_bytes() const {
   std::lock_guard lock(mutex_);
   return appended_bytes_;
+}
+
+void fault_injection_fs::set_sync_delay(std::chrono::microseconds delay) {
+  sync_delay_us_.store(delay.count());
+}
+
+void fault_injection_fs::wait_sync_delay() const {
+  // Outside the mutex: a slow disk must not stall appends to other files.
+  if (const auto us = sync_delay_us_.load(); us > 0) {
+    std::this_thread::sleep_for(std::chrono::microseconds(us));
+  }
 }
 
 }  // namespace weir::testing

@@ -9,6 +9,8 @@
 // (a removed file is forgotten, never resurrected); directories made with
 // create_dirs are treated as durable.
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -60,6 +62,10 @@ class fault_injection_fs final : public weir::file_system {
 
   void clear_faults();
 
+  /// Makes every file sync() take at least `delay`, like a slow disk, so that
+  /// appends pile up behind it and group commit is observable deterministically.
+  void set_sync_delay(std::chrono::microseconds delay);
+
   /// sync() and sync_dir() calls made while alive, including injected failures.
   std::uint64_t sync_count() const;
 
@@ -97,6 +103,9 @@ class fault_injection_fs final : public weir::file_system {
   weir::errc write_fault_code_ = weir::errc::ok;
   int sync_faults_left_ = 0;
   weir::errc sync_fault_code_ = weir::errc::ok;
+
+  void wait_sync_delay() const;
+  std::atomic<std::int64_t> sync_delay_us_{0};
 
   std::uint64_t sync_count_ = 0;
   std::uint64_t appended_bytes_ = 0;
