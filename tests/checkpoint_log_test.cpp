@@ -493,3 +493,44 @@ BOOST_AUTO_TEST_CASE(enospc_inside_a_group_commit_batch_keeps_exactly_the_confir
     BOOST_TEST(message->payload == payload);
   }
 }
+
+BOOST_AUTO_TEST_CASE(producer_positions_survive_reopen_and_snapshots) {
+  temp_dir dir;
+  posix_file_system fs;
+  auto publish_from = [](checkpoint_log& log, std::uint64_t producer, std::uint64_t epoch,
+                         std::uint64_t first_seq, int count) {
+    std::vector<outgoing_message> batch(count);
+    for (int i = 0; i < count; ++i) {
+      batch[i].producer_id = producer;
+      batch[i].producer_epoch = epoch;
+      batch[i].producer_seq = first_seq + i;
+      batch[i].payload = "p";
+    }
+    return wait_durable([&](durable_callback done) {
+      auto first = log.publish(batch, std::move(done));
+      return first ? status{} : first.error();
+    });
+  };
+  {
+    auto log = checkpoint_log::open(fs, dir.path(), small_segments());
+    BOOST_REQUIRE(log);
+    BOOST_REQUIRE(publish_from(**log, 7, 1, 1, 10));
+    BOOST_REQUIRE(publish_from(**log, 8, 3, 100, 5));
+    BOOST_REQUIRE(ack_and_wait(**log, 1, 16));
+    BOOST_REQUIRE((*log)->snapshot());
+    BOOST_REQUIRE(publish_from(**log, 7, 2, 1, 2));  // a new epoch restarts its sequence
+    BOOST_REQUIRE((*log)->snapshot());
+    BOOST_TEST(!(*log)->producer(9).has_value());
+  }
+  auto log = checkpoint_log::open(fs, dir.path(), small_segments());
+  BOOST_REQUIRE(log);
+  BOOST_TEST((*log)->recovery().snapshot_sequence.value_or(0) == 2u);
+  auto seven = (*log)->producer(7);
+  BOOST_REQUIRE(seven);
+  BOOST_TEST(seven->epoch == 2u);
+  BOOST_TEST(seven->last_seq == 2u);
+  auto eight = (*log)->producer(8);
+  BOOST_REQUIRE(eight);  // all its messages are acked and compacted, its position is not
+  BOOST_TEST(eight->epoch == 3u);
+  BOOST_TEST(eight->last_seq == 104u);
+}

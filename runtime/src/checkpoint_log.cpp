@@ -202,6 +202,7 @@ class checkpoint_log::impl {
   void for_each_ready(std::uint64_t from, std::size_t limit,
                       const std::function<void(std::uint64_t, std::uint32_t)>& fn) const;
   log_stats stats() const;
+  std::optional<producer_sequence> producer(std::uint64_t producer_id) const;
 
   const recovery_report& report() const { return report_; }
   const std::string& dir() const { return dir_; }
@@ -458,6 +459,9 @@ status checkpoint_log::impl::load_snapshot(const std::map<std::uint64_t, std::st
           state.acked = snap.getAckedCount();
           state.dead_lettered = snap.getDeadLetteredCount();
           state.lost = snap.getLostCount();
+          for (auto p : snap.getProducers()) {
+            state.producers[p.getProducerId()] = {p.getEpoch(), p.getLastSeq()};
+          }
           std::map<std::uint64_t, segment_entry> segments;
           for (auto s : snap.getSegments()) {
             segment_entry entry;
@@ -1138,6 +1142,14 @@ status checkpoint_log::impl::write_snapshot_file(std::uint64_t sequence, const s
     snap.setAckedCount(state_.acked);
     snap.setDeadLetteredCount(state_.dead_lettered);
     snap.setLostCount(state_.lost);
+    auto producers = snap.initProducers(static_cast<unsigned>(state_.producers.size()));
+    i = 0;
+    for (const auto& [id, position] : state_.producers) {
+      producers[i].setProducerId(id);
+      producers[i].setEpoch(position.epoch);
+      producers[i].setLastSeq(position.last_seq);
+      ++i;
+    }
     auto segments = snap.initSegments(static_cast<unsigned>(segments_.size() - deleted.size()));
     i = 0;
     for (const auto& [number, entry] : segments_) {
@@ -1298,6 +1310,13 @@ void checkpoint_log::impl::for_each_ready(
   for (const auto& [id, attempts] : ready) fn(id, attempts);
 }
 
+std::optional<producer_sequence> checkpoint_log::impl::producer(std::uint64_t producer_id) const {
+  std::lock_guard lock(state_mutex_);
+  auto it = state_.producers.find(producer_id);
+  if (it == state_.producers.end()) return std::nullopt;
+  return producer_sequence{it->second.epoch, it->second.last_seq};
+}
+
 log_stats checkpoint_log::impl::stats() const {
   std::lock_guard lock(state_mutex_);
   log_stats out = counters_;
@@ -1358,6 +1377,9 @@ void checkpoint_log::for_each_ready(
 }
 const recovery_report& checkpoint_log::recovery() const noexcept {
   return impl_->report();
+}
+std::optional<producer_sequence> checkpoint_log::producer(std::uint64_t producer_id) const {
+  return impl_->producer(producer_id);
 }
 log_stats checkpoint_log::stats() const {
   return impl_->stats();

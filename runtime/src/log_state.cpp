@@ -44,6 +44,16 @@ apply_outcome apply_record(schema::LogRecord::Reader record, log_state& state,
       }
       state.next_id = first + count;
       state.published += count;
+      for (auto envelope : batch.getEnvelopes()) {
+        const auto producer = envelope.getProducerId();
+        if (producer == 0) continue;
+        auto& position = state.producers[producer];
+        const auto epoch = envelope.getProducerEpoch();
+        const auto seq = envelope.getProducerSeq();
+        if (epoch > position.epoch || (epoch == position.epoch && seq > position.last_seq)) {
+          position = {epoch, seq};
+        }
+      }
       if (segment.first_id == segment.end_id) segment.first_id = first;
       segment.end_id = first + count;
       if (segment.index.empty() || segment.index_next_publish ||

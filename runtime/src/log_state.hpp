@@ -4,6 +4,7 @@
 // is replayed after a crash is exactly what was applied before it.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -32,6 +33,12 @@ struct segment_entry {
   bool index_next_publish = false;
 };
 
+struct producer_position {
+  std::uint64_t epoch = 0;
+  std::uint64_t last_seq = 0;
+  friend bool operator==(const producer_position&, const producer_position&) = default;
+};
+
 struct log_state {
   std::uint64_t next_id = 1;
   id_set done;  ///< acked, dead-lettered, lost or compacted away
@@ -40,6 +47,7 @@ struct log_state {
   std::uint64_t acked = 0;
   std::uint64_t dead_lettered = 0;
   std::uint64_t lost = 0;
+  std::map<std::uint64_t, producer_position> producers;  ///< by producer id; 0 is anonymous
 };
 
 /// Why apply_record did not apply a record.

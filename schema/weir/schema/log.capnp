@@ -128,4 +128,14 @@ struct Snapshot {
 
   segments @9 :List(SegmentIndex);
   # Every segment before `covers` that was still live when the snapshot was taken.
+
+  producers @10 :List(ProducerPosition);
+  # The newest (epoch, sequence) published by each producer, for de-duplication.
+}
+
+struct ProducerPosition {
+  producerId @0 :UInt64;
+  epoch @1 :UInt64;
+  lastSeq @2 :UInt64;
+  # Highest sequence number of `epoch` that is in the log.
 }

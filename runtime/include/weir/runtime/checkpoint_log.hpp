@@ -138,6 +138,12 @@ struct log_stats {
   std::uint64_t corrupt_reads = 0;  ///< read() calls that met a bad record
 };
 
+/// The newest message of one producer that the log holds.
+struct producer_sequence {
+  std::uint64_t epoch = 0;
+  std::uint64_t last_seq = 0;
+};
+
 /// Called once per append, from the log's writer thread, when it is durable
 /// under the sync policy (ok) or has failed (not durable: resend it). It
 /// must be quick and must not wait on the log (sync(), snapshot()): the writer waits for it.
@@ -180,6 +186,9 @@ class checkpoint_log {
   /// Calls fn(id, attempts) for up to `limit` ready ids >= `from`, in ascending order.
   void for_each_ready(std::uint64_t from, std::size_t limit,
                       const std::function<void(std::uint64_t, std::uint32_t)>& fn) const;
+
+  /// The newest (epoch, sequence) written for a producer (id != 0), for de-duplication.
+  std::optional<producer_sequence> producer(std::uint64_t producer_id) const;
 
   const recovery_report& recovery() const noexcept;
   log_stats stats() const;
