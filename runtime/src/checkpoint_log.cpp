@@ -203,6 +203,7 @@ class checkpoint_log::impl {
                       const std::function<void(std::uint64_t, std::uint32_t)>& fn) const;
   log_stats stats() const;
   std::optional<producer_sequence> producer(std::uint64_t producer_id) const;
+  std::uint64_t count_ready_from(std::uint64_t from) const;
 
   const recovery_report& report() const { return report_; }
   const std::string& dir() const { return dir_; }
@@ -1317,6 +1318,13 @@ std::optional<producer_sequence> checkpoint_log::impl::producer(std::uint64_t pr
   return producer_sequence{it->second.epoch, it->second.last_seq};
 }
 
+std::uint64_t checkpoint_log::impl::count_ready_from(std::uint64_t from) const {
+  std::lock_guard lock(state_mutex_);
+  from = std::max<std::uint64_t>(from, 1);
+  if (from >= state_.next_id) return 0;
+  return (state_.next_id - from) - state_.done.count_in(from, state_.next_id);
+}
+
 log_stats checkpoint_log::impl::stats() const {
   std::lock_guard lock(state_mutex_);
   log_stats out = counters_;
@@ -1380,6 +1388,9 @@ const recovery_report& checkpoint_log::recovery() const noexcept {
 }
 std::optional<producer_sequence> checkpoint_log::producer(std::uint64_t producer_id) const {
   return impl_->producer(producer_id);
+}
+std::uint64_t checkpoint_log::count_ready_from(std::uint64_t from) const {
+  return impl_->count_ready_from(from);
 }
 log_stats checkpoint_log::stats() const {
   return impl_->stats();

@@ -63,9 +63,9 @@ struct supervisor_state {
   std::optional<stop_plan> stopping;
   std::vector<std::size_t> pending_restarts;  // waiting for the backoff timer
   std::uint64_t restart_round = 0;
-  // Children whose exit_msg (over the link) may still come: it can arrive after
-  // their down_msg and must not be taken for a shutdown request.
-  std::vector<caf::actor_addr> linked_children;
+  // The running children, shared with the exit hook that stops them when the
+  // supervisor itself terminates, however it does.
+  std::shared_ptr<std::vector<caf::actor>> live = std::make_shared<std::vector<caf::actor>>();
 };
 
 using supervisor_actor = caf::stateful_actor<supervisor_state>;
@@ -85,9 +85,8 @@ bool start_child(supervisor_actor* self, std::size_t index) {
     child.state = child_state::stopped;
     return false;
   }
-  self->link_to(handle);
   self->monitor(handle);
-  self->state.linked_children.push_back(handle.address());
+  (*self->state.live)[index] = handle;
   child.handle = handle;
   child.state = child_state::running;
   return true;
@@ -196,11 +195,8 @@ bool within_intensity(supervisor_actor* self) {
 void on_child_exit(supervisor_actor* self, std::size_t index, const caf::error& reason) {
   auto& state = self->state;
   auto& child = state.children[index];
-  if (child.state == child_state::stopping) {
-    // We stopped it over the link, which CAF then drops: no exit_msg will come.
-    std::erase(state.linked_children, child.handle.address());
-  }
   child.handle = nullptr;
+  (*state.live)[index] = nullptr;
   ++child.generation;
   if (child.state == child_state::stopping) {
     child.state = child_state::stopped;
@@ -267,26 +263,28 @@ caf::behavior supervisor_behavior(supervisor_actor* self, supervisor_options opt
   auto& state = self->state;
   state.options = std::move(options);
   for (auto& spec : specs) state.children.push_back(child_entry{std::move(spec), {}, {}, 0, {}, 0});
-  // Children are linked so that they die with the supervisor, and monitored so
-  // that it learns of every exit: CAF drops a link when the exit came over it
-  // (our own shutdown of a child), so the down_msg is the signal that counts.
-  auto child_index = [self](const caf::actor_addr& source) -> std::optional<std::size_t> {
+  // Children are monitored, not linked: CAF propagates exit_reason::kill over a
+  // link and a supervisor cannot trap it, so one killed child would take the
+  // whole tree down. The exit hook below ties the children's lifetime to ours.
+  state.live->resize(state.children.size());
+  self->attach_functor([live = state.live](const caf::error& reason) {
+    const auto how =
+        reason == caf::exit_reason::kill ? caf::exit_reason::kill : caf::exit_reason::user_shutdown;
+    for (auto it = live->rbegin(); it != live->rend(); ++it) {
+      if (*it) caf::anon_send_exit(*it, how);
+    }
+  });
+  self->set_down_handler([self](caf::down_msg& msg) {
     auto& children = self->state.children;
     for (std::size_t i = 0; i < children.size(); ++i) {
-      if (children[i].handle && children[i].handle.address() == source) return i;
+      if (children[i].handle && children[i].handle.address() == msg.source) {
+        on_child_exit(self, i, msg.reason);
+        return;
+      }
     }
-    return std::nullopt;
-  };
-  self->set_down_handler([self, child_index](caf::down_msg& msg) {
-    if (auto index = child_index(msg.source)) on_child_exit(self, *index, msg.reason);
   });
+  // An exit message asks us to stop: the children go first, in reverse order.
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    auto& linked = self->state.linked_children;
-    if (auto it = std::find(linked.begin(), linked.end(), msg.source); it != linked.end()) {
-      linked.erase(it);  // a child: its down_msg is what counts
-      return;
-    }
-    // Not a child: the parent (or the application) asks us to stop.
     if (msg.reason == caf::exit_reason::normal) return;
     if (self->state.stopping && self->state.stopping->quit_with) return;
     fail(self, msg.reason);

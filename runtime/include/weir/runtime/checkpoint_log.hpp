@@ -190,6 +190,9 @@ class checkpoint_log {
   /// The newest (epoch, sequence) written for a producer (id != 0), for de-duplication.
   std::optional<producer_sequence> producer(std::uint64_t producer_id) const;
 
+  /// Number of ready ids >= `from` (not acked, dead-lettered or lost).
+  std::uint64_t count_ready_from(std::uint64_t from) const;
+
   const recovery_report& recovery() const noexcept;
   log_stats stats() const;
   const std::string& dir() const noexcept;

@@ -1,0 +1,155 @@
+#pragma once
+// The queue protocol as CAF messages (DESIGN.md, "The queue protocol"). Every
+// verb carries a batch or a range; the same fields travel in wire frames later.
+//
+//   producer -> queue   (publish_atom, publish_batch)
+//   queue -> producer   (confirm_atom, confirmation)   once durable
+//   consumer -> queue   (subscribe_atom, credit) / (credit_atom, n) / (unsubscribe_atom)
+//   queue -> consumer   (deliver_atom, delivery_batch)
+//   consumer -> queue   (ack_atom, std::vector<id_range>) / (nack_atom, nack_request)
+//                       (extend_atom, std::vector<uint64_t> ids, uint32_t extension_ms)
+//   anyone -> queue     (stats_atom) -> queue_stats
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/atom.hpp>
+#include <caf/fwd.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include "weir/runtime/checkpoint_log.hpp"
+
+namespace weir {
+
+using publish_atom = caf::atom_constant<caf::atom("wpublish")>;
+using confirm_atom = caf::atom_constant<caf::atom("wconfirm")>;
+using subscribe_atom = caf::atom_constant<caf::atom("wsub")>;
+using unsubscribe_atom = caf::atom_constant<caf::atom("wunsub")>;
+using credit_atom = caf::atom_constant<caf::atom("wcredit")>;
+using deliver_atom = caf::atom_constant<caf::atom("wdeliver")>;
+using ack_atom = caf::atom_constant<caf::atom("wack")>;
+using nack_atom = caf::atom_constant<caf::atom("wnack")>;
+using extend_atom = caf::atom_constant<caf::atom("wextend")>;
+using stats_atom = caf::atom_constant<caf::atom("wstats")>;
+using protocol_error_atom = caf::atom_constant<caf::atom("wperror")>;
+
+/// The application's part of a message.
+struct message_data {
+  std::string key;
+  std::string payload;
+  std::vector<message_header> headers;
+  std::int64_t publish_time_ns = 0;
+};
+
+/// Messages first_seq, first_seq + 1, ... of one producer incarnation.
+struct publish_batch {
+  std::uint64_t producer_id = 0;  ///< 0: anonymous, never de-duplicated
+  std::uint64_t epoch = 0;        ///< a restarted producer uses a larger epoch
+  std::uint64_t first_seq = 1;
+  std::vector<message_data> messages;
+};
+
+/// Every sequence number <= up_to_seq of (producer_id, epoch) is durable.
+struct confirmation {
+  std::string queue;
+  std::uint64_t producer_id = 0;
+  std::uint64_t epoch = 0;
+  std::uint64_t up_to_seq = 0;
+};
+
+struct delivery {
+  std::uint64_t id = 0;
+  std::uint32_t attempt = 0;  ///< 1 on the first delivery
+  std::uint64_t producer_id = 0;
+  std::uint64_t producer_seq = 0;
+  message_data data;
+};
+
+struct delivery_batch {
+  std::string queue;
+  std::vector<delivery> deliveries;
+};
+
+struct nack_request {
+  std::vector<std::uint64_t> ids;
+  bool dead_letter = false;    ///< else requeue
+  std::uint32_t delay_ms = 0;  ///< requeue: ready again after this long (0: the retry backoff)
+  std::string reason;          ///< the handler's error text
+};
+
+/// A protocol violation reported back to its sender; the queue keeps serving.
+struct protocol_error {
+  std::string queue;
+  std::string message;
+};
+
+struct queue_stats {
+  std::string name;
+  std::uint64_t ready = 0;    ///< waiting for delivery (depth)
+  std::uint64_t unacked = 0;  ///< delivered, not yet acked
+  std::uint64_t delayed = 0;  ///< waiting out a retry backoff
+  std::uint64_t published = 0;
+  std::uint64_t confirmed = 0;
+  std::uint64_t duplicates = 0;  ///< resent publishes dropped by de-duplication
+  std::uint64_t delivered = 0;
+  std::uint64_t redelivered = 0;
+  std::uint64_t acked = 0;
+  std::uint64_t dead_lettered = 0;
+  std::uint64_t consumers = 0;
+  std::uint64_t protocol_errors = 0;  ///< bad acks, bad credit, fenced epochs, gaps
+  std::uint64_t storage_errors = 0;   ///< appends the log refused or failed
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, message_header& x) {
+  return f(caf::meta::type_name("weir::message_header"), x.name, x.value);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, id_range& x) {
+  return f(caf::meta::type_name("weir::id_range"), x.begin, x.end);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, message_data& x) {
+  return f(caf::meta::type_name("weir::message_data"), x.key, x.payload, x.headers,
+           x.publish_time_ns);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, publish_batch& x) {
+  return f(caf::meta::type_name("weir::publish_batch"), x.producer_id, x.epoch, x.first_seq,
+           x.messages);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, confirmation& x) {
+  return f(caf::meta::type_name("weir::confirmation"), x.queue, x.producer_id, x.epoch,
+           x.up_to_seq);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delivery& x) {
+  return f(caf::meta::type_name("weir::delivery"), x.id, x.attempt, x.producer_id, x.producer_seq,
+           x.data);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delivery_batch& x) {
+  return f(caf::meta::type_name("weir::delivery_batch"), x.queue, x.deliveries);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, nack_request& x) {
+  return f(caf::meta::type_name("weir::nack_request"), x.ids, x.dead_letter, x.delay_ms, x.reason);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, protocol_error& x) {
+  return f(caf::meta::type_name("weir::protocol_error"), x.queue, x.message);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, queue_stats& x) {
+  return f(caf::meta::type_name("weir::queue_stats"), x.name, x.ready, x.unacked, x.delayed,
+           x.published, x.confirmed, x.duplicates, x.delivered, x.redelivered, x.acked,
+           x.dead_lettered, x.consumers, x.protocol_errors, x.storage_errors);
+}
+
+/// Registers the protocol's message types (and the supervisor's) on a config.
+void add_actor_types(caf::actor_system_config& config);
+
+}  // namespace weir

@@ -1,0 +1,618 @@
+#include <algorithm>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <spdlog/spdlog.h>
+#include <caf/all.hpp>
+
+#include "weir/actors/queue.hpp"
+#include "weir/runtime/supervisor.hpp"
+
+namespace weir {
+
+namespace {
+
+using time_point = caf::actor_clock::time_point;
+using durable_atom = caf::atom_constant<caf::atom("wdurable")>;
+using tick_atom = caf::atom_constant<caf::atom("wtick")>;
+
+struct consumer_entry {
+  caf::actor handle;
+  std::uint32_t window = 0;       // credit: most deliveries it may hold unacked
+  std::uint32_t outstanding = 0;  // deliveries it holds unacked
+};
+
+struct in_flight_entry {
+  caf::actor_addr consumer;
+  std::uint32_t attempt = 0;
+  time_point deadline;
+};
+
+struct producer_entry {
+  std::uint64_t epoch = 0;
+  std::uint64_t accepted = 0;  // highest sequence handed to the log
+  std::uint64_t durable = 0;   // highest sequence confirmed
+};
+
+struct ready_entry {
+  std::uint64_t id;
+  std::uint32_t attempts;  // deliveries so far
+};
+
+struct dead_letter_pending {
+  std::uint64_t id;
+  std::uint32_t attempts;
+  std::string reason;
+  std::string last_error;
+};
+
+struct queue_state {
+  static inline const char* name = "weir.queue";
+  queue_options options;
+  std::shared_ptr<checkpoint_log> log;
+  std::map<caf::actor_addr, consumer_entry> consumers;
+  caf::actor_addr last_served;  // round robin between consumers
+  std::unordered_map<std::uint64_t, in_flight_entry> in_flight;
+  std::deque<ready_entry> ready;
+  std::multimap<time_point, ready_entry> delayed;
+  std::unordered_map<std::uint64_t, std::string> last_errors;  // of messages not yet acked
+  std::uint64_t log_cursor = 1;  // ids below have been taken into `ready` (or are done)
+  std::unordered_map<std::uint64_t, producer_entry> producers;
+  // The queue publishes to its dead-letter queue as a producer of its own.
+  std::uint64_t dlq_producer_id = 0;
+  std::uint64_t dlq_epoch = 0;
+  std::uint64_t dlq_next_seq = 1;
+  std::map<std::uint64_t, dead_letter_pending> dlq_pending;  // by dlq sequence
+  std::unordered_set<std::uint64_t> dead_lettering;          // ids in dlq_pending
+  std::optional<time_point> tick_at;
+  std::uint64_t tick_generation = 0;
+  std::mt19937_64 random{std::random_device{}()};
+  queue_stats stats;
+};
+
+using queue_actor = caf::stateful_actor<queue_state>;
+
+void dispatch(queue_actor* self);
+
+void report_protocol_error(queue_actor* self, const caf::strong_actor_ptr& to, std::string what) {
+  auto& state = self->state;
+  ++state.stats.protocol_errors;
+  spdlog::warn("queue {}: {}", state.options.name, what);
+  if (to) {
+    self->send(caf::actor_cast<caf::actor>(to), protocol_error_atom::value,
+               protocol_error{state.options.name, std::move(what)});
+  }
+}
+
+void schedule_tick(queue_actor* self) {
+  auto& state = self->state;
+  std::optional<time_point> earliest;
+  for (const auto& [id, entry] : state.in_flight) {
+    if (!earliest || entry.deadline < *earliest) earliest = entry.deadline;
+  }
+  if (!state.delayed.empty() && (!earliest || state.delayed.begin()->first < *earliest)) {
+    earliest = state.delayed.begin()->first;
+  }
+  if (!earliest || (state.tick_at && *state.tick_at <= *earliest)) return;
+  state.tick_at = *earliest;
+  const auto now = self->clock().now();
+  const auto wait = *earliest > now ? *earliest - now : caf::actor_clock::duration_type{0};
+  self->delayed_send(self, wait, tick_atom::value, ++state.tick_generation);
+}
+
+void dead_letter(queue_actor* self, std::uint64_t id, std::uint32_t attempts, std::string reason) {
+  auto& state = self->state;
+  auto message = state.log->read(id);
+  std::string last_error;
+  if (auto it = state.last_errors.find(id); it != state.last_errors.end()) {
+    last_error = it->second;
+  }
+  if (!message) {
+    // Unreadable (corrupt on disk): it can never be delivered, so record it as
+    // a dead letter with the reason instead of retrying it forever.
+    spdlog::error("queue {}: message {} is unreadable, dead-lettering it: {}", state.options.name,
+                  id, message.error().to_string());
+    dead_letter_entry entry{id, attempts, "unreadable: " + message.error().to_string(), last_error,
+                            ""};
+    state.log->dead_letter({&entry, 1}, {});
+    ++state.stats.dead_lettered;
+    state.last_errors.erase(id);
+    return;
+  }
+  publish_batch batch;
+  batch.producer_id = state.dlq_producer_id;
+  batch.epoch = state.dlq_epoch;
+  batch.first_seq = state.dlq_next_seq++;
+  message_data data;
+  data.key = std::move(message->key);
+  data.payload = std::move(message->payload);
+  data.headers = std::move(message->headers);
+  data.headers.push_back({"x-dead-letter-reason", reason});
+  data.headers.push_back({"x-original-queue", state.options.name});
+  data.headers.push_back({"x-original-id", std::to_string(id)});
+  data.headers.push_back({"x-attempts", std::to_string(attempts)});
+  if (!last_error.empty()) data.headers.push_back({"x-last-error", last_error});
+  data.publish_time_ns = message->publish_time_ns;
+  batch.messages.push_back(std::move(data));
+  state.dlq_pending.emplace(batch.first_seq, dead_letter_pending{id, attempts, reason, last_error});
+  state.dead_lettering.insert(id);
+  spdlog::info("queue {}: message {} to the dead-letter queue after {} deliveries: {}",
+               state.options.name, id, attempts, reason);
+  self->send(state.options.dead_letter_queue, publish_atom::value, std::move(batch));
+}
+
+/// A delivery came back unprocessed: ready again (after `delay`), or a dead letter.
+void requeue(queue_actor* self, std::uint64_t id, std::uint32_t attempts,
+             std::optional<std::chrono::milliseconds> delay, const std::string& why) {
+  auto& state = self->state;
+  if (state.options.max_deliveries != 0 && attempts >= state.options.max_deliveries) {
+    dead_letter(self, id, attempts, "max_deliveries exceeded (" + why + ")");
+    return;
+  }
+  const auto wait = delay ? *delay : state.options.retry_backoff.delay(attempts, state.random);
+  if (wait.count() <= 0) {
+    state.ready.push_back({id, attempts});
+  } else {
+    state.delayed.emplace(self->clock().now() + wait, ready_entry{id, attempts});
+  }
+}
+
+void refill(queue_actor* self) {
+  auto& state = self->state;
+  if (state.ready.size() >= state.options.ready_window / 2) return;
+  const auto room = state.options.ready_window - state.ready.size();
+  state.log->for_each_ready(state.log_cursor, room, [&](std::uint64_t id, std::uint32_t attempts) {
+    state.ready.push_back({id, attempts});
+    state.log_cursor = id + 1;
+  });
+}
+
+void dispatch(queue_actor* self) {
+  auto& state = self->state;
+  refill(self);
+  bool progress = true;
+  while (!state.ready.empty() && progress) {
+    progress = false;
+    // Round robin: start after the consumer served last.
+    auto start = state.consumers.upper_bound(state.last_served);
+    for (std::size_t n = 0; n < state.consumers.size() && !state.ready.empty(); ++n, ++start) {
+      if (start == state.consumers.end()) start = state.consumers.begin();
+      auto& [address, consumer] = *start;
+      if (consumer.outstanding >= consumer.window) continue;
+      const auto take = std::min<std::size_t>(consumer.window - consumer.outstanding,
+                                              state.options.delivery_batch_max);
+      delivery_batch batch;
+      batch.queue = state.options.name;
+      std::vector<delivery_attempt> attempts;
+      const auto deadline = self->clock().now() + state.options.ack_timeout;
+      while (batch.deliveries.size() < take && !state.ready.empty()) {
+        auto next = state.ready.front();
+        state.ready.pop_front();
+        if (state.options.max_deliveries != 0 && next.attempts >= state.options.max_deliveries) {
+          // Recovered with its deliveries used up (it failed, then we crashed).
+          dead_letter(self, next.id, next.attempts, "max_deliveries exceeded");
+          continue;
+        }
+        auto message = state.log->read(next.id);
+        if (!message) {
+          if (message.error().code() == errc::not_found) continue;  // acked meanwhile
+          ++state.stats.storage_errors;
+          dead_letter(self, next.id, next.attempts, "unreadable");
+          continue;
+        }
+        delivery d;
+        d.id = next.id;
+        d.attempt = next.attempts + 1;
+        d.producer_id = message->producer_id;
+        d.producer_seq = message->producer_seq;
+        d.data.key = std::move(message->key);
+        d.data.payload = std::move(message->payload);
+        d.data.headers = std::move(message->headers);
+        d.data.publish_time_ns = message->publish_time_ns;
+        if (d.attempt > 1) ++state.stats.redelivered;
+        attempts.push_back({d.id, d.attempt});
+        state.in_flight[d.id] = {address, d.attempt, deadline};
+        batch.deliveries.push_back(std::move(d));
+      }
+      if (batch.deliveries.empty()) continue;
+      // Counted before the delivery so that a message that crashes its consumer
+      // every time still reaches max_deliveries across restarts.
+      state.log->record_attempts(attempts, {});
+      consumer.outstanding += static_cast<std::uint32_t>(batch.deliveries.size());
+      state.stats.delivered += batch.deliveries.size();
+      state.last_served = address;
+      self->send(consumer.handle, deliver_atom::value, std::move(batch));
+      progress = true;
+      refill(self);
+    }
+  }
+  schedule_tick(self);
+}
+
+/// Releases a delivery held by `consumer`; false (and a protocol error) when it holds no such id.
+std::optional<in_flight_entry> release(queue_actor* self, const caf::actor_addr& consumer,
+                                       std::uint64_t id) {
+  auto& state = self->state;
+  auto it = state.in_flight.find(id);
+  if (it == state.in_flight.end() || it->second.consumer != consumer) return std::nullopt;
+  auto entry = it->second;
+  state.in_flight.erase(it);
+  if (auto c = state.consumers.find(consumer);
+      c != state.consumers.end() && c->second.outstanding) {
+    --c->second.outstanding;
+  }
+  return entry;
+}
+
+void drop_consumer(queue_actor* self, const caf::actor_addr& consumer, const char* why) {
+  auto& state = self->state;
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> held;
+  for (const auto& [id, entry] : state.in_flight) {
+    if (entry.consumer == consumer) held.emplace_back(id, entry.attempt);
+  }
+  std::sort(held.begin(), held.end());
+  for (const auto& [id, attempt] : held) {
+    state.in_flight.erase(id);
+    // Ready again at once: the consumer is gone, there is nothing to back off from.
+    requeue(self, id, attempt, std::chrono::milliseconds(0), why);
+  }
+  state.consumers.erase(consumer);
+  state.stats.consumers = state.consumers.size();
+  if (!held.empty()) {
+    spdlog::info("queue {}: consumer {} {}; {} deliveries ready again", state.options.name,
+                 caf::to_string(consumer), why, held.size());
+  }
+}
+
+caf::behavior queue_behavior(queue_actor* self, queue_options options,
+                             std::shared_ptr<checkpoint_log> log) {
+  auto& state = self->state;
+  state.options = std::move(options);
+  state.log = std::move(log);
+  state.stats.name = state.options.name;
+  state.dlq_producer_id = std::hash<std::string>{}("weir.dlq." + state.options.name) | 1;
+  state.dlq_epoch = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch() /
+                                               std::chrono::microseconds(1));
+  const auto recovered = state.log->stats();
+  if (recovered.ready > 0) {
+    spdlog::info("queue {}: recovered {} ready messages ({} delivered before, unacked)",
+                 state.options.name, recovered.ready, recovered.unacked);
+  }
+  self->set_down_handler([self](caf::down_msg& msg) {
+    if (self->state.consumers.count(msg.source) != 0) {
+      drop_consumer(self, msg.source, "is down");
+      dispatch(self);
+    }
+  });
+  dispatch(self);
+  return {
+      [self](publish_atom, publish_batch& batch) {
+        auto& state = self->state;
+        auto sender = self->current_sender();
+        if (batch.messages.empty()) return;
+        const std::uint64_t count = batch.messages.size();
+        const std::uint64_t last_seq = batch.first_seq + count - 1;
+        std::size_t skip = 0;
+        if (batch.producer_id != 0) {
+          auto [it, inserted] = state.producers.try_emplace(batch.producer_id);
+          auto& producer = it->second;
+          if (inserted) {
+            if (auto known = state.log->producer(batch.producer_id)) {
+              producer = {known->epoch, known->last_seq, known->last_seq};
+            }
+          }
+          if (batch.epoch < producer.epoch) {
+            report_protocol_error(self, sender,
+                                  "publish from producer " + std::to_string(batch.producer_id) +
+                                      " epoch " + std::to_string(batch.epoch) +
+                                      " is fenced off by epoch " + std::to_string(producer.epoch));
+            return;
+          }
+          if (batch.epoch > producer.epoch) producer = {batch.epoch, 0, 0};
+          if (batch.first_seq > producer.accepted + 1) {
+            report_protocol_error(self, sender,
+                                  "publish from producer " + std::to_string(batch.producer_id) +
+                                      " skips sequence numbers: expected " +
+                                      std::to_string(producer.accepted + 1) + ", got " +
+                                      std::to_string(batch.first_seq));
+            return;
+          }
+          skip = static_cast<std::size_t>(
+              std::min<std::uint64_t>(count, producer.accepted + 1 - batch.first_seq));
+          state.stats.duplicates += skip;
+          if (skip == count) {
+            // All resends. Confirm again what is durable: the first confirm may be lost.
+            if (producer.durable >= batch.first_seq) {
+              self->send(caf::actor_cast<caf::actor>(sender), confirm_atom::value,
+                         confirmation{state.options.name, batch.producer_id, batch.epoch,
+                                      std::min(producer.durable, last_seq)});
+            }
+            return;
+          }
+        }
+        std::vector<outgoing_message> out(count - skip);
+        for (std::size_t i = skip; i < count; ++i) {
+          auto& m = batch.messages[i];
+          auto& o = out[i - skip];
+          o.producer_id = batch.producer_id;
+          o.producer_epoch = batch.epoch;
+          o.producer_seq = batch.first_seq + i;
+          o.key = m.key;
+          o.payload = m.payload;
+          o.headers = m.headers;
+          o.publish_time_ns = m.publish_time_ns;
+        }
+        auto queue = caf::actor_cast<caf::actor>(self);
+        auto published = state.log->publish(
+            out, [queue, sender, producer = batch.producer_id, epoch = batch.epoch, last_seq,
+                  confirmed = count - skip](const status& outcome) {
+              // On the log's writer thread: hand the outcome to the actor.
+              caf::anon_send(queue, durable_atom::value, producer, epoch, last_seq, confirmed,
+                             outcome.is_ok(), outcome.to_string(), sender);
+            });
+        if (!published) {
+          ++state.stats.storage_errors;
+          report_protocol_error(self, sender,
+                                "publish refused by the log: " + published.error().to_string());
+          return;
+        }
+        state.stats.published += count - skip;
+        if (batch.producer_id != 0) state.producers[batch.producer_id].accepted = last_seq;
+      },
+      [self](durable_atom, std::uint64_t producer_id, std::uint64_t epoch, std::uint64_t up_to_seq,
+             std::uint64_t count, bool ok, const std::string& error,
+             const caf::strong_actor_ptr& producer) {
+        auto& state = self->state;
+        if (!ok) {
+          // Everything queued behind the failed append failed with it: accept
+          // resends again from what the log really holds.
+          ++state.stats.storage_errors;
+          spdlog::error("queue {}: publish failed: {}", state.options.name, error);
+          for (auto& [id, entry] : state.producers) {
+            auto known = state.log->producer(id);
+            entry.accepted = known && known->epoch == entry.epoch ? known->last_seq : 0;
+            entry.durable = std::min(entry.durable, entry.accepted);
+          }
+          report_protocol_error(self, producer, "publish not stored: " + error);
+          return;
+        }
+        state.stats.confirmed += count;
+        if (producer_id != 0) {
+          auto& entry = state.producers[producer_id];
+          if (entry.epoch == epoch) entry.durable = std::max(entry.durable, up_to_seq);
+        }
+        if (producer) {
+          self->send(caf::actor_cast<caf::actor>(producer), confirm_atom::value,
+                     confirmation{state.options.name, producer_id, epoch, up_to_seq});
+        }
+        dispatch(self);
+      },
+      [self](confirm_atom, const confirmation& c) {
+        // The dead-letter queue confirmed our publishes: now they leave this queue.
+        auto& state = self->state;
+        if (c.producer_id != state.dlq_producer_id || c.epoch != state.dlq_epoch) return;
+        std::vector<dead_letter_entry> entries;
+        for (auto it = state.dlq_pending.begin();
+             it != state.dlq_pending.end() && it->first <= c.up_to_seq;) {
+          auto& p = it->second;
+          entries.push_back({p.id, p.attempts, p.reason, p.last_error, c.queue});
+          state.dead_lettering.erase(p.id);
+          state.last_errors.erase(p.id);
+          it = state.dlq_pending.erase(it);
+        }
+        if (!entries.empty()) {
+          state.log->dead_letter(entries, {});
+          state.stats.dead_lettered += entries.size();
+        }
+      },
+      [self](subscribe_atom, std::int64_t credit) {
+        auto& state = self->state;
+        auto sender = self->current_sender();
+        if (credit <= 0 || credit > std::int64_t{1} << 24) {
+          report_protocol_error(self, sender,
+                                "subscribe with credit " + std::to_string(credit) +
+                                    " (must be 1.." + std::to_string(1 << 24) + ")");
+          return;
+        }
+        auto address = caf::actor_cast<caf::actor_addr>(sender);
+        auto& consumer = state.consumers[address];
+        if (!consumer.handle) {
+          consumer.handle = caf::actor_cast<caf::actor>(sender);
+          self->monitor(consumer.handle);
+        }
+        consumer.window = static_cast<std::uint32_t>(credit);
+        state.stats.consumers = state.consumers.size();
+        dispatch(self);
+      },
+      [self](credit_atom, std::int64_t more) {
+        auto& state = self->state;
+        auto sender = self->current_sender();
+        auto it = state.consumers.find(caf::actor_cast<caf::actor_addr>(sender));
+        if (it == state.consumers.end()) {
+          report_protocol_error(self, sender, "credit from an actor that is not subscribed");
+          return;
+        }
+        const auto window = std::int64_t{it->second.window} + more;
+        if (more <= 0 || window > std::int64_t{1} << 24) {
+          report_protocol_error(self, sender,
+                                "credit of " + std::to_string(more) + " refused (window would be " +
+                                    std::to_string(window) + ")");
+          return;
+        }
+        it->second.window = static_cast<std::uint32_t>(window);
+        dispatch(self);
+      },
+      [self](unsubscribe_atom) {
+        drop_consumer(self, caf::actor_cast<caf::actor_addr>(self->current_sender()),
+                      "unsubscribed");
+        dispatch(self);
+      },
+      [self](ack_atom, const std::vector<id_range>& ranges) {
+        auto& state = self->state;
+        auto sender = self->current_sender();
+        const auto consumer = caf::actor_cast<caf::actor_addr>(sender);
+        std::vector<id_range> valid;
+        std::uint64_t unknown = 0;
+        for (const auto& range : ranges) {
+          if (range.begin >= range.end || range.end - range.begin > state.in_flight.size()) {
+            unknown += range.end > range.begin ? range.end - range.begin : 1;
+            continue;
+          }
+          for (auto id = range.begin; id < range.end; ++id) {
+            if (!release(self, consumer, id)) {
+              ++unknown;
+              continue;
+            }
+            state.last_errors.erase(id);
+            if (!valid.empty() && valid.back().end == id) {
+              ++valid.back().end;
+            } else {
+              valid.push_back({id, id + 1});
+            }
+          }
+        }
+        if (!valid.empty()) {
+          if (auto stored = state.log->ack(valid, {}); !stored) {
+            ++state.stats.storage_errors;
+            spdlog::error("queue {}: ack not stored: {}", state.options.name, stored.to_string());
+          }
+          for (const auto& r : valid) state.stats.acked += r.end - r.begin;
+        }
+        if (unknown != 0) {
+          report_protocol_error(self, sender,
+                                "ack for " + std::to_string(unknown) +
+                                    " id(s) not delivered to this consumer (or already acked)");
+        }
+        dispatch(self);
+      },
+      [self](nack_atom, const nack_request& request) {
+        auto& state = self->state;
+        auto sender = self->current_sender();
+        const auto consumer = caf::actor_cast<caf::actor_addr>(sender);
+        std::uint64_t unknown = 0;
+        for (auto id : request.ids) {
+          auto entry = release(self, consumer, id);
+          if (!entry) {
+            ++unknown;
+            continue;
+          }
+          if (!request.reason.empty()) state.last_errors[id] = request.reason;
+          if (request.dead_letter) {
+            if (state.options.dead_letter_queue) {
+              dead_letter(self, id, entry->attempt, "rejected by consumer");
+            } else {
+              report_protocol_error(self, sender,
+                                    "nack to dead-letter message " + std::to_string(id) +
+                                        " but queue has no dead-letter queue; requeued");
+              requeue(self, id, entry->attempt, std::nullopt, "rejected");
+            }
+          } else {
+            std::optional<std::chrono::milliseconds> delay;
+            if (request.delay_ms != 0) delay = std::chrono::milliseconds(request.delay_ms);
+            requeue(self, id, entry->attempt, delay, "nacked");
+          }
+        }
+        if (unknown != 0) {
+          report_protocol_error(
+              self, sender,
+              "nack for " + std::to_string(unknown) + " id(s) not delivered to this consumer");
+        }
+        dispatch(self);
+      },
+      [self](extend_atom, const std::vector<std::uint64_t>& ids, std::uint32_t extension_ms) {
+        auto& state = self->state;
+        const auto consumer = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        const auto deadline = self->clock().now() + std::chrono::milliseconds(extension_ms);
+        for (auto id : ids) {
+          auto it = state.in_flight.find(id);
+          if (it != state.in_flight.end() && it->second.consumer == consumer) {
+            it->second.deadline = std::max(it->second.deadline, deadline);
+          }
+        }
+      },
+      [self](tick_atom, std::uint64_t generation) {
+        auto& state = self->state;
+        if (generation == state.tick_generation) state.tick_at.reset();
+        const auto now = self->clock().now();
+        std::vector<std::pair<std::uint64_t, in_flight_entry>> expired;
+        for (const auto& [id, entry] : state.in_flight) {
+          if (entry.deadline <= now) expired.emplace_back(id, entry);
+        }
+        std::sort(expired.begin(), expired.end(),
+                  [](const auto& a, const auto& b) { return a.first < b.first; });
+        for (const auto& [id, entry] : expired) {
+          release(self, entry.consumer, id);
+          state.last_errors.try_emplace(id, "ack deadline expired");
+          requeue(self, id, entry.attempt, std::nullopt, "ack deadline expired");
+        }
+        while (!state.delayed.empty() && state.delayed.begin()->first <= now) {
+          state.ready.push_back(state.delayed.begin()->second);
+          state.delayed.erase(state.delayed.begin());
+        }
+        dispatch(self);
+      },
+      [self](stats_atom) -> queue_stats {
+        auto& state = self->state;
+        auto stats = state.stats;
+        stats.unacked = state.in_flight.size();
+        stats.delayed = state.delayed.size();
+        // Ids below the cursor are tracked here; those above it are all still ready
+        // in the log (acks are written asynchronously, so the log's own totals lag).
+        stats.ready = state.ready.size() + state.log->count_ready_from(state.log_cursor);
+        return stats;
+      },
+  };
+}
+
+}  // namespace
+
+void add_actor_types(caf::actor_system_config& config) {
+  add_supervisor_types(config);
+  config.add_message_type<message_header>("weir::message_header");
+  config.add_message_type<std::vector<message_header>>("std::vector<weir::message_header>");
+  config.add_message_type<id_range>("weir::id_range");
+  config.add_message_type<std::vector<id_range>>("std::vector<weir::id_range>");
+  config.add_message_type<message_data>("weir::message_data");
+  config.add_message_type<std::vector<message_data>>("std::vector<weir::message_data>");
+  config.add_message_type<publish_batch>("weir::publish_batch");
+  config.add_message_type<confirmation>("weir::confirmation");
+  config.add_message_type<delivery>("weir::delivery");
+  config.add_message_type<std::vector<delivery>>("std::vector<weir::delivery>");
+  config.add_message_type<delivery_batch>("weir::delivery_batch");
+  config.add_message_type<nack_request>("weir::nack_request");
+  config.add_message_type<protocol_error>("weir::protocol_error");
+  config.add_message_type<queue_stats>("weir::queue_stats");
+}
+
+result<caf::actor> spawn_queue(caf::actor_system& system, file_system& fs, queue_options options) {
+  if (options.name.empty()) return status{errc::invalid_argument, "queue without a name"};
+  if (options.max_deliveries != 0 && !options.dead_letter_queue) {
+    return status{errc::invalid_argument,
+                  "queue " + options.name + ": max_deliveries is " +
+                      std::to_string(options.max_deliveries) +
+                      " but no dead_letter_queue is configured; messages past the limit would "
+                      "have nowhere to go"};
+  }
+  if (auto valid = options.retry_backoff.validate(); !valid) {
+    return status{valid.code(), "queue " + options.name + ": " + valid.message()};
+  }
+  if (options.ack_timeout.count() <= 0 || options.delivery_batch_max == 0 ||
+      options.ready_window < 2) {
+    return status{errc::invalid_argument,
+                  "queue " + options.name +
+                      ": ack_timeout, delivery_batch_max and ready_window must be positive"};
+  }
+  auto log = checkpoint_log::open(fs, options.data_dir, options.log);
+  if (!log) {
+    return status{log.error().code(), "queue " + options.name + ": " + log.error().message()};
+  }
+  std::shared_ptr<checkpoint_log> shared = std::move(*log);
+  return system.spawn(queue_behavior, std::move(options), std::move(shared));
+}
+
+}  // namespace weir

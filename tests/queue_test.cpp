@@ -1,0 +1,437 @@
+// The queue actor's protocol, verb by verb, on CAF's threaded scheduler (the
+// log confirms from its own writer thread, which CAF's single-threaded test
+// coordinator cannot host). Time-dependent checks use short deadlines and
+// generous waits.
+
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <map>
+#include <set>
+
+#include <caf/all.hpp>
+
+#include "temp_dir.hpp"
+#include "weir/actors/queue.hpp"
+#include "weir/runtime/supervisor.hpp"
+
+using namespace weir;
+using namespace weir::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct test_config : caf::actor_system_config {
+  test_config() {
+    set("scheduler.max-threads", 2);
+    set("logger.file-verbosity", caf::atom("quiet"));
+    add_actor_types(*this);
+  }
+};
+
+struct fixture {
+  temp_dir dir;
+  posix_file_system fs;
+  test_config config;
+  caf::actor_system system{config};
+  caf::scoped_actor self{system};
+
+  queue_options options(const std::string& name) {
+    queue_options opts;
+    opts.name = name;
+    opts.data_dir = dir.file(name);
+    opts.ack_timeout = 10s;
+    opts.retry_backoff = backoff_policy::fixed(0ms);
+    return opts;
+  }
+
+  std::vector<caf::actor> spawned_queues;
+
+  caf::actor queue(queue_options opts) {
+    auto spawned = spawn_queue(system, fs, std::move(opts));
+    BOOST_REQUIRE_MESSAGE(spawned, spawned.error().to_string());
+    spawned_queues.push_back(*spawned);
+    return *spawned;
+  }
+
+  void publish(const caf::actor& q, std::uint64_t producer, std::uint64_t epoch,
+               std::uint64_t first_seq, const std::vector<std::string>& payloads) {
+    publish_batch batch{producer, epoch, first_seq, {}};
+    for (const auto& p : payloads) batch.messages.push_back({"", p, {}, 0});
+    self->send(q, publish_atom::value, std::move(batch));
+  }
+
+  confirmation await_confirm(std::chrono::milliseconds timeout = 5s) {
+    confirmation result;
+    bool got = false;
+    self->receive([&](confirm_atom, confirmation& c) { result = c, got = true; },
+                  caf::after(timeout) >> [] {});
+    BOOST_REQUIRE_MESSAGE(got, "no confirm");
+    return result;
+  }
+
+  std::vector<delivery> await_deliveries(std::size_t count,
+                                         std::chrono::milliseconds timeout = 5s) {
+    std::vector<delivery> out;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (out.size() < count && std::chrono::steady_clock::now() < deadline) {
+      self->receive(
+          [&](deliver_atom, delivery_batch& batch) {
+            for (auto& d : batch.deliveries) out.push_back(std::move(d));
+          },
+          [&](confirm_atom, confirmation&) {},
+          caf::after(std::chrono::duration_cast<std::chrono::milliseconds>(
+              deadline - std::chrono::steady_clock::now())) >>
+              [] {});
+    }
+    return out;
+  }
+
+  /// True when nothing is delivered within `quiet`.
+  bool no_delivery_within(std::chrono::milliseconds quiet) {
+    bool delivered = false;
+    self->receive([&](deliver_atom, delivery_batch&) { delivered = true; },
+                  caf::after(quiet) >> [] {});
+    return !delivered;
+  }
+
+  std::string await_protocol_error() {
+    std::string text;
+    self->receive([&](protocol_error_atom, protocol_error& e) { text = e.message; },
+                  caf::after(5s) >> [] {});
+    return text;
+  }
+
+  queue_stats stats(const caf::actor& q) {
+    queue_stats out;
+    self->request(q, 5s, stats_atom::value)
+        .receive([&](queue_stats& s) { out = s; },
+                 [](caf::error& e) { BOOST_FAIL("stats failed: " << caf::to_string(e)); });
+    return out;
+  }
+
+  void ack(const caf::actor& q, std::vector<std::uint64_t> ids) {
+    std::vector<id_range> ranges;
+    for (auto id : ids) ranges.push_back({id, id + 1});
+    self->send(q, ack_atom::value, ranges);
+  }
+
+  ~fixture() {
+    // Queues run until told to stop; the actor system would wait for them.
+    for (auto& q : spawned_queues) self->send_exit(q, caf::exit_reason::user_shutdown);
+    for (auto& q : spawned_queues) self->wait_for(q);
+  }
+};
+
+std::vector<std::string> numbered(int count, const std::string& prefix = "m") {
+  std::vector<std::string> out;
+  for (int i = 1; i <= count; ++i) out.push_back(prefix + std::to_string(i));
+  return out;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(confirms_once_durable_and_delivers_within_credit, fixture) {
+  auto q = queue(options("orders"));
+  publish(q, 1, 1, 1, numbered(10));
+  auto c = await_confirm();
+  BOOST_TEST(c.queue == "orders");
+  BOOST_TEST(c.up_to_seq == 10u);
+
+  self->send(q, subscribe_atom::value, std::int64_t{3});
+  auto first = await_deliveries(3);
+  BOOST_REQUIRE_EQUAL(first.size(), 3u);
+  BOOST_TEST(no_delivery_within(100ms), "more than the credit was delivered");
+  BOOST_TEST(first[0].data.payload == "m1");
+  BOOST_TEST(first[0].attempt == 1u);
+  BOOST_TEST(first[0].producer_id == 1u);
+  BOOST_TEST(first[0].producer_seq == 1u);
+
+  std::set<std::string> payloads;
+  auto pending = first;
+  while (!pending.empty()) {
+    std::vector<std::uint64_t> ids;
+    for (auto& d : pending) {
+      payloads.insert(d.data.payload);
+      ids.push_back(d.id);
+    }
+    ack(q, ids);
+    pending = await_deliveries(std::min<std::size_t>(3, 10 - payloads.size()), 2s);
+  }
+  BOOST_TEST(payloads.size() == 10u);
+  auto s = stats(q);
+  BOOST_TEST(s.published == 10u);
+  BOOST_TEST(s.confirmed == 10u);
+  BOOST_TEST(s.delivered == 10u);
+  BOOST_TEST(s.acked == 10u);
+  BOOST_TEST(s.ready == 0u);
+  BOOST_TEST(s.unacked == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(resends_never_duplicate_and_old_epochs_are_fenced, fixture) {
+  auto q = queue(options("dedup"));
+  publish(q, 7, 1, 1, numbered(5));
+  BOOST_TEST(await_confirm().up_to_seq == 5u);
+  publish(q, 7, 1, 1, numbered(5));  // a full resend: confirmed again, stored once
+  BOOST_TEST(await_confirm().up_to_seq == 5u);
+  publish(q, 7, 1, 4, {"m4", "m5", "m6", "m7"});  // overlaps: only 6 and 7 are new
+  BOOST_TEST(await_confirm().up_to_seq == 7u);
+  auto s = stats(q);
+  BOOST_TEST(s.published == 7u);
+  BOOST_TEST(s.duplicates == 7u);
+
+  publish(q, 7, 1, 10, {"gap"});
+  BOOST_TEST(await_protocol_error().find("skips sequence numbers") != std::string::npos);
+  publish(q, 7, 2, 1, {"new epoch"});
+  BOOST_TEST(await_confirm().epoch == 2u);
+  publish(q, 7, 1, 8, {"zombie"});
+  BOOST_TEST(await_protocol_error().find("fenced") != std::string::npos);
+  s = stats(q);
+  BOOST_TEST(s.published == 8u);
+  BOOST_TEST(s.protocol_errors == 2u);
+}
+
+BOOST_FIXTURE_TEST_CASE(de_duplication_survives_a_queue_restart, fixture) {
+  auto opts = options("restart-dedup");
+  {
+    auto q = queue(opts);
+    publish(q, 3, 1, 1, numbered(4));
+    BOOST_TEST(await_confirm().up_to_seq == 4u);
+    self->send_exit(q, caf::exit_reason::kill);
+    self->wait_for(q);
+  }
+  auto q = queue(opts);
+  publish(q, 3, 1, 3, {"m3", "m4", "m5"});
+  BOOST_TEST(await_confirm().up_to_seq == 5u);
+  auto s = stats(q);
+  BOOST_TEST(s.published == 1u);
+  BOOST_TEST(s.duplicates == 2u);
+}
+
+BOOST_FIXTURE_TEST_CASE(redelivers_after_ack_deadline, fixture) {
+  auto opts = options("deadline");
+  opts.ack_timeout = 100ms;
+  opts.retry_backoff = backoff_policy::fixed(50ms);
+  auto q = queue(opts);
+  publish(q, 1, 1, 1, {"slow"});
+  await_confirm();
+  self->send(q, subscribe_atom::value, std::int64_t{1});
+  const auto start = std::chrono::steady_clock::now();
+  auto first = await_deliveries(1);
+  BOOST_REQUIRE_EQUAL(first.size(), 1u);
+  auto second = await_deliveries(1, 3s);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  BOOST_REQUIRE_EQUAL(second.size(), 1u);
+  BOOST_TEST(second[0].id == first[0].id);
+  BOOST_TEST(second[0].attempt == 2u);
+  BOOST_TEST((waited >= 150ms));  // the deadline, then the backoff
+  ack(q, {second[0].id});
+  auto s = stats(q);
+  BOOST_TEST(s.redelivered == 1u);
+  BOOST_TEST(s.acked == 1u);
+  BOOST_TEST(s.unacked == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(extend_lease_holds_off_redelivery, fixture) {
+  auto opts = options("lease");
+  opts.ack_timeout = 150ms;
+  auto q = queue(opts);
+  publish(q, 1, 1, 1, {"long job"});
+  await_confirm();
+  self->send(q, subscribe_atom::value, std::int64_t{1});
+  auto d = await_deliveries(1);
+  BOOST_REQUIRE_EQUAL(d.size(), 1u);
+  self->send(q, extend_atom::value, std::vector<std::uint64_t>{d[0].id}, std::uint32_t{1000});
+  BOOST_TEST(no_delivery_within(500ms));
+  ack(q, {d[0].id});
+  BOOST_TEST(stats(q).acked == 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(nack_requeues_after_its_delay_or_at_once, fixture) {
+  auto q = queue(options("nack"));
+  publish(q, 1, 1, 1, {"a", "b"});
+  await_confirm();
+  self->send(q, subscribe_atom::value, std::int64_t{2});
+  auto d = await_deliveries(2);
+  BOOST_REQUIRE_EQUAL(d.size(), 2u);
+  self->send(q, nack_atom::value, nack_request{{d[0].id}, false, 300, "try later"});
+  self->send(q, nack_atom::value, nack_request{{d[1].id}, false, 0, "try again"});
+  const auto start = std::chrono::steady_clock::now();
+  auto again = await_deliveries(1, 2s);
+  BOOST_REQUIRE_EQUAL(again.size(), 1u);
+  BOOST_TEST(again[0].id == d[1].id);  // no delay asked, the backoff here is 0
+  auto later = await_deliveries(1, 2s);
+  BOOST_REQUIRE_EQUAL(later.size(), 1u);
+  BOOST_TEST(later[0].id == d[0].id);
+  BOOST_TEST((std::chrono::steady_clock::now() - start >= 250ms));
+  BOOST_TEST(later[0].attempt == 2u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_dead_consumers_deliveries_go_to_another_at_once, fixture) {
+  auto q = queue(options("failover"));
+  publish(q, 1, 1, 1, numbered(4));
+  await_confirm();
+  // A consumer that takes deliveries and never acks.
+  auto hoarder = system.spawn([q](caf::event_based_actor* me) -> caf::behavior {
+    me->send(q, subscribe_atom::value, std::int64_t{4});
+    return {[](deliver_atom, const delivery_batch&) {}};
+  });
+  std::this_thread::sleep_for(200ms);
+  BOOST_TEST(stats(q).unacked == 4u);
+  self->send(q, subscribe_atom::value, std::int64_t{10});
+  const auto killed = std::chrono::steady_clock::now();
+  self->send_exit(hoarder, caf::exit_reason::kill);
+  auto taken_over = await_deliveries(4, 2s);
+  const auto took = std::chrono::steady_clock::now() - killed;
+  BOOST_REQUIRE_EQUAL(taken_over.size(), 4u);
+  BOOST_TEST((took < 1s));  // not after the 10 s ack deadline
+  for (auto& d : taken_over) BOOST_TEST(d.attempt == 2u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_poison_message_ends_in_the_dead_letter_queue_and_others_flow, fixture) {
+  auto dlq = queue(options("orders.dlq"));
+  auto opts = options("orders");
+  opts.max_deliveries = 3;
+  opts.dead_letter_queue = dlq;
+  auto q = queue(opts);
+  publish(q, 1, 1, 1, {"good1", "poison", "good2"});
+  await_confirm();
+  self->send(q, subscribe_atom::value, std::int64_t{10});
+  std::map<std::string, int> seen;
+  for (int round = 0; round < 20 && seen["poison"] < 3; ++round) {
+    for (auto& d : await_deliveries(1, 1s)) {
+      ++seen[d.data.payload];
+      if (d.data.payload == "poison") {
+        self->send(q, nack_atom::value, nack_request{{d.id}, false, 0, "cannot parse"});
+      } else {
+        ack(q, {d.id});
+      }
+    }
+  }
+  BOOST_TEST(seen["poison"] == 3);
+  BOOST_TEST(seen["good1"] == 1);
+  BOOST_TEST(seen["good2"] == 1);
+  BOOST_TEST(no_delivery_within(300ms));
+  auto s = stats(q);
+  BOOST_TEST(s.dead_lettered == 1u);
+  BOOST_TEST(s.acked == 2u);
+  BOOST_TEST(s.ready == 0u);
+
+  // The dead letter is a message in the dead-letter queue, with why and how often.
+  self->send(dlq, subscribe_atom::value, std::int64_t{1});
+  auto dead = await_deliveries(1);
+  BOOST_REQUIRE_EQUAL(dead.size(), 1u);
+  BOOST_TEST(dead[0].data.payload == "poison");
+  std::map<std::string, std::string> headers;
+  for (auto& h : dead[0].data.headers) headers[h.name] = h.value;
+  BOOST_TEST(headers["x-original-queue"] == "orders");
+  BOOST_TEST(headers["x-attempts"] == "3");
+  BOOST_TEST(headers["x-last-error"] == "cannot parse");
+  BOOST_TEST(headers["x-dead-letter-reason"].find("max_deliveries") != std::string::npos);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_restarted_queue_redelivers_what_was_unacked, fixture) {
+  auto opts = options("durable");
+  {
+    auto q = queue(opts);
+    publish(q, 1, 1, 1, numbered(5));
+    await_confirm();
+    self->send(q, subscribe_atom::value, std::int64_t{5});
+    auto d = await_deliveries(5);
+    BOOST_REQUIRE_EQUAL(d.size(), 5u);
+    ack(q, {d[0].id, d[1].id});
+    BOOST_TEST(stats(q).acked == 2u);
+    self->send_exit(q, caf::exit_reason::kill);
+    self->wait_for(q);
+  }
+  auto q = queue(opts);
+  self->send(q, subscribe_atom::value, std::int64_t{10});
+  auto again = await_deliveries(3);
+  BOOST_REQUIRE_EQUAL(again.size(), 3u);
+  std::set<std::string> payloads;
+  for (auto& d : again) {
+    payloads.insert(d.data.payload);
+    BOOST_TEST(d.attempt == 2u);  // delivered once before the crash
+  }
+  BOOST_TEST((payloads == std::set<std::string>{"m3", "m4", "m5"}));
+  BOOST_TEST(no_delivery_within(200ms));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_supervisor_restarts_a_crashed_queue_which_replays_unacked, fixture) {
+  auto current = std::make_shared<caf::actor>();
+  child_spec spec;
+  spec.name = "orders";
+  spec.start = [this, current](caf::actor_system& sys) -> caf::actor {
+    auto spawned = spawn_queue(sys, fs, options("supervised"));
+    if (!spawned) return {};
+    *current = *spawned;
+    return *spawned;
+  };
+  supervisor_options sup_opts;
+  sup_opts.restart_backoff = backoff_policy::fixed(10ms);
+  auto sup = spawn_supervisor(system, sup_opts, {spec});
+  std::this_thread::sleep_for(100ms);
+  auto first = *current;
+  BOOST_REQUIRE(first);
+  publish(first, 1, 1, 1, numbered(3));
+  await_confirm();
+  self->send(first, subscribe_atom::value, std::int64_t{3});
+  BOOST_REQUIRE_EQUAL(await_deliveries(3).size(), 3u);
+  self->send_exit(first, caf::exit_reason::kill);  // a crash, as far as its supervisor knows
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (*current == first && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  BOOST_REQUIRE((*current != first));
+  self->send(*current, subscribe_atom::value, std::int64_t{3});
+  auto replayed = await_deliveries(3);
+  BOOST_TEST(replayed.size() == 3u);
+  self->send_exit(sup, caf::exit_reason::user_shutdown);
+  self->wait_for(sup);
+}
+
+BOOST_FIXTURE_TEST_CASE(memory_stays_bounded_by_credit_with_a_slow_consumer, fixture) {
+  auto opts = options("backlog");
+  opts.ready_window = 64;
+  auto q = queue(opts);
+  for (int batch = 0; batch < 20; ++batch) {
+    publish(q, 1, 1, 1 + batch * 500, numbered(500, "b" + std::to_string(batch) + "-"));
+  }
+  for (int batch = 0; batch < 20; ++batch) await_confirm();
+  self->send(q, subscribe_atom::value, std::int64_t{8});
+  BOOST_TEST(await_deliveries(8).size() == 8u);
+  BOOST_TEST(no_delivery_within(200ms));
+  auto s = stats(q);
+  BOOST_TEST(s.unacked == 8u);
+  BOOST_TEST(s.ready == 10'000u - 8u);
+}
+
+BOOST_FIXTURE_TEST_CASE(bad_requests_get_an_error_and_the_queue_keeps_serving, fixture) {
+  auto q = queue(options("strict"));
+  self->send(q, subscribe_atom::value, std::int64_t{0});
+  BOOST_TEST(await_protocol_error().find("credit 0") != std::string::npos);
+  self->send(q, credit_atom::value, std::int64_t{5});
+  BOOST_TEST(await_protocol_error().find("not subscribed") != std::string::npos);
+  self->send(q, subscribe_atom::value, std::int64_t{1});
+  self->send(q, credit_atom::value, std::int64_t{-3});
+  BOOST_TEST(await_protocol_error().find("refused") != std::string::npos);
+  ack(q, {42});
+  BOOST_TEST(await_protocol_error().find("not delivered") != std::string::npos);
+  self->send(q, nack_atom::value, nack_request{{42}, true, 0, "x"});
+  BOOST_TEST(await_protocol_error().find("not delivered") != std::string::npos);
+  BOOST_TEST(stats(q).protocol_errors == 5u);
+  publish(q, 1, 1, 1, {"still works"});
+  await_confirm();
+  auto d = await_deliveries(1);
+  BOOST_REQUIRE_EQUAL(d.size(), 1u);
+  BOOST_TEST(d[0].data.payload == "still works");
+}
+
+BOOST_FIXTURE_TEST_CASE(a_delivery_limit_without_a_dead_letter_queue_is_refused, fixture) {
+  auto opts = options("nowhere");
+  opts.max_deliveries = 5;
+  auto spawned = spawn_queue(system, fs, opts);
+  BOOST_REQUIRE(!spawned);
+  BOOST_TEST(spawned.error().code() == errc::invalid_argument);
+  BOOST_TEST(spawned.error().message().find("dead_letter_queue") != std::string::npos);
+}
