@@ -272,10 +272,12 @@ BOOST_FIXTURE_TEST_CASE(a_dead_consumers_deliveries_go_to_another_at_once, fixtu
   publish(q, 1, 1, 1, numbered(4));
   await_confirm();
   // A consumer that takes deliveries and never acks.
-  auto hoarder = system.spawn([q](caf::event_based_actor* me) -> caf::behavior {
-    me->send(q, subscribe_atom::value, std::int64_t{4});
-    return {[](deliver_atom, const delivery_batch&) {}};
-  });
+  auto hoarder = system.spawn(
+      [](caf::event_based_actor* me, caf::actor queue) -> caf::behavior {
+        me->send(queue, subscribe_atom::value, std::int64_t{4});
+        return {[](deliver_atom, const delivery_batch&) {}};
+      },
+      q);
   std::this_thread::sleep_for(200ms);
   BOOST_TEST(stats(q).unacked == 4u);
   self->send(q, subscribe_atom::value, std::int64_t{10});

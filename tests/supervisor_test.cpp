@@ -42,14 +42,19 @@ child_spec worker(std::shared_ptr<journal> log, std::string name,
   spec.name = name;
   spec.restart = restart;
   spec.start = [log, name](caf::actor_system& system) {
-    auto handle = system.spawn([log, name](caf::event_based_actor* self) -> caf::behavior {
-      self->attach_functor(
-          [log, name](const caf::error&) { log->events.push_back("stop:" + name); });
-      return {
-          [self](crash_atom) { self->quit(caf::sec::runtime_error); },
-          [self](finish_atom) { self->quit(); },
-      };
-    });
+    // Spawned with arguments: CAF 0.17's init_fun_factory dereferences an empty
+    // shared_ptr<tuple<>> for argument-less functors, which UBSan reports.
+    auto handle = system.spawn(
+        [](caf::event_based_actor* self, std::shared_ptr<journal> log,
+           std::string name) -> caf::behavior {
+          self->attach_functor(
+              [log, name](const caf::error&) { log->events.push_back("stop:" + name); });
+          return {
+              [self](crash_atom) { self->quit(caf::sec::runtime_error); },
+              [self](finish_atom) { self->quit(); },
+          };
+        },
+        log, name);
     log->events.push_back("start:" + name);
     log->current[name] = handle;
     ++log->starts[name];
