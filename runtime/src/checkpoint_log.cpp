@@ -1,6 +1,7 @@
 #include "weir/runtime/checkpoint_log.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -102,6 +103,24 @@ std::string describe_header_problem(record_format::header_check check, std::uint
   return "ok";
 }
 
+// The builder's first segment is sized from the input: its default (1024 words)
+// is allocated zeroed on every append, which cost more than the encoding itself
+// for small messages. An underestimate only adds a second segment.
+constexpr unsigned small_record_words = 8;
+
+std::size_t text_words(std::string_view text) {
+  return (text.size() + 1 + 7) / 8;
+}
+
+unsigned publish_words(std::span<const outgoing_message> messages) {
+  std::size_t words = small_record_words;
+  for (const auto& m : messages) {
+    words += 10 + (m.key.size() + 7) / 8 + (m.payload.size() + 7) / 8;
+    for (const auto& h : m.headers) words += 3 + text_words(h.name) + (h.value.size() + 7) / 8;
+  }
+  return static_cast<unsigned>(std::min<std::size_t>(words, 1u << 24));
+}
+
 /// Decodes a framed payload into a LogRecord reader; kj exceptions become nullopt.
 struct decoded_record {
   capnp::FlatArrayMessageReader reader;
@@ -179,6 +198,13 @@ std::string sync_policy::to_string() const {
 
 class checkpoint_log::impl {
  public:
+  // What a publish record does to the state, so the writer applies it without
+  // decoding the record again (count 0: not a publish; the writer decodes it).
+  struct publish_summary {
+    std::uint64_t first_id = 0;
+    std::uint64_t count = 0;
+    std::vector<std::array<std::uint64_t, 3>> producers;  // (id, epoch, last seq), id != 0
+  };
   impl(file_system& fs, std::string dir, log_options options)
       : fs_(fs), dir_(std::move(dir)), options_(options) {}
 
@@ -191,7 +217,8 @@ class checkpoint_log::impl {
   void stop();
 
   status append(capnp::MessageBuilder& message, durable_callback done,
-                const std::function<status(std::uint64_t next_id)>& validate = {});
+                const std::function<status(std::uint64_t next_id)>& validate = {},
+                publish_summary* summary = nullptr);
   result<std::uint64_t> publish(std::span<const outgoing_message> messages, durable_callback done);
   status ack(std::span<const id_range> ranges, durable_callback done);
   status dead_letter(std::span<const dead_letter_entry> entries, durable_callback done);
@@ -212,6 +239,7 @@ class checkpoint_log::impl {
   struct pending_record {
     std::size_t end_word;  // end of the framed record in pending_words_
     durable_callback done;
+    publish_summary publish;
   };
   struct control_request {
     bool snapshot;  // else: sync
@@ -634,7 +662,8 @@ void checkpoint_log::impl::stop() {
 // --- appends ------------------------------------------------------------------
 
 status checkpoint_log::impl::append(capnp::MessageBuilder& message, durable_callback done,
-                                    const std::function<status(std::uint64_t)>& validate) {
+                                    const std::function<status(std::uint64_t)>& validate,
+                                    publish_summary* summary) {
   if (options_.read_only) return {errc::closed, "log " + dir_ + " is open read-only"};
   // The size does not depend on the ids validate() fills in (fixed-width fields).
   const auto record_bytes = capnp::computeSerializedSizeInWords(message) * word_size;
@@ -654,7 +683,8 @@ status checkpoint_log::impl::append(capnp::MessageBuilder& message, durable_call
     if (auto valid = validate(next_assigned_id_); !valid) return valid;
   }
   record_format::append_record(pending_words_, message);
-  pending_records_.push_back({pending_words_.size(), std::move(done)});
+  pending_records_.push_back(
+      {pending_words_.size(), std::move(done), summary ? std::move(*summary) : publish_summary{}});
   lock.unlock();
   work_ready_.notify_one();
   return {};
@@ -663,7 +693,7 @@ status checkpoint_log::impl::append(capnp::MessageBuilder& message, durable_call
 result<std::uint64_t> checkpoint_log::impl::publish(std::span<const outgoing_message> messages,
                                                     durable_callback done) {
   if (messages.empty()) return status{errc::invalid_argument, "publish of an empty batch"};
-  capnp::MallocMessageBuilder builder;
+  capnp::MallocMessageBuilder builder(publish_words(messages));
   auto batch = builder.initRoot<schema::LogRecord>().initPublish();
   auto envelopes = batch.initEnvelopes(static_cast<unsigned>(messages.size()));
   for (std::size_t i = 0; i < messages.size(); ++i) {
@@ -688,21 +718,38 @@ result<std::uint64_t> checkpoint_log::impl::publish(std::span<const outgoing_mes
   }
   // Ids are assigned under the append lock so that record order is id order.
   std::uint64_t first_id = 0;
-  auto appended = append(builder, std::move(done), [&](std::uint64_t next_id) {
-    first_id = next_id;
-    batch.setFirstId(next_id);
-    for (std::size_t i = 0; i < messages.size(); ++i) {
-      envelopes[static_cast<unsigned>(i)].setId(next_id + i);
+  publish_summary summary;
+  summary.count = messages.size();
+  for (const auto& m : messages) {
+    if (m.producer_id == 0) continue;
+    auto known = std::find_if(summary.producers.begin(), summary.producers.end(),
+                              [&](const auto& p) { return p[0] == m.producer_id; });
+    if (known == summary.producers.end()) {
+      summary.producers.push_back({m.producer_id, m.producer_epoch, m.producer_seq});
+    } else if (m.producer_epoch > (*known)[1] ||
+               (m.producer_epoch == (*known)[1] && m.producer_seq > (*known)[2])) {
+      *known = {m.producer_id, m.producer_epoch, m.producer_seq};
     }
-    next_assigned_id_ = next_id + messages.size();
-    return status{};
-  });
+  }
+  auto appended = append(
+      builder, std::move(done),
+      [&](std::uint64_t next_id) {
+        first_id = next_id;
+        summary.first_id = next_id;
+        batch.setFirstId(next_id);
+        for (std::size_t i = 0; i < messages.size(); ++i) {
+          envelopes[static_cast<unsigned>(i)].setId(next_id + i);
+        }
+        next_assigned_id_ = next_id + messages.size();
+        return status{};
+      },
+      &summary);
   if (!appended) return appended;
   return first_id;
 }
 
 status checkpoint_log::impl::ack(std::span<const id_range> ranges, durable_callback done) {
-  capnp::MallocMessageBuilder builder;
+  capnp::MallocMessageBuilder builder(small_record_words + 3 * ranges.size());
   auto list = builder.initRoot<schema::LogRecord>().initAck().initRanges(
       static_cast<unsigned>(ranges.size()));
   for (std::size_t i = 0; i < ranges.size(); ++i) {
@@ -724,7 +771,11 @@ status checkpoint_log::impl::ack(std::span<const id_range> ranges, durable_callb
 
 status checkpoint_log::impl::dead_letter(std::span<const dead_letter_entry> entries,
                                          durable_callback done) {
-  capnp::MallocMessageBuilder builder;
+  std::size_t words = small_record_words;
+  for (const auto& e : entries) {
+    words += 8 + text_words(e.reason) + text_words(e.last_error) + text_words(e.dead_letter_queue);
+  }
+  capnp::MallocMessageBuilder builder(static_cast<unsigned>(words));
   auto list = builder.initRoot<schema::LogRecord>().initDeadLetter().initEntries(
       static_cast<unsigned>(entries.size()));
   for (std::size_t i = 0; i < entries.size(); ++i) {
@@ -748,7 +799,7 @@ status checkpoint_log::impl::dead_letter(std::span<const dead_letter_entry> entr
 
 status checkpoint_log::impl::record_attempts(std::span<const delivery_attempt> attempts,
                                              durable_callback done) {
-  capnp::MallocMessageBuilder builder;
+  capnp::MallocMessageBuilder builder(small_record_words + 3 * attempts.size());
   auto list = builder.initRoot<schema::LogRecord>().initDeliveries().initEntries(
       static_cast<unsigned>(attempts.size()));
   for (std::size_t i = 0; i < attempts.size(); ++i) {
@@ -917,9 +968,18 @@ void checkpoint_log::impl::write_batch(std::vector<capnp::word>& words,
       for (auto i = first; i < kept_end; ++i) {
         auto payload =
             std::span<const capnp::word>(words).subspan(word + 1, records[i].end_word - word - 1);
-        with_log_record(payload, [&](schema::LogRecord::Reader record) {
-          detail::apply_record(record, state_, segment, offset, options_.index_interval_bytes);
-        });
+        if (const auto& p = records[i].publish; p.count != 0) {
+          detail::apply_publish(state_, segment, offset, p.first_id, p.count,
+                                options_.index_interval_bytes);
+          for (const auto& [producer, epoch, seq] : p.producers) {
+            detail::note_producer(state_, producer, epoch, seq);
+          }
+          ++segment.records;
+        } else {
+          with_log_record(payload, [&](schema::LogRecord::Reader record) {
+            detail::apply_record(record, state_, segment, offset, options_.index_interval_bytes);
+          });
+        }
         offset += (records[i].end_word - word) * word_size;
         word = records[i].end_word;
       }

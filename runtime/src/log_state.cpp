@@ -27,39 +27,50 @@ void mark_done(log_state& state, std::uint64_t begin, std::uint64_t end, std::ui
 
 }  // namespace
 
+bool apply_publish(log_state& state, segment_entry& segment, std::uint64_t offset,
+                   std::uint64_t first, std::uint64_t count, std::uint64_t index_interval_bytes) {
+  if (first < state.next_id || first == 0) return false;
+  if (first > state.next_id) {
+    // The records that held these ids were skipped as corrupt.
+    const auto gap_begin = state.next_id;
+    state.next_id = first;
+    mark_done(state, gap_begin, first, state.lost);
+  }
+  state.next_id = first + count;
+  state.published += count;
+  if (segment.first_id == segment.end_id) segment.first_id = first;
+  segment.end_id = first + count;
+  if (segment.index.empty() || segment.index_next_publish ||
+      offset >= segment.index.back().second + index_interval_bytes) {
+    segment.index.emplace_back(first, offset);
+    segment.index_next_publish = false;
+  }
+  return true;
+}
+
+void note_producer(log_state& state, std::uint64_t producer, std::uint64_t epoch,
+                   std::uint64_t seq) {
+  if (producer == 0) return;
+  auto& position = state.producers[producer];
+  if (epoch > position.epoch || (epoch == position.epoch && seq > position.last_seq)) {
+    position = {epoch, seq};
+  }
+}
+
 apply_outcome apply_record(schema::LogRecord::Reader record, log_state& state,
                            segment_entry& segment, std::uint64_t offset,
                            std::uint64_t index_interval_bytes) {
   switch (record.which()) {
     case schema::LogRecord::PUBLISH: {
       auto batch = record.getPublish();
-      const std::uint64_t first = batch.getFirstId();
-      const std::uint64_t count = batch.getEnvelopes().size();
-      if (first < state.next_id || first == 0) return apply_outcome::stale_publish;
-      if (first > state.next_id) {
-        // The records that held these ids were skipped as corrupt.
-        const auto gap_begin = state.next_id;
-        state.next_id = first;
-        mark_done(state, gap_begin, first, state.lost);
+      auto envelopes = batch.getEnvelopes();
+      if (!apply_publish(state, segment, offset, batch.getFirstId(), envelopes.size(),
+                         index_interval_bytes)) {
+        return apply_outcome::stale_publish;
       }
-      state.next_id = first + count;
-      state.published += count;
-      for (auto envelope : batch.getEnvelopes()) {
-        const auto producer = envelope.getProducerId();
-        if (producer == 0) continue;
-        auto& position = state.producers[producer];
-        const auto epoch = envelope.getProducerEpoch();
-        const auto seq = envelope.getProducerSeq();
-        if (epoch > position.epoch || (epoch == position.epoch && seq > position.last_seq)) {
-          position = {epoch, seq};
-        }
-      }
-      if (segment.first_id == segment.end_id) segment.first_id = first;
-      segment.end_id = first + count;
-      if (segment.index.empty() || segment.index_next_publish ||
-          offset >= segment.index.back().second + index_interval_bytes) {
-        segment.index.emplace_back(first, offset);
-        segment.index_next_publish = false;
+      for (auto envelope : envelopes) {
+        note_producer(state, envelope.getProducerId(), envelope.getProducerEpoch(),
+                      envelope.getProducerSeq());
       }
       break;
     }

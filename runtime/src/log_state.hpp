@@ -50,6 +50,16 @@ struct log_state {
   std::map<std::uint64_t, producer_position> producers;  ///< by producer id; 0 is anonymous
 };
 
+/// Records the ids of a publish of `count` messages starting at `first` written at
+/// `offset`; false when `first` is below next_id (a stale record). Ids skipped
+/// between next_id and `first` are marked lost (their record was unreadable).
+bool apply_publish(log_state& state, segment_entry& segment, std::uint64_t offset,
+                   std::uint64_t first, std::uint64_t count, std::uint64_t index_interval_bytes);
+
+/// Notes that producer `producer` (non-zero) published (epoch, seq).
+void note_producer(log_state& state, std::uint64_t producer, std::uint64_t epoch,
+                   std::uint64_t seq);
+
 /// Why apply_record did not apply a record.
 enum class apply_outcome { applied, stale_publish };
 

@@ -24,7 +24,7 @@ struct log_options {
   sync_policy sync;
   std::uint64_t segment_size_bytes_max = 64ull << 20;  ///< roll to a new segment past this
   std::uint32_t record_size_bytes_max = 16u << 20;     ///< larger appends are refused
-  std::uint64_t pending_bytes_max = 64ull << 20;      ///< appends wait while this much is unwritten
+  std::uint64_t pending_bytes_max = 8ull << 20;       ///< appends wait while this much is unwritten
   std::uint64_t index_interval_bytes = 64u << 10;     ///< one read index entry per this many bytes
   std::uint64_t snapshot_every_bytes = 256ull << 20;  ///< automatic snapshot; 0 = only on request
   bool read_only = false;            ///< inspect only: nothing is truncated, created or written
