@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include "weir/actors/producer.hpp"
 #include "weir/actors/queue.hpp"
 #include "weir/runtime/supervisor.hpp"
 
@@ -587,6 +588,7 @@ void add_actor_types(caf::actor_system_config& config) {
   config.add_message_type<nack_request>("weir::nack_request");
   config.add_message_type<protocol_error>("weir::protocol_error");
   config.add_message_type<queue_stats>("weir::queue_stats");
+  config.add_message_type<producer_stats>("weir::producer_stats");
 }
 
 result<caf::actor> spawn_queue(caf::actor_system& system, file_system& fs, queue_options options) {
