@@ -349,6 +349,9 @@ class timed_file_system final : public weir::file_system {
     return inner_.truncate_file(path, size);
   }
   weir::status sync_dir(const std::string& dir) override { return inner_.sync_dir(dir); }
+  weir::result<std::shared_ptr<void>> lock_file(const std::string& path) override {
+    return inner_.lock_file(path);
+  }
 
  private:
   weir::posix_file_system inner_;

@@ -534,3 +534,22 @@ BOOST_AUTO_TEST_CASE(producer_positions_survive_reopen_and_snapshots) {
   BOOST_TEST(eight->epoch == 3u);
   BOOST_TEST(eight->last_seq == 104u);
 }
+
+BOOST_AUTO_TEST_CASE(a_directory_has_one_writer_at_a_time) {
+  temp_dir dir;
+  posix_file_system fs;
+  auto first = checkpoint_log::open(fs, dir.path());
+  BOOST_REQUIRE(first);
+  auto second = checkpoint_log::open(fs, dir.path());
+  BOOST_REQUIRE(!second);
+  BOOST_TEST(second.error().code() == errc::in_use);
+  BOOST_TEST(second.error().message().find(dir.file("LOCK")) != std::string::npos);
+  // Reading (weir inspect) is allowed meanwhile.
+  log_options read_only;
+  read_only.read_only = true;
+  auto reader = checkpoint_log::open(fs, dir.path(), read_only);
+  BOOST_REQUIRE(reader);
+  BOOST_TEST((*reader)->recovery().warnings.empty());
+  first->reset();
+  BOOST_TEST(checkpoint_log::open(fs, dir.path()).has_value());
+}

@@ -267,6 +267,7 @@ class checkpoint_log::impl {
 
   file_system& fs_;
   const std::string dir_;
+  std::shared_ptr<void> lock_;  // held while open for writing
   const log_options options_;
   recovery_report report_;
 
@@ -324,6 +325,13 @@ status checkpoint_log::impl::recover() {
     if (options_.read_only) return {errc::not_found, "log directory " + dir_ + " does not exist"};
     if (auto created = fs_.create_dirs(dir_); !created) return created;
   }
+  if (!options_.read_only) {
+    // One writer per directory: a second instance (another process, or a
+    // restarted queue whose predecessor is still closing) would interleave records.
+    auto lock = fs_.lock_file(join(dir_, "LOCK"));
+    if (!lock) return lock.error();
+    lock_ = std::move(*lock);
+  }
   auto names = fs_.list_dir(dir_);
   if (!names) return names.error();
 
@@ -334,6 +342,8 @@ status checkpoint_log::impl::recover() {
       segment_files.emplace(*n, join(dir_, name));
     } else if (auto s = parse_number_name(name, "snapshot-", ".wsnap")) {
       snapshot_files.emplace(*s, join(dir_, name));
+    } else if (name == "LOCK") {
+      continue;
     } else if (name.ends_with(".tmp")) {
       // A snapshot whose write was interrupted; it was never renamed into place.
       if (!options_.read_only) fs_.remove_file(join(dir_, name));

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -218,6 +219,22 @@ status posix_file_system::truncate_file(const std::string& path, std::uint64_t s
     return os_error(err, what);
   }
   return close_checked(fd, what);
+}
+
+result<std::shared_ptr<void>> posix_file_system::lock_file(const std::string& path) {
+  const int fd = open_retrying(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return os_error(errno, "open lock file " + path);
+  // flock locks belong to the open file description: a second open of the
+  // same path in this process conflicts too, which is what we want.
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      return status{errc::in_use, path + " is locked: another process or log instance uses it"};
+    }
+    return os_error(err, "lock " + path);
+  }
+  return std::shared_ptr<void>(nullptr, [fd](void*) { ::close(fd); });
 }
 
 status posix_file_system::sync_dir(const std::string& dir) {

@@ -23,6 +23,8 @@ const char* to_string(errc code) noexcept {
       return "invalid_argument";
     case errc::closed:
       return "closed";
+    case errc::in_use:
+      return "in_use";
   }
   // Only reachable through a cast from a value written by a newer version.
   return "unknown";

@@ -356,4 +356,9 @@ void fault_injection_fs::wait_sync_delay() const {
   }
 }
 
+result<std::shared_ptr<void>> fault_injection_fs::lock_file(const std::string& path) {
+  // Locks are process state, not disk state: a crash does not model them.
+  return base_.lock_file(path);
+}
+
 }  // namespace weir::testing

@@ -44,6 +44,7 @@ class fault_injection_fs final : public weir::file_system {
   weir::status rename_file(const std::string& from, const std::string& to) override;
   weir::status truncate_file(const std::string& path, std::uint64_t size) override;
   weir::status sync_dir(const std::string& dir) override;
+  weir::result<std::shared_ptr<void>> lock_file(const std::string& path) override;
 
   /// Simulates power loss: cuts each tracked file to its synced size plus up to
   /// `keep_unsynced_bytes` more (a torn write), removes files whose directory

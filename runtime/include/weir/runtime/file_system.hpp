@@ -82,6 +82,10 @@ class file_system {
 
   /// fsync of a directory: makes file creations, renames and removals in it durable.
   virtual status sync_dir(const std::string& dir) = 0;
+
+  /// Takes an exclusive lock on `path` (created if missing) until the returned
+  /// handle is destroyed; in_use when another holder has it, even in another process.
+  virtual result<std::shared_ptr<void>> lock_file(const std::string& path) = 0;
 };
 
 /// The real POSIX file system.
@@ -97,6 +101,7 @@ class posix_file_system final : public file_system {
   status rename_file(const std::string& from, const std::string& to) override;
   status truncate_file(const std::string& path, std::uint64_t size) override;
   status sync_dir(const std::string& dir) override;
+  result<std::shared_ptr<void>> lock_file(const std::string& path) override;
 };
 
 }  // namespace weir

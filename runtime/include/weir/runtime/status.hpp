@@ -22,6 +22,7 @@ enum class errc : std::uint8_t {
   version_mismatch = 5,  ///< written by another format version
   invalid_argument = 6,  ///< the caller asked for something malformed
   closed = 7,            ///< the object was closed or failed earlier
+  in_use = 8,            ///< held by another process or instance (a locked directory)
 };
 
 /// Stable lower-case name of an error kind ("no_space").
