@@ -70,6 +70,15 @@ struct queue_state {
   std::uint64_t dlq_next_seq = 1;
   std::map<std::uint64_t, dead_letter_pending> dlq_pending;  // by dlq sequence
   std::unordered_set<std::uint64_t> dead_lettering;          // ids in dlq_pending
+  // Bodies of recent publishes, by id, so a first delivery needs no disk read.
+  // Bounded by body_cache_bytes_max; an entry leaves when it is delivered.
+  struct cached_body {
+    message_data data;
+    std::uint64_t producer_id;
+    std::uint64_t producer_seq;
+  };
+  std::unordered_map<std::uint64_t, cached_body> recent_bodies;
+  std::uint64_t recent_bytes = 0;
   std::optional<time_point> tick_at;
   std::uint64_t tick_generation = 0;
   std::mt19937_64 random{std::random_device{}()};
@@ -108,6 +117,10 @@ void schedule_tick(queue_actor* self) {
 
 void dead_letter(queue_actor* self, std::uint64_t id, std::uint32_t attempts, std::string reason) {
   auto& state = self->state;
+  if (auto cached = state.recent_bodies.find(id); cached != state.recent_bodies.end()) {
+    state.recent_bytes -= cached->second.data.payload.size() + cached->second.data.key.size();
+    state.recent_bodies.erase(cached);
+  }
   auto message = state.log->read(id);
   std::string last_error;
   if (auto it = state.last_errors.find(id); it != state.last_errors.end()) {
@@ -199,22 +212,30 @@ void dispatch(queue_actor* self) {
           dead_letter(self, next.id, next.attempts, "max_deliveries exceeded");
           continue;
         }
-        auto message = state.log->read(next.id);
-        if (!message) {
-          if (message.error().code() == errc::not_found) continue;  // acked meanwhile
-          ++state.stats.storage_errors;
-          dead_letter(self, next.id, next.attempts, "unreadable");
-          continue;
-        }
         delivery d;
         d.id = next.id;
         d.attempt = next.attempts + 1;
-        d.producer_id = message->producer_id;
-        d.producer_seq = message->producer_seq;
-        d.data.key = std::move(message->key);
-        d.data.payload = std::move(message->payload);
-        d.data.headers = std::move(message->headers);
-        d.data.publish_time_ns = message->publish_time_ns;
+        if (auto cached = state.recent_bodies.find(next.id); cached != state.recent_bodies.end()) {
+          state.recent_bytes -= cached->second.data.payload.size() + cached->second.data.key.size();
+          d.data = std::move(cached->second.data);
+          d.producer_id = cached->second.producer_id;
+          d.producer_seq = cached->second.producer_seq;
+          state.recent_bodies.erase(cached);
+        } else {
+          auto message = state.log->read(next.id);
+          if (!message) {
+            if (message.error().code() == errc::not_found) continue;  // acked meanwhile
+            ++state.stats.storage_errors;
+            dead_letter(self, next.id, next.attempts, "unreadable");
+            continue;
+          }
+          d.producer_id = message->producer_id;
+          d.producer_seq = message->producer_seq;
+          d.data.key = std::move(message->key);
+          d.data.payload = std::move(message->payload);
+          d.data.headers = std::move(message->headers);
+          d.data.publish_time_ns = message->publish_time_ns;
+        }
         if (d.attempt > 1) ++state.stats.redelivered;
         attempts.push_back({d.id, d.attempt});
         state.in_flight[d.id] = {address, d.attempt, deadline};
@@ -363,6 +384,15 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           return;
         }
         state.stats.published += count - skip;
+        for (std::size_t i = skip; i < count; ++i) {
+          auto& m = batch.messages[i];
+          const auto bytes = m.payload.size() + m.key.size();
+          if (state.recent_bytes + bytes > state.options.body_cache_bytes_max) break;
+          state.recent_bytes += bytes;
+          state.recent_bodies.emplace(
+              *published + (i - skip),
+              queue_state::cached_body{std::move(m), batch.producer_id, batch.first_seq + i});
+        }
         if (batch.producer_id != 0) state.producers[batch.producer_id].accepted = last_seq;
       },
       [self](durable_atom, std::uint64_t producer_id, std::uint64_t epoch, std::uint64_t up_to_seq,
