@@ -437,3 +437,52 @@ BOOST_FIXTURE_TEST_CASE(a_delivery_limit_without_a_dead_letter_queue_is_refused,
   BOOST_TEST(spawned.error().code() == errc::invalid_argument);
   BOOST_TEST(spawned.error().message().find("dead_letter_queue") != std::string::npos);
 }
+
+BOOST_FIXTURE_TEST_CASE(dead_letters_can_be_listed_and_replayed_into_their_queue, fixture) {
+  auto dlq = queue(options("jobs.dlq"));
+  auto opts = options("jobs");
+  opts.max_deliveries = 2;
+  opts.dead_letter_queue = dlq;
+  auto q = queue(opts);
+  publish(q, 1, 1, 1, {"bad-1", "good", "bad-2"});
+  await_confirm();
+  self->send(q, subscribe_atom::value, std::int64_t{10});
+  // The handler is broken for "bad-*" for now: each fails twice and is dead-lettered.
+  for (int round = 0; round < 10 && stats(q).dead_lettered < 2; ++round) {
+    for (auto& d : await_deliveries(1, 500ms)) {
+      if (d.data.payload.starts_with("bad")) {
+        self->send(q, nack_atom::value, nack_request{{d.id}, false, 0, "schema v2 not supported"});
+      } else {
+        ack(q, {d.id});
+      }
+    }
+  }
+  BOOST_REQUIRE_EQUAL(stats(q).dead_lettered, 2u);
+
+  std::vector<delivery> listed;
+  self->request(dlq, 5s, list_atom::value, std::uint64_t{1}, std::uint32_t{100})
+      .receive([&](std::vector<delivery>& l) { listed = std::move(l); },
+               [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+  BOOST_REQUIRE_EQUAL(listed.size(), 2u);
+  BOOST_TEST(listed[0].data.payload == "bad-1");
+  BOOST_TEST(listed[1].data.payload == "bad-2");
+
+  // The handler is fixed: replay the dead letters into their queue.
+  std::uint64_t replayed = 0;
+  self->request(dlq, 5s, replay_atom::value, q, std::uint32_t{100})
+      .receive([&](std::uint64_t n) { replayed = n; },
+               [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+  BOOST_TEST(replayed == 2u);
+  std::set<std::string> again;
+  for (auto& d : await_deliveries(2)) {
+    again.insert(d.data.payload);
+    ack(q, {d.id});
+  }
+  BOOST_TEST((again == std::set<std::string>{"bad-1", "bad-2"}));
+  // Gone from the dead-letter queue, and nothing left anywhere.
+  self->request(dlq, 5s, list_atom::value, std::uint64_t{1}, std::uint32_t{100})
+      .receive([&](std::vector<delivery>& l) { BOOST_TEST(l.empty()); },
+               [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+  BOOST_TEST(stats(dlq).ready == 0u);
+  BOOST_TEST(stats(q).ready == 0u);
+}

@@ -79,6 +79,20 @@ struct queue_state {
   };
   std::unordered_map<std::uint64_t, cached_body> recent_bodies;
   std::uint64_t recent_bytes = 0;
+  // Replays into another queue, as a producer of our own: pending by sequence.
+  std::uint64_t replay_producer_id = 0;
+  std::uint64_t replay_epoch = 0;
+  std::uint64_t replay_next_seq = 1;
+  struct replay_request {
+    std::uint64_t left;   // not yet confirmed by the target
+    std::uint64_t total;  // the answer
+    caf::typed_response_promise<std::uint64_t> promise;
+  };
+  struct replay_pending {
+    std::uint64_t id;
+    std::shared_ptr<replay_request> request;
+  };
+  std::map<std::uint64_t, replay_pending> replaying;
   std::optional<time_point> tick_at;
   std::uint64_t tick_generation = 0;
   std::mt19937_64 random{std::random_device{}()};
@@ -300,6 +314,8 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
   state.dlq_producer_id = std::hash<std::string>{}("weir.dlq." + state.options.name) | 1;
   state.dlq_epoch = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch() /
                                                std::chrono::microseconds(1));
+  state.replay_producer_id = std::hash<std::string>{}("weir.replay." + state.options.name) | 1;
+  state.replay_epoch = state.dlq_epoch;
   const auto recovered = state.log->stats();
   if (recovered.ready > 0) {
     spdlog::info("queue {}: recovered {} ready messages ({} delivered before, unacked)",
@@ -424,8 +440,21 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         dispatch(self);
       },
       [self](confirm_atom, const confirmation& c) {
-        // The dead-letter queue confirmed our publishes: now they leave this queue.
         auto& state = self->state;
+        if (c.producer_id == state.replay_producer_id && c.epoch == state.replay_epoch) {
+          // The target holds the replayed messages durably: now they leave this queue.
+          std::vector<id_range> done;
+          for (auto it = state.replaying.begin();
+               it != state.replaying.end() && it->first <= c.up_to_seq;) {
+            done.push_back({it->second.id, it->second.id + 1});
+            auto& request = *it->second.request;
+            if (--request.left == 0) request.promise.deliver(request.total);
+            it = state.replaying.erase(it);
+          }
+          if (!done.empty()) state.log->ack(done, {});
+          return;
+        }
+        // The dead-letter queue confirmed our publishes: now they leave this queue.
         if (c.producer_id != state.dlq_producer_id || c.epoch != state.dlq_epoch) return;
         std::vector<dead_letter_entry> entries;
         for (auto it = state.dlq_pending.begin();
@@ -587,6 +616,63 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         }
         dispatch(self);
       },
+      [self](list_atom, std::uint64_t from_id, std::uint32_t limit) -> std::vector<delivery> {
+        auto& state = self->state;
+        std::vector<delivery> listed;
+        state.log->for_each_ready(from_id, std::min<std::uint32_t>(limit, 10'000),
+                                  [&](std::uint64_t id, std::uint32_t attempts) {
+                                    if (state.in_flight.count(id) != 0)
+                                      return;  // out with a consumer
+                                    auto message = state.log->read(id);
+                                    if (!message) return;
+                                    delivery d;
+                                    d.id = id;
+                                    d.attempt = attempts;
+                                    d.producer_id = message->producer_id;
+                                    d.producer_seq = message->producer_seq;
+                                    d.data = {std::move(message->key), std::move(message->payload),
+                                              std::move(message->headers),
+                                              message->publish_time_ns};
+                                    listed.push_back(std::move(d));
+                                  });
+        return listed;
+      },
+      [self](replay_atom, caf::actor target, std::uint32_t limit) -> caf::result<std::uint64_t> {
+        auto& state = self->state;
+        refill(self);
+        publish_batch batch;
+        batch.producer_id = state.replay_producer_id;
+        batch.epoch = state.replay_epoch;
+        batch.first_seq = state.replay_next_seq;
+        std::vector<std::uint64_t> ids;
+        while (ids.size() < limit && !state.ready.empty()) {
+          const auto next = state.ready.front();
+          state.ready.pop_front();
+          auto message = state.log->read(next.id);
+          if (!message) continue;
+          // Dead-letter headers stay: they tell the story of the message.
+          batch.messages.push_back({std::move(message->key), std::move(message->payload),
+                                    std::move(message->headers), message->publish_time_ns});
+          ids.push_back(next.id);
+          if (auto cached = state.recent_bodies.find(next.id);
+              cached != state.recent_bodies.end()) {
+            state.recent_bytes -=
+                cached->second.data.payload.size() + cached->second.data.key.size();
+            state.recent_bodies.erase(cached);
+          }
+        }
+        if (ids.empty()) return std::uint64_t{0};
+        auto promise = self->make_response_promise<std::uint64_t>();
+        auto request = std::make_shared<queue_state::replay_request>(
+            queue_state::replay_request{ids.size(), ids.size(), promise});
+        for (auto id : ids) {
+          state.replaying.emplace(state.replay_next_seq++,
+                                  queue_state::replay_pending{id, request});
+        }
+        spdlog::info("queue {}: replaying {} messages", state.options.name, ids.size());
+        self->send(target, publish_atom::value, std::move(batch));
+        return promise;
+      },
       [self](stats_atom) -> queue_stats {
         auto& state = self->state;
         auto stats = state.stats;
@@ -595,6 +681,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         // Ids below the cursor are tracked here; those above it are all still ready
         // in the log (acks are written asynchronously, so the log's own totals lag).
         stats.ready = state.ready.size() + state.log->count_ready_from(state.log_cursor);
+        stats.unacked += state.replaying.size();
         return stats;
       },
   };

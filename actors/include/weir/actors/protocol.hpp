@@ -9,6 +9,11 @@
 //   consumer -> queue   (ack_atom, std::vector<id_range>) / (nack_atom, nack_request)
 //                       (extend_atom, std::vector<uint64_t> ids, uint32_t extension_ms)
 //   anyone -> queue     (stats_atom) -> queue_stats
+//   anyone -> queue     (list_atom, uint64_t from_id, uint32_t limit) -> std::vector<delivery>
+//                       ready messages, not delivered (how a dead-letter queue is inspected)
+//   anyone -> queue     (replay_atom, caf::actor target, uint32_t limit) -> uint64_t
+//                       moves up to `limit` ready messages into `target` (dead letters back
+//                       into their queue); answers how many once the target confirmed them
 
 #include <cstdint>
 #include <string>
@@ -34,6 +39,8 @@ using nack_atom = caf::atom_constant<caf::atom("wnack")>;
 using extend_atom = caf::atom_constant<caf::atom("wextend")>;
 using stats_atom = caf::atom_constant<caf::atom("wstats")>;
 using protocol_error_atom = caf::atom_constant<caf::atom("wperror")>;
+using list_atom = caf::atom_constant<caf::atom("wlist")>;
+using replay_atom = caf::atom_constant<caf::atom("wreplay")>;
 
 /// The application's part of a message.
 struct message_data {
