@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -485,4 +486,28 @@ BOOST_FIXTURE_TEST_CASE(dead_letters_can_be_listed_and_replayed_into_their_queue
                [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
   BOOST_TEST(stats(dlq).ready == 0u);
   BOOST_TEST(stats(q).ready == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(an_in_memory_queue_has_the_same_protocol_and_touches_no_disk, fixture) {
+  auto opts = options("edge");
+  opts.durable = false;
+  opts.data_dir.clear();
+  opts.ack_timeout = 100ms;
+  auto q = queue(opts);
+  publish(q, 5, 1, 1, numbered(3));
+  BOOST_TEST(await_confirm().up_to_seq == 3u);
+  publish(q, 5, 1, 2, {"m2", "m3", "m4"});  // de-duplication works the same
+  BOOST_TEST(await_confirm().up_to_seq == 4u);
+  self->send(q, subscribe_atom::value, std::int64_t{10});
+  auto d = await_deliveries(4);
+  BOOST_REQUIRE_EQUAL(d.size(), 4u);
+  ack(q, {d[0].id, d[1].id, d[2].id});
+  auto again = await_deliveries(1, 2s);  // the unacked one comes back after its deadline
+  BOOST_REQUIRE_EQUAL(again.size(), 1u);
+  BOOST_TEST(again[0].data.payload == "m4");
+  BOOST_TEST(again[0].attempt == 2u);
+  BOOST_TEST(!std::filesystem::exists(dir.file("edge")));
+  auto s = stats(q);
+  BOOST_TEST(s.published == 4u);
+  BOOST_TEST(s.duplicates == 2u);
 }

@@ -12,6 +12,7 @@
 
 #include "weir/actors/producer.hpp"
 #include "weir/actors/queue.hpp"
+#include "weir/runtime/memory_file_system.hpp"
 #include "weir/runtime/supervisor.hpp"
 
 namespace weir {
@@ -55,6 +56,7 @@ struct dead_letter_pending {
 struct queue_state {
   static inline const char* name = "weir.queue";
   queue_options options;
+  std::shared_ptr<file_system> owned_fs;  // an in-memory queue's; outlives `log`
   std::shared_ptr<checkpoint_log> log;
   std::map<caf::actor_addr, consumer_entry> consumers;
   caf::actor_addr last_served;  // round robin between consumers
@@ -306,9 +308,11 @@ void drop_consumer(queue_actor* self, const caf::actor_addr& consumer, const cha
 }
 
 caf::behavior queue_behavior(queue_actor* self, queue_options options,
+                             std::shared_ptr<file_system> owned_fs,
                              std::shared_ptr<checkpoint_log> log) {
   auto& state = self->state;
   state.options = std::move(options);
+  state.owned_fs = std::move(owned_fs);
   state.log = std::move(log);
   state.stats.name = state.options.name;
   state.dlq_producer_id = std::hash<std::string>{}("weir.dlq." + state.options.name) | 1;
@@ -726,12 +730,20 @@ result<caf::actor> spawn_queue(caf::actor_system& system, file_system& fs, queue
                   "queue " + options.name +
                       ": ack_timeout, delivery_batch_max and ready_window must be positive"};
   }
-  auto log = checkpoint_log::open(fs, options.data_dir, options.log);
+  std::shared_ptr<file_system> owned_fs;
+  file_system* storage = &fs;
+  if (!options.durable) {
+    owned_fs = std::make_shared<memory_file_system>();
+    storage = owned_fs.get();
+    options.log.sync = sync_policy{sync_policy::mode::none, {}};
+    if (options.data_dir.empty()) options.data_dir = "/memory/" + options.name;
+  }
+  auto log = checkpoint_log::open(*storage, options.data_dir, options.log);
   if (!log) {
     return status{log.error().code(), "queue " + options.name + ": " + log.error().message()};
   }
   std::shared_ptr<checkpoint_log> shared = std::move(*log);
-  return system.spawn(queue_behavior, std::move(options), std::move(shared));
+  return system.spawn(queue_behavior, std::move(options), std::move(owned_fs), std::move(shared));
 }
 
 }  // namespace weir

@@ -22,7 +22,10 @@ namespace weir {
 
 struct queue_options {
   std::string name;
-  std::string data_dir;                           ///< the queue's log directory
+  std::string data_dir;  ///< the queue's log directory (durable queues)
+  /// false: an in-memory queue for cheap edges: the same protocol and semantics,
+  /// its log kept in memory (lost when the process ends) instead of on disk.
+  bool durable = true;
   log_options log;                                ///< sync policy, segment size, ...
   std::chrono::milliseconds ack_timeout{30'000};  ///< unacked this long -> redelivered
   backoff_policy retry_backoff = backoff_policy::exponential(std::chrono::milliseconds(100),
