@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "temp_dir.hpp"
+#include "test_helpers.hpp"
 
 using weir::errc;
 using weir::testing::fault_injection_fs;
@@ -23,14 +24,7 @@ std::span<const std::byte> as_bytes(const std::string& s) {
 // Contents as they are on the real disk, bypassing the wrapper.
 std::string disk_contents(const std::string& path) {
   weir::posix_file_system fs;
-  auto file = fs.open_for_read(path);
-  BOOST_REQUIRE_MESSAGE(file, file.error().to_string());
-  auto size = (*file)->size();
-  BOOST_REQUIRE(size);
-  std::string out(*size, '\0');
-  auto got = (*file)->read_at(0, std::as_writable_bytes(std::span<char>(out.data(), out.size())));
-  BOOST_REQUIRE(got);
-  return out;
+  return weir::testing::read_all(fs, path);
 }
 
 bool on_disk(const std::string& path) {

@@ -9,28 +9,17 @@
 #include <vector>
 
 #include "temp_dir.hpp"
+#include "test_helpers.hpp"
 
 using weir::errc;
 using weir::posix_file_system;
+using weir::testing::read_all;
 using weir::testing::temp_dir;
 
 namespace {
 
 std::span<const std::byte> as_bytes(const std::string& s) {
   return std::as_bytes(std::span<const char>(s.data(), s.size()));
-}
-
-// Whole contents of `path` read through the file system under test.
-std::string read_all(weir::file_system& fs, const std::string& path) {
-  auto file = fs.open_for_read(path);
-  BOOST_REQUIRE_MESSAGE(file, file.error().to_string());
-  auto size = (*file)->size();
-  BOOST_REQUIRE(size);
-  std::string out(*size, '\0');
-  auto got = (*file)->read_at(0, std::as_writable_bytes(std::span<char>(out.data(), out.size())));
-  BOOST_REQUIRE(got);
-  BOOST_REQUIRE_EQUAL(*got, out.size());
-  return out;
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include <caf/all.hpp>
 
+#include "actor_test_config.hpp"
 #include "temp_dir.hpp"
 #include "weir/actors/consumer.hpp"
 #include "weir/actors/producer.hpp"
@@ -25,13 +26,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct test_config : caf::actor_system_config {
-  test_config() {
-    set("scheduler.max-threads", 2);
-    set("logger.file-verbosity", caf::atom("quiet"));
-    add_actor_types(*this);
-  }
-};
+using test_config = weir::testing::actor_test_config;
 
 /// What the sink saw: successful handler runs per producer sequence number.
 struct sink {

@@ -12,6 +12,7 @@
 
 #include <caf/all.hpp>
 
+#include "actor_test_config.hpp"
 #include "temp_dir.hpp"
 #include "weir/actors/queue.hpp"
 #include "weir/runtime/supervisor.hpp"
@@ -22,13 +23,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct test_config : caf::actor_system_config {
-  test_config() {
-    set("scheduler.max-threads", 2);
-    set("logger.file-verbosity", caf::atom("quiet"));
-    add_actor_types(*this);
-  }
-};
+using test_config = weir::testing::actor_test_config;
 
 struct fixture {
   temp_dir dir;

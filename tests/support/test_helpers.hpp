@@ -1,0 +1,27 @@
+#pragma once
+// Small helpers shared by test files: reading a file whole, and the actor
+// system configuration every actor test runs with.
+
+#include <boost/test/unit_test.hpp>
+
+#include <span>
+#include <string>
+
+#include "weir/runtime/file_system.hpp"
+
+namespace weir::testing {
+
+/// Whole contents of `path` read through `fs`; fails the test if it cannot.
+inline std::string read_all(file_system& fs, const std::string& path) {
+  auto file = fs.open_for_read(path);
+  BOOST_REQUIRE_MESSAGE(file, file.error().to_string());
+  auto size = (*file)->size();
+  BOOST_REQUIRE(size);
+  std::string out(*size, '\0');
+  auto got = (*file)->read_at(0, std::as_writable_bytes(std::span<char>(out.data(), out.size())));
+  BOOST_REQUIRE(got);
+  BOOST_REQUIRE_EQUAL(*got, out.size());
+  return out;
+}
+
+}  // namespace weir::testing
