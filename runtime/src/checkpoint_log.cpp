@@ -20,6 +20,7 @@
 
 #include "log_state.hpp"
 #include "record_format.hpp"
+#include "weir/runtime/checkpoint_file.hpp"
 #include "weir/schema/log.capnp.h"
 
 namespace weir {
@@ -65,42 +66,6 @@ std::optional<std::uint64_t> parse_number_name(std::string_view name, std::strin
 
 std::string join(const std::string& dir, const std::string& name) {
   return dir + "/" + name;
-}
-
-/// Reads a whole file into word-aligned memory (Cap'n Proto readers need alignment).
-result<std::vector<capnp::word>> read_whole(file_system& fs, const std::string& path,
-                                            std::uint64_t& size_bytes) {
-  auto file = fs.open_for_read(path);
-  if (!file) return file.error();
-  auto size = (*file)->size();
-  if (!size) return size.error();
-  if (*size > segment_size_limit) {
-    return status{errc::invalid_argument,
-                  path + ": " + std::to_string(*size) + " bytes is larger than a segment may be"};
-  }
-  std::vector<capnp::word> words((*size + word_size - 1) / word_size);
-  auto bytes = std::as_writable_bytes(std::span{words}).first(*size);
-  auto got = (*file)->read_at(0, bytes);
-  if (!got) return got.error();
-  size_bytes = *got;
-  return words;
-}
-
-std::string describe_header_problem(record_format::header_check check, std::uint32_t version) {
-  switch (check) {
-    case record_format::header_check::too_short:
-      return "file shorter than its 16-byte header";
-    case record_format::header_check::bad_magic:
-      return "bad magic number (not a weir file)";
-    case record_format::header_check::bad_crc:
-      return "header checksum mismatch";
-    case record_format::header_check::other_version:
-      return "written by format version " + std::to_string(version) + "; this build reads " +
-             std::to_string(format_version);
-    case record_format::header_check::ok:
-      break;
-  }
-  return "ok";
 }
 
 // The builder's first segment is sized from the input: its default (1024 words)
@@ -462,34 +427,20 @@ status checkpoint_log::impl::load_snapshot(const std::map<std::uint64_t, std::st
   // Newest first; a corrupt snapshot is passed over for the one before it.
   for (auto it = snapshots.rbegin(); it != snapshots.rend(); ++it) {
     const auto& path = it->second;
-    std::uint64_t size = 0;
-    auto words = read_whole(fs_, path, size);
-    if (!words) {
-      report_.warnings.push_back("cannot read snapshot: " + words.error().to_string());
-      fell_back = true;
-      continue;
+    auto file = checkpoint_file::read(fs_, path, checkpoint_kind::log_snapshot, format_version,
+                                      options_.record_size_bytes_max);
+    if (!file && file.error().code() == errc::version_mismatch) {
+      return {errc::version_mismatch, "snapshot " + file.error().message()};
     }
-    auto bytes = std::as_bytes(std::span{*words}).first(size);
-    std::uint32_t version = 0;
-    auto check = record_format::check_file_header(bytes, record_format::snapshot_magic,
-                                                  format_version, version);
-    if (check == record_format::header_check::other_version) {
-      return {errc::version_mismatch,
-              "snapshot " + path + " " + describe_header_problem(check, version)};
-    }
+    const std::uint64_t size = file ? (*file)->size_bytes() : 0;
     std::string problem;
     bool loaded = false;
-    if (check != record_format::header_check::ok) {
-      problem = describe_header_problem(check, version);
+    if (!file) {
+      problem = file.error().message();
     } else {
-      auto frame = record_format::decode_frame(bytes.subspan(record_format::header_size),
-                                               options_.record_size_bytes_max);
-      if (frame.status != record_format::frame_status::ok) {
-        problem = std::string("snapshot record at offset 16: ") + frame.reason;
-      } else {
+      {
         try {
-          decoded_record decoded{frame.payload};
-          auto snap = decoded.reader.getRoot<schema::Snapshot>();
+          auto snap = (*file)->message().getRoot<schema::Snapshot>();
           log_state state;
           state.next_id = snap.getNextId();
           for (auto range : snap.getDone()) state.done.insert(range.getBegin(), range.getEnd());
@@ -543,7 +494,7 @@ status checkpoint_log::impl::load_snapshot(const std::map<std::uint64_t, std::st
 status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t start_offset,
                                           std::uint64_t stop_at, bool is_last, bool apply) {
   std::uint64_t size = 0;
-  auto words = read_whole(fs_, segment.path, size);
+  auto words = record_format::read_file_aligned(fs_, segment.path, size);
   if (!words) return words.error();
   size = std::min(size, stop_at);
   const bool may_modify = apply && !options_.read_only;
@@ -555,7 +506,8 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
                                                 version);
   if (check == record_format::header_check::other_version) {
     return {errc::version_mismatch,
-            "segment " + segment.path + " " + describe_header_problem(check, version)};
+            "segment " + segment.path + " " +
+                record_format::describe_header_problem(check, version, format_version)};
   }
   if (check == record_format::header_check::too_short) {
     // Only a segment being created when the process died can be this short;
@@ -570,7 +522,8 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
   }
   if (check != record_format::header_check::ok) {
     report_.corruptions.push_back(
-        {segment.path, 0, record_format::header_size, describe_header_problem(check, version)});
+        {segment.path, 0, record_format::header_size,
+         record_format::describe_header_problem(check, version, format_version)});
   }
 
   std::uint64_t offset = std::max<std::uint64_t>(start_offset, record_format::header_size);
@@ -1238,23 +1191,7 @@ status checkpoint_log::impl::write_snapshot_file(std::uint64_t sequence, const s
     }
   }
 
-  std::vector<capnp::word> words(record_format::header_size / word_size);
-  record_format::write_file_header(reinterpret_cast<std::byte*>(words.data()),
-                                   record_format::snapshot_magic, format_version);
-  record_format::append_record(words, builder);
-
-  // Written aside and renamed into place, so a snapshot file is whole or absent.
-  const auto temp = path + ".tmp";
-  fs_.remove_file(temp);
-  auto file = fs_.open_for_append(temp);
-  if (!file) return file.error();
-  status outcome = (*file)->append(std::as_bytes(std::span{words}));
-  if (outcome) outcome = (*file)->sync();
-  file->reset();
-  if (outcome) outcome = fs_.rename_file(temp, path);
-  if (outcome) outcome = fs_.sync_dir(dir_);
-  if (!outcome) fs_.remove_file(temp);
-  return outcome;
+  return write_checkpoint_file(fs_, path, builder, checkpoint_kind::log_snapshot, format_version);
 }
 
 // --- reads ------------------------------------------------------------------------

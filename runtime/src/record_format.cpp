@@ -38,13 +38,50 @@ bool framing_matches(const std::byte* payload, std::size_t payload_size) {
 
 }  // namespace
 
-void write_file_header(std::byte* out, const char (&magic)[8], std::uint32_t version) {
+std::string describe_header_problem(header_check check, std::uint32_t found_version,
+                                    std::uint32_t expected_version) {
+  switch (check) {
+    case header_check::too_short:
+      return "file shorter than its 16-byte header";
+    case header_check::bad_magic:
+      return "bad magic number (not a weir file of this kind)";
+    case header_check::bad_crc:
+      return "header checksum mismatch";
+    case header_check::other_version:
+      return "written by format version " + std::to_string(found_version) + "; this build reads " +
+             std::to_string(expected_version);
+    case header_check::ok:
+      break;
+  }
+  return "ok";
+}
+
+result<std::vector<capnp::word>> read_file_aligned(file_system& fs, const std::string& path,
+                                                   std::uint64_t& size_bytes) {
+  constexpr std::uint64_t size_limit = 1ull << 30;
+  auto file = fs.open_for_read(path);
+  if (!file) return file.error();
+  auto size = (*file)->size();
+  if (!size) return size.error();
+  if (*size > size_limit) {
+    return status{errc::invalid_argument,
+                  path + ": " + std::to_string(*size) + " bytes is larger than 1 GiB"};
+  }
+  std::vector<capnp::word> words((*size + word_size - 1) / word_size);
+  auto bytes = std::as_writable_bytes(std::span{words}).first(*size);
+  auto got = (*file)->read_at(0, bytes);
+  if (!got) return got.error();
+  size_bytes = *got;
+  return words;
+}
+
+void write_file_header(std::byte* out, const char* magic, std::uint32_t version) {
   std::memcpy(out, magic, 8);
   store_u32(out + 8, version);
   store_u32(out + 12, crc32c::value(out, 12));
 }
 
-header_check check_file_header(std::span<const std::byte> bytes, const char (&magic)[8],
+header_check check_file_header(std::span<const std::byte> bytes, const char* magic,
                                std::uint32_t expected_version, std::uint32_t& version) {
   if (bytes.size() < header_size) return header_check::too_short;
   if (std::memcmp(bytes.data(), magic, 8) != 0) return header_check::bad_magic;

@@ -20,21 +20,34 @@
 
 #include <capnp/message.h>
 
+#include "weir/runtime/file_system.hpp"
+#include "weir/runtime/status.hpp"
+
 namespace weir::record_format {
 
 inline constexpr std::size_t header_size = 16;
 inline constexpr std::size_t frame_header_size = 8;
 inline constexpr char segment_magic[8] = {'W', 'E', 'I', 'R', 'L', 'O', 'G', '\0'};
 inline constexpr char snapshot_magic[8] = {'W', 'E', 'I', 'R', 'S', 'N', 'P', '\0'};
+inline constexpr char stage_magic[8] = {'W', 'E', 'I', 'R', 'S', 'T', 'G', '\0'};
 
 /// Builds the 16-byte file header for `magic` and `version`.
-void write_file_header(std::byte* out, const char (&magic)[8], std::uint32_t version);
+void write_file_header(std::byte* out, const char* magic, std::uint32_t version);
 
 enum class header_check { ok, too_short, bad_magic, bad_crc, other_version };
 
 /// Checks a file header; `version` receives the version found when the magic matched.
-header_check check_file_header(std::span<const std::byte> bytes, const char (&magic)[8],
+header_check check_file_header(std::span<const std::byte> bytes, const char* magic,
                                std::uint32_t expected_version, std::uint32_t& version);
+
+/// "bad magic number (not a weir file)", "written by format version 9; this build reads 1".
+std::string describe_header_problem(header_check check, std::uint32_t found_version,
+                                    std::uint32_t expected_version);
+
+/// Reads a whole file (at most 1 GiB) into word-aligned memory, as Cap'n Proto
+/// readers need it; `size_bytes` receives its length.
+result<std::vector<capnp::word>> read_file_aligned(file_system& fs, const std::string& path,
+                                                   std::uint64_t& size_bytes);
 
 /// Appends one framed record holding `message` to `out` (which stays 8-byte aligned).
 void append_record(std::vector<capnp::word>& out, capnp::MessageBuilder& message);
