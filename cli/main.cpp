@@ -6,8 +6,10 @@
 #include <CLI/CLI.hpp>
 
 #include "inspect_command.hpp"
+#include "weir/runtime/logging.hpp"
 
 int main(int argc, char** argv) {
+  weir::log_to_stderr();
   CLI::App app{"weir: reliable stream processing with actors"};
   app.require_subcommand(1);
 

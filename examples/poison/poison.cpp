@@ -13,6 +13,8 @@
 
 #include <caf/all.hpp>
 
+#include "weir/runtime/logging.hpp"
+
 #include "weir/actors/consumer.hpp"
 #include "weir/actors/producer.hpp"
 #include "weir/actors/queue.hpp"
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
   std::filesystem::remove_all(data + "/orders", ignored);
   std::filesystem::remove_all(data + "/orders.dlq", ignored);
 
+  weir::log_to_stderr();
   config cfg;
   caf::actor_system system{cfg};
   caf::scoped_actor self{system};
