@@ -34,7 +34,7 @@ std::vector<capnp::word> read_aligned(const std::string& path, std::size_t& size
   std::ifstream in(path, std::ios::binary);
   std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<capnp::word> words((raw.size() + 7) / 8);
-  std::memcpy(words.data(), raw.data(), raw.size());
+  if (!raw.empty()) std::memcpy(words.data(), raw.data(), raw.size());
   size = raw.size();
   return words;
 }

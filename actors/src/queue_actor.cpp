@@ -22,6 +22,7 @@ namespace {
 using time_point = caf::actor_clock::time_point;
 using durable_atom = caf::atom_constant<caf::atom("wdurable")>;
 using tick_atom = caf::atom_constant<caf::atom("wtick")>;
+using replayed_atom = caf::atom_constant<caf::atom("wreplayed")>;
 
 struct consumer_entry {
   caf::actor handle;
@@ -95,6 +96,9 @@ struct queue_state {
     std::shared_ptr<replay_request> request;
   };
   std::map<std::uint64_t, replay_pending> replaying;
+  // Replay requests whose acks are being written, by ticket: answered once durable.
+  std::multimap<std::uint64_t, std::shared_ptr<replay_request>> replay_answers;
+  std::uint64_t next_replay_ticket = 1;
   std::optional<time_point> tick_at;
   std::uint64_t tick_generation = 0;
   std::mt19937_64 random{std::random_device{}()};
@@ -448,14 +452,21 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         if (c.producer_id == state.replay_producer_id && c.epoch == state.replay_epoch) {
           // The target holds the replayed messages durably: now they leave this queue.
           std::vector<id_range> done;
+          std::vector<std::shared_ptr<queue_state::replay_request>> finished;
           for (auto it = state.replaying.begin();
                it != state.replaying.end() && it->first <= c.up_to_seq;) {
             done.push_back({it->second.id, it->second.id + 1});
-            auto& request = *it->second.request;
-            if (--request.left == 0) request.promise.deliver(request.total);
+            if (--it->second.request->left == 0) finished.push_back(it->second.request);
             it = state.replaying.erase(it);
           }
-          if (!done.empty()) state.log->ack(done, {});
+          if (done.empty()) return;
+          // Answer once the acks are durable: then the messages are gone from here.
+          const auto ticket = state.next_replay_ticket++;
+          for (auto& request : finished) state.replay_answers.emplace(ticket, request);
+          auto queue = caf::actor_cast<caf::actor>(self);
+          state.log->ack(done, [queue, ticket](const status&) {
+            caf::anon_send(queue, replayed_atom::value, ticket);
+          });
           return;
         }
         // The dead-letter queue confirmed our publishes: now they leave this queue.
@@ -619,6 +630,14 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           state.delayed.erase(state.delayed.begin());
         }
         dispatch(self);
+      },
+      [self](replayed_atom, std::uint64_t ticket) {
+        auto& answers = self->state.replay_answers;
+        auto range = answers.equal_range(ticket);
+        for (auto it = range.first; it != range.second; ++it) {
+          it->second->promise.deliver(it->second->total);
+        }
+        answers.erase(range.first, range.second);
       },
       [self](list_atom, std::uint64_t from_id, std::uint32_t limit) -> std::vector<delivery> {
         auto& state = self->state;
