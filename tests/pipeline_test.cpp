@@ -123,3 +123,55 @@ BOOST_AUTO_TEST_CASE(a_damaged_checkpoint_stops_the_stage_instead_of_resetting_i
   BOOST_TEST(state.error().code() == errc::corruption);
   BOOST_TEST(state.error().message().find("total.checkpoint") != std::string::npos);
 }
+
+BOOST_AUTO_TEST_CASE(tumbling_windows_by_count_survive_in_the_checkpoint) {
+  testing::temp_dir dir;
+  testing::actor_test_config config;
+  caf::actor_system system{config};
+  posix_file_system fs;
+  auto sums = [&](const std::string& input) {
+    pipeline p("windows");
+    p.source_lines("numbers", input)
+        .tumbling_window_count("by3", 3,
+                               [](const std::vector<element>& window) {
+                                 std::uint64_t sum = 0;
+                                 for (const auto& e : window) sum += std::stoull(e.value);
+                                 return element{"sums", std::to_string(sum)};
+                               })
+        .key_by_reduce(
+            "collect", [](const element& e) { return e.key; },
+            [](const std::string& list, const element& e) {
+              return list.empty() ? e.value : list + "," + e.value;
+            });
+    return p;
+  };
+  {
+    std::ofstream in(dir.file("first.txt"));
+    for (int i = 1; i <= 7; ++i) in << i << "\n";  // 7 is left in an open window
+  }
+  {
+    auto started = sums(dir.file("first.txt")).start(system, fs, dir.file("data"));
+    BOOST_REQUIRE(started);
+    BOOST_REQUIRE((*started)->wait(20s));
+    auto state = (*started)->state();
+    BOOST_REQUIRE(state);
+    BOOST_TEST(state->at("sums") == "6,15");
+  }
+  {
+    // The same input plus two more lines: the open window (7) was checkpointed,
+    // so 7 + 8 + 9 closes it, and nothing before it is applied twice.
+    std::ofstream in(dir.file("first.txt"), std::ios::app);
+    in << "8\n9\n";
+  }
+  auto started = sums(dir.file("first.txt")).start(system, fs, dir.file("data"));
+  BOOST_REQUIRE(started);
+  BOOST_REQUIRE((*started)->wait(20s));
+  auto state = (*started)->state();
+  BOOST_REQUIRE(state);
+  BOOST_TEST(state->at("sums") == "6,15,24");
+  pipeline zero("z");
+  zero.source_lines("in", "/dev/null").tumbling_window_count("w", 0, [](const auto& w) {
+    return w.front();
+  });
+  BOOST_TEST(zero.validate().message().find("of 0 elements") != std::string::npos);
+}

@@ -34,6 +34,7 @@ struct stage_state {
   file_system* fs = nullptr;
   id_set applied;
   std::map<std::string, std::string> reduce_state;
+  std::map<std::string, std::vector<element>> windows;  // open window per operator name
   std::shared_ptr<std::atomic<std::uint64_t>> applied_count;
 };
 
@@ -63,6 +64,14 @@ void run_chain(stage_state& state, element item, std::size_t from) {
       case pipeline::op::kind::sink:
         op.sink_fn(item);
         break;
+      case pipeline::op::kind::window: {
+        auto& open = state.windows[op.name];
+        open.push_back(std::move(item));
+        if (open.size() < op.window_size) return;
+        item = op.window_fn(open);
+        open.clear();
+        break;
+      }
     }
   }
 }
@@ -86,13 +95,25 @@ status write_stage_checkpoint(const stage_state& state) {
     entries[i].setValue(value);
     ++i;
   }
+  auto windows = checkpoint.initWindows(static_cast<unsigned>(state.windows.size()));
+  i = 0;
+  for (const auto& [name, open] : state.windows) {
+    windows[i].setOperator(name);
+    auto elements = windows[i].initElements(static_cast<unsigned>(open.size()));
+    for (unsigned e = 0; e < open.size(); ++e) {
+      elements[e].setKey(open[e].key);
+      elements[e].setValue(open[e].value);
+    }
+    ++i;
+  }
   return write_checkpoint_file(*state.fs, state.checkpoint_path, builder,
                                checkpoint_kind::stage_state, schema::STAGE_FORMAT_VERSION);
 }
 
 /// Loads a stage checkpoint; a missing file is a fresh stage, anything else wrong is an error.
 status load_stage_checkpoint(file_system& fs, const std::string& path, const std::string& stage,
-                             id_set& applied, std::map<std::string, std::string>& reduce_state) {
+                             id_set& applied, std::map<std::string, std::string>& reduce_state,
+                             std::map<std::string, std::vector<element>>* windows = nullptr) {
   auto exists = fs.exists(path);
   if (!exists) return exists.error();
   if (!*exists) return {};
@@ -108,6 +129,12 @@ status load_stage_checkpoint(file_system& fs, const std::string& path, const std
     }
     for (auto range : checkpoint.getApplied()) applied.insert(range.getBegin(), range.getEnd());
     for (auto entry : checkpoint.getState()) reduce_state[entry.getKey()] = entry.getValue();
+    if (windows != nullptr) {
+      for (auto window : checkpoint.getWindows()) {
+        auto& open = (*windows)[window.getOperator()];
+        for (auto e : window.getElements()) open.push_back({e.getKey(), e.getValue()});
+      }
+    }
   } catch (const kj::Exception& e) {
     return {errc::corruption, path + ": " + std::string(e.getDescription().cStr())};
   }
@@ -124,7 +151,7 @@ caf::behavior stage_behavior(stage_actor* self, caf::actor queue, ops_ptr ops, s
   state.fs = fs;
   state.applied_count = std::move(applied_count);
   if (auto loaded = load_stage_checkpoint(*fs, state.checkpoint_path, state.stage_name,
-                                          state.applied, state.reduce_state);
+                                          state.applied, state.reduce_state, &state.windows);
       !loaded) {
     // Never start from an empty state over a checkpoint that cannot be read: the
     // supervisor retries and gives up, and the error says why.
@@ -376,14 +403,14 @@ pipeline& pipeline::source_lines(std::string name, std::string path) {
 }
 
 pipeline& pipeline::map(std::string name, std::function<element(const element&)> fn) {
-  op o{op::kind::map, std::move(name), {}, {}, {}, {}, {}, {}};
+  op o{op::kind::map, std::move(name), {}, {}, {}, {}, {}, {}, 0, {}};
   o.map_fn = std::move(fn);
   ops_.push_back(std::move(o));
   return *this;
 }
 
 pipeline& pipeline::filter(std::string name, std::function<bool(const element&)> keep) {
-  op o{op::kind::filter, std::move(name), {}, {}, {}, {}, {}, {}};
+  op o{op::kind::filter, std::move(name), {}, {}, {}, {}, {}, {}, 0, {}};
   o.filter_fn = std::move(keep);
   ops_.push_back(std::move(o));
   return *this;
@@ -391,7 +418,7 @@ pipeline& pipeline::filter(std::string name, std::function<bool(const element&)>
 
 pipeline& pipeline::flat_map(std::string name,
                              std::function<std::vector<element>(const element&)> fn) {
-  op o{op::kind::flat_map, std::move(name), {}, {}, {}, {}, {}, {}};
+  op o{op::kind::flat_map, std::move(name), {}, {}, {}, {}, {}, {}, 0, {}};
   o.flat_map_fn = std::move(fn);
   ops_.push_back(std::move(o));
   return *this;
@@ -400,7 +427,7 @@ pipeline& pipeline::flat_map(std::string name,
 pipeline& pipeline::key_by_reduce(
     std::string name, std::function<std::string(const element&)> key,
     std::function<std::string(const std::string&, const element&)> reduce) {
-  op o{op::kind::reduce, std::move(name), {}, {}, {}, {}, {}, {}};
+  op o{op::kind::reduce, std::move(name), {}, {}, {}, {}, {}, {}, 0, {}};
   o.key_fn = std::move(key);
   o.reduce_fn = std::move(reduce);
   ops_.push_back(std::move(o));
@@ -415,8 +442,16 @@ pipeline& pipeline::count_by_key(std::string name) {
       });
 }
 
+pipeline& pipeline::tumbling_window_count(
+    std::string name, std::size_t count,
+    std::function<element(const std::vector<element>&)> aggregate) {
+  op o{op::kind::window, std::move(name), {}, {}, {}, {}, {}, {}, count, std::move(aggregate)};
+  ops_.push_back(std::move(o));
+  return *this;
+}
+
 pipeline& pipeline::sink(std::string name, std::function<void(const element&)> fn) {
-  op o{op::kind::sink, std::move(name), {}, {}, {}, {}, {}, {}};
+  op o{op::kind::sink, std::move(name), {}, {}, {}, {}, {}, {}, 0, {}};
   o.sink_fn = std::move(fn);
   ops_.push_back(std::move(o));
   return *this;
@@ -440,6 +475,10 @@ status pipeline::validate() const {
     if (!names.insert(o.name).second) {
       return {errc::invalid_argument, "pipeline " + name_ + ": two steps are named " + o.name};
     }
+    if (o.type == op::kind::window && o.window_size == 0) {
+      return {errc::invalid_argument,
+              "pipeline " + name_ + ": window " + o.name + " of 0 elements"};
+    }
     if (o.type == op::kind::reduce && ++reduces > 1) {
       return {errc::invalid_argument,
               "pipeline " + name_ + ": more than one key_by_reduce in one stage is not supported"};
@@ -458,7 +497,8 @@ std::string pipeline::to_dot() const {
   out << "  " << dot_quote(source_name_) << " -> " << dot_quote(queue) << ";\n";
   std::string previous = queue;
   for (const auto& o : ops_) {
-    static const char* kinds[] = {"map", "filter", "flat_map", "key_by_reduce", "sink"};
+    static const char* kinds[] = {"map",           "filter", "flat_map",
+                                  "key_by_reduce", "sink",   "tumbling_window_count"};
     out << "  " << dot_quote(o.name)
         << " [label=" << dot_label(o.name, std::string("(") + kinds[static_cast<int>(o.type)] + ")")
         << "];\n";

@@ -20,6 +20,17 @@ struct StageCheckpoint {
 
   state @3 :List(KeyValue);
   # key_by + reduce: the accumulator of every key.
+
+  windows @4 :List(WindowBuffer);
+  # Tumbling windows: the elements of each window that is still open.
+}
+
+struct WindowBuffer {
+  operator @0 :Text;
+  # The window operator's name.
+
+  elements @1 :List(KeyValue);
+  # Its elements so far (key, value), in arrival order.
 }
 
 struct KeyValue {

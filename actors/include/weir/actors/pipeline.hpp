@@ -1,11 +1,12 @@
 #pragma once
 // The pipeline graph: a source, a durable queue, and a stage running a chain of
-// operators (map, filter, flat_map, key_by + reduce, sink), under a supervisor.
+// operators (map, filter, flat_map, key_by + reduce, tumbling window by count,
+// sink), under a supervisor.
 // The stage checkpoints its reduce state together with the input ids it has
 // applied (Cap'n Proto, fsynced) before it acks them, so after any crash or
 // SIGKILL state and input agree: every input is applied exactly once.
 //
-// Not built yet: several stages joined by queues, tumbling windows, nodes.
+// Not built yet: several stages joined by queues, windows by time, nodes.
 
 #include <chrono>
 #include <functional>
@@ -44,6 +45,10 @@ class pipeline {
                           std::function<std::string(const std::string&, const element&)> reduce);
   /// key_by_reduce that counts elements per element.key.
   pipeline& count_by_key(std::string name);
+  /// Tumbling window by count: every `count` elements become aggregate(elements),
+  /// emitted downstream. The open window is part of the stage's checkpoint.
+  pipeline& tumbling_window_count(std::string name, std::size_t count,
+                                  std::function<element(const std::vector<element>&)> aggregate);
   /// A terminal side effect, called at least once per element (again after a crash).
   pipeline& sink(std::string name, std::function<void(const element&)> fn);
 
@@ -58,7 +63,7 @@ class pipeline {
                                               const std::string& data_dir) const;
 
   struct op {
-    enum class kind { map, filter, flat_map, reduce, sink } type;
+    enum class kind { map, filter, flat_map, reduce, sink, window } type;
     std::string name;
     std::function<element(const element&)> map_fn;
     std::function<bool(const element&)> filter_fn;
@@ -66,6 +71,8 @@ class pipeline {
     std::function<std::string(const element&)> key_fn;
     std::function<std::string(const std::string&, const element&)> reduce_fn;
     std::function<void(const element&)> sink_fn;
+    std::size_t window_size = 0;
+    std::function<element(const std::vector<element>&)> window_fn;
   };
 
  private:
