@@ -284,8 +284,7 @@ class pipeline_run_impl final : public pipeline_run {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    std::lock_guard lock(source_mutex_);
-    return source_status_;
+    return {};
   }
 
   result<std::map<std::string, std::string>> state() const override {
@@ -370,8 +369,6 @@ class pipeline_run_impl final : public pipeline_run {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> source_done_{false};
   std::atomic<std::uint64_t> total_lines_{0};
-  mutable std::mutex source_mutex_;
-  status source_status_;
 };
 
 std::string dot_escape(const std::string& text) {

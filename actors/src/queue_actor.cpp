@@ -276,7 +276,8 @@ void dispatch(queue_actor* self) {
   schedule_tick(self);
 }
 
-/// Releases a delivery held by `consumer`; false (and a protocol error) when it holds no such id.
+/// Releases a delivery held by `consumer`; nothing when it holds no such id (the caller reports
+/// it).
 std::optional<in_flight_entry> release(queue_actor* self, const caf::actor_addr& consumer,
                                        std::uint64_t id) {
   auto& state = self->state;
