@@ -7,6 +7,7 @@ packages=(
   cmake g++ make pkg-config ccache
   libcaf-dev libzmq3-dev cppzmq-dev capnproto libcapnp-dev
   libboost-test-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -30,6 +30,11 @@ struct ProtocolMessage {
     nack @8 :Nack;
     extendLease @9 :ExtendLease;
     error @10 :Error;
+    unsubscribe @11 :Unsubscribe;
+    listRequest @12 :ListRequest;
+    listReply @13 :ListReply;
+    replayRequest @14 :ReplayRequest;
+    replayReply @15 :ReplayReply;
   }
 }
 
@@ -67,6 +72,12 @@ struct Subscribe {
   consumerId @1 :UInt64;
   credit @2 :UInt32;
   # Deliveries the consumer can hold before it acks.
+}
+
+struct Unsubscribe {
+  queue @0 :Text;
+  consumerId @1 :UInt64;
+  # The consumer's unacked deliveries are ready again at once.
 }
 
 struct Credit {
@@ -111,10 +122,42 @@ struct ExtendLease {
   extensionMs @3 :UInt32;
 }
 
+struct ListRequest {
+  # Ready (undelivered) messages of a queue, oldest first: how dead letters are inspected.
+  queue @0 :Text;
+  requestId @1 :UInt64;
+  fromId @2 :UInt64;
+  limit @3 :UInt32;
+  deadLetters @4 :Bool;
+  # true: list the dead-letter queue of `queue` instead of `queue` itself.
+}
+
+struct ListReply {
+  requestId @0 :UInt64;
+  envelopes @1 :List(Envelope);
+}
+
+struct ReplayRequest {
+  # Moves up to `limit` dead letters of `queue` (from its dead-letter queue) back into it.
+  queue @0 :Text;
+  requestId @1 :UInt64;
+  limit @2 :UInt32;
+}
+
+struct ReplayReply {
+  requestId @0 :UInt64;
+  moved @1 :UInt64;
+  # Messages now confirmed in the source queue (and acked in the dead-letter queue).
+}
+
 struct Error {
   code @0 :ErrorCode;
   message @1 :Text;
   # Human-readable detail: which queue, which field, which limit.
+  queue @2 :Text;
+  # The queue the failed request named, if any.
+  requestId @3 :UInt64;
+  # The list or replay request that failed, if any (0 otherwise).
 }
 
 enum ErrorCode {
@@ -126,4 +169,6 @@ enum ErrorCode {
   fencedEpoch @5;
   unknownDelivery @6;
   internal @7;
+  badRequest @8;
+  # Well-formed but refused: credit out of range, an ack of a delivery this peer does not hold.
 }

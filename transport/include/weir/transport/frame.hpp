@@ -1,0 +1,54 @@
+#pragma once
+// Wire frames (schema/weir/schema/wire.capnp): decoding with every check a byte
+// from the network needs (size limit, Cap'n Proto structure, protocol version,
+// known message kinds), and encoding a built frame into one ZeroMQ message.
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <variant>
+
+#include <capnp/message.h>
+#include <zmq.hpp>
+
+#include "weir/schema/wire.capnp.h"
+
+namespace weir::transport {
+
+/// Limits applied to every received frame.
+struct frame_limits {
+  std::size_t max_frame_bytes = 64u << 20;  ///< larger frames are refused with frameTooLarge
+};
+
+/// Why a frame was refused; `code` is what the peer is told.
+struct frame_error {
+  schema::ErrorCode code = schema::ErrorCode::MALFORMED_FRAME;
+  std::string message;
+};
+
+/// A received frame whose every field was checked: reading root() cannot throw.
+/// It keeps the received bytes (copied only when they are not word-aligned).
+class inbound_frame {
+ public:
+  virtual ~inbound_frame() = default;
+  virtual schema::Frame::Reader root() const = 0;
+  virtual std::size_t size_bytes() const = 0;
+};
+
+using inbound_frame_ptr = std::shared_ptr<const inbound_frame>;
+
+/// Decodes and validates a frame, taking ownership of the received message.
+std::variant<inbound_frame_ptr, frame_error> decode_frame(zmq::message_t bytes,
+                                                          const frame_limits& limits);
+
+/// The same over borrowed bytes (copies them); for tests and the fuzz target.
+std::variant<inbound_frame_ptr, frame_error> decode_frame(const void* data, std::size_t size,
+                                                          const frame_limits& limits);
+
+/// Serialises a built frame (its protocolVersion set by the caller) into one message.
+zmq::message_t encode_frame(capnp::MessageBuilder& builder);
+
+/// A frame holding one Error message, sent back to a peer whose frame was refused.
+zmq::message_t encode_error(schema::ErrorCode code, const std::string& message);
+
+}  // namespace weir::transport
