@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "client_commands.hpp"
 #include "inspect_command.hpp"
+#include "node_command.hpp"
 #include "weir/runtime/logging.hpp"
 
 int main(int argc, char** argv) {
@@ -21,11 +23,85 @@ int main(int argc, char** argv) {
   inspect_cmd->footer(
       "Exit status: 0 clean, 1 corruption or a torn tail was found, 2 the log could not be read.");
 
+  weir::cli::node_command_options node;
+  auto* node_cmd = app.add_subcommand(
+      "node",
+      "Run a node: serve durable queues over ZeroMQ until SIGTERM (drains, syncs, exits 0)");
+  node_cmd->add_option("--listen", node.listen, "tcp://HOST:PORT to accept peers on")->required();
+  node_cmd->add_option("--data", node.data_dir, "Directory of the queues' logs")->required();
+  node_cmd
+      ->add_option("--config", node.config_file, "TOML file: [node] settings, [queue.NAME] tables")
+      ->check(CLI::ExistingFile);
+  node_cmd->add_option("--queue", node.queues,
+                       "Serve this queue (durable, sync always, 5 deliveries, then NAME.dlq); "
+                       "repeatable");
+  node_cmd->footer(
+      "Logs go to stderr. Exit status: 0 after SIGTERM or SIGINT, 2 when it cannot start.");
+
+  weir::cli::produce_options produce;
+  auto* produce_cmd = app.add_subcommand(
+      "produce",
+      "Publish N messages to a node's queue; message k carries k in its first 8 bytes "
+      "(unsigned, little-endian)");
+  produce_cmd->add_option("--connect", produce.connect, "tcp://HOST:PORT of the node")->required();
+  produce_cmd->add_option("--queue", produce.queue, "Queue name on that node")->required();
+  produce_cmd->add_option("--count", produce.count, "Messages to publish (sequence numbers 1..N)")
+      ->required();
+  produce_cmd->add_option("--size", produce.size, "Payload bytes per message (at least 8)")
+      ->capture_default_str();
+  produce_cmd->add_option("--window", produce.window, "Unconfirmed messages at most")
+      ->capture_default_str();
+  produce_cmd->add_option("--batch", produce.batch, "Messages per publish")->capture_default_str();
+  produce_cmd->add_option("--ids-out", produce.ids_out,
+                          "Append each confirmed sequence number to FILE, one per line");
+  produce_cmd->add_option("--timeout", produce.timeout_s, "Give up after SECONDS")
+      ->capture_default_str();
+  produce_cmd->add_option("--rate", produce.rate,
+                          "Publish at most R messages per second (for latency measurements)");
+  produce_cmd->footer(
+      "Last line: confirmed=N elapsed_s=T msg_per_s=R. Exit status: 0 all confirmed, 1 timed "
+      "out, 2 bad arguments or unknown queue.");
+
+  weir::cli::consume_options consume;
+  auto* consume_cmd = app.add_subcommand(
+      "consume", "Receive from a node's queue, writing each message's sequence number");
+  consume_cmd->add_option("--connect", consume.connect, "tcp://HOST:PORT of the node")->required();
+  consume_cmd->add_option("--queue", consume.queue, "Queue name on that node")->required();
+  consume_cmd->add_option("--count", consume.count, "Exit after N unique messages");
+  consume_cmd->add_option("--idle-exit", consume.idle_exit_s,
+                          "Exit after SECONDS without a delivery");
+  consume_cmd->add_option("--ids-out", consume.ids_out,
+                          "Append each received sequence number to FILE (flushed before the ack)");
+  consume_cmd->add_option("--credit", consume.credit, "Deliveries held at most")
+      ->capture_default_str();
+  consume_cmd->add_option("--fail-every", consume.fail_every,
+                          "Nack (requeue) every K-th delivery instead of acking it");
+  consume_cmd->footer(
+      "Last line: received=N unique=U elapsed_s=T msg_per_s=R. Exit status: 0 done, 1 idle "
+      "before --count, 2 bad arguments or unknown queue.");
+
+  weir::cli::dlq_options dlq;
+  auto* dlq_cmd = app.add_subcommand("dlq", "List or replay a queue's dead letters");
+  dlq_cmd->require_subcommand(1);
+  for (const char* action : {"list", "replay"}) {
+    auto* sub = dlq_cmd->add_subcommand(action, std::string(action) == "list"
+                                                    ? "Print the dead letters of a queue"
+                                                    : "Move dead letters back into their queue");
+    sub->add_option("--connect", dlq.connect, "tcp://HOST:PORT of the node")->required();
+    sub->add_option("--queue", dlq.queue, "The queue whose dead letters to use")->required();
+    sub->add_option("--limit", dlq.limit, "At most this many")->capture_default_str();
+    sub->callback([&dlq, action] { dlq.action = action; });
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   if (*inspect_cmd) return weir::cli::run_inspect(inspect, std::cout, std::cerr);
+  if (*node_cmd) return weir::cli::run_node(node);
+  if (*produce_cmd) return weir::cli::run_produce(produce);
+  if (*consume_cmd) return weir::cli::run_consume(consume);
+  if (*dlq_cmd) return weir::cli::run_dlq(dlq);
   return 2;
 }

@@ -54,6 +54,7 @@ caf::behavior consumer_behavior(consumer_actor* self, caf::actor queue, consumer
           }
         }
         // One ack per delivery batch, sent after the whole batch was handled.
+        if (state.options.before_ack) state.options.before_ack();
         if (!acks.empty()) self->send(state.queue, ack_atom::value, std::move(acks));
       },
       [self](protocol_error_atom, const protocol_error& error) {

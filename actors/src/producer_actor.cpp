@@ -121,6 +121,7 @@ caf::behavior producer_behavior(producer_actor* self, caf::actor queue, producer
         state.sent_up_to = std::max(state.sent_up_to, state.confirmed_up_to);
         state.stats.confirmed += newly;
         state.last_progress = self->clock().now();
+        if (state.options.on_confirmed) state.options.on_confirmed(state.confirmed_up_to);
         while (!state.waiting.empty() && accept(self, state.waiting.front().messages)) {
           state.waiting.front().promise.deliver(caf::unit);
           state.waiting.pop_front();

@@ -12,6 +12,7 @@
 
 #include "weir/actors/producer.hpp"
 #include "weir/actors/queue.hpp"
+#include "wire_codec.hpp"
 #include "weir/runtime/memory_file_system.hpp"
 #include "weir/runtime/supervisor.hpp"
 
@@ -715,6 +716,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
 
 void add_actor_types(caf::actor_system_config& config) {
   add_supervisor_types(config);
+  wire::add_wire_types(config);
   config.add_message_type<message_header>("weir::message_header");
   config.add_message_type<std::vector<message_header>>("std::vector<weir::message_header>");
   config.add_message_type<id_range>("weir::id_range");

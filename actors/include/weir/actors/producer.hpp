@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
@@ -30,6 +31,9 @@ struct producer_options {
   std::uint32_t batch_max = 256;  ///< messages per publish
   std::uint32_t window = 4096;    ///< unconfirmed messages at most
   std::chrono::milliseconds resend_timeout{2000};
+  /// Called in the producer whenever confirmations advance, with the highest
+  /// confirmed sequence number, before any later confirmation is handled.
+  std::function<void(std::uint64_t up_to_seq)> on_confirmed;
 };
 
 struct producer_stats {

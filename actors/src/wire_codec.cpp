@@ -1,0 +1,118 @@
+#include "wire_codec.hpp"
+
+#include <caf/actor_system_config.hpp>
+
+namespace weir::wire {
+
+namespace {
+
+kj::ArrayPtr<const kj::byte> bytes_of(const std::string& text) {
+  return {reinterpret_cast<const kj::byte*>(text.data()), text.size()};
+}
+
+std::string string_of(capnp::Data::Reader data) {
+  return {reinterpret_cast<const char*>(data.begin()), data.size()};
+}
+
+void write_body(schema::Envelope::Builder out, const message_data& message) {
+  out.setKey(bytes_of(message.key));
+  out.setPayload(bytes_of(message.payload));
+  if (!message.headers.empty()) {
+    auto headers = out.initHeaders(static_cast<unsigned>(message.headers.size()));
+    for (unsigned i = 0; i < message.headers.size(); ++i) {
+      headers[i].setName(message.headers[i].name);
+      headers[i].setValue(bytes_of(message.headers[i].value));
+    }
+  }
+  out.setPublishTimeNs(message.publish_time_ns);
+}
+
+}  // namespace
+
+void add_wire_types(caf::actor_system_config& config) {
+  config.add_message_type<frame_handle>("weir::wire::frame_handle");
+  config.add_message_type<connection_handle>("weir::wire::connection_handle");
+}
+
+zmq::message_t frame_writer::finish() {
+  capnp::MallocMessageBuilder builder;
+  auto frame = builder.initRoot<schema::Frame>();
+  frame.setProtocolVersion(schema::WIRE_PROTOCOL_VERSION);
+  auto messages = frame.initMessages(static_cast<unsigned>(writers_.size()));
+  for (unsigned i = 0; i < writers_.size(); ++i) writers_[i](messages[i]);
+  writers_.clear();
+  return transport::encode_frame(builder);
+}
+
+zmq::message_t single_message_frame(const frame_writer::writer& write) {
+  frame_writer frame;
+  frame.add(write);
+  return frame.finish();
+}
+
+void write_message(schema::Envelope::Builder out, const message_data& message) {
+  write_body(out, message);
+}
+
+void write_delivery(schema::Envelope::Builder out, const delivery& d) {
+  out.setId(d.id);
+  out.setAttempt(d.attempt);
+  out.setProducerId(d.producer_id);
+  out.setProducerSeq(d.producer_seq);
+  write_body(out, d.data);
+}
+
+message_data read_message(schema::Envelope::Reader in) {
+  message_data message;
+  message.key = string_of(in.getKey());
+  message.payload = string_of(in.getPayload());
+  for (auto header : in.getHeaders()) {
+    message.headers.push_back({header.getName(), string_of(header.getValue())});
+  }
+  message.publish_time_ns = in.getPublishTimeNs();
+  return message;
+}
+
+delivery read_delivery(schema::Envelope::Reader in) {
+  delivery d;
+  d.id = in.getId();
+  d.attempt = in.getAttempt();
+  d.producer_id = in.getProducerId();
+  d.producer_seq = in.getProducerSeq();
+  d.data = read_message(in);
+  return d;
+}
+
+void write_ranges(capnp::List<schema::IdRange>::Builder out, const std::vector<id_range>& ranges) {
+  for (unsigned i = 0; i < ranges.size(); ++i) {
+    out[i].setBegin(ranges[i].begin);
+    out[i].setEnd(ranges[i].end);
+  }
+}
+
+std::vector<id_range> read_ranges(capnp::List<schema::IdRange>::Reader in) {
+  std::vector<id_range> ranges;
+  ranges.reserve(in.size());
+  for (auto range : in) ranges.push_back({range.getBegin(), range.getEnd()});
+  return ranges;
+}
+
+std::vector<std::uint64_t> read_ids(capnp::List<std::uint64_t>::Reader in) {
+  std::vector<std::uint64_t> ids;
+  ids.reserve(in.size());
+  for (auto id : in) ids.push_back(id);
+  return ids;
+}
+
+zmq::message_t error_frame(schema::ErrorCode code, const std::string& message,
+                           const std::string& queue, std::uint64_t request_id) {
+  return single_message_frame([&](schema::ProtocolMessage::Builder out) {
+    auto error = out.initError();
+    error.setCode(code);
+    error.setMessage(message);
+    error.setQueue(queue);
+    error.setRequestId(request_id);
+  });
+}
+
+}  // namespace weir::wire

@@ -1,0 +1,77 @@
+#pragma once
+// Between the queue protocol's C++ structs (protocol.hpp) and wire frames
+// (wire.capnp): the one place that knows both.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <capnp/message.h>
+#include <caf/fwd.hpp>
+#include <caf/meta/type_name.hpp>
+#include <zmq.hpp>
+
+#include "weir/actors/protocol.hpp"
+#include "weir/schema/wire.capnp.h"
+#include "weir/transport/frame.hpp"
+#include "weir/transport/link.hpp"
+
+namespace weir::wire {
+
+/// A received frame passed between actors (local only: never serialised).
+struct frame_handle {
+  transport::inbound_frame_ptr frame;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, frame_handle&) {
+  return f(caf::meta::type_name("weir::wire::frame_handle"));
+}
+
+/// A remote queue's connection, handed to its proxy actor (local only).
+struct connection_handle {
+  std::shared_ptr<transport::connection> connection;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, connection_handle&) {
+  return f(caf::meta::type_name("weir::wire::connection_handle"));
+}
+
+/// Registers frame_handle and connection_handle; add_actor_types calls it.
+void add_wire_types(caf::actor_system_config& config);
+
+/// Collects protocol messages and encodes them as one frame.
+class frame_writer {
+ public:
+  using writer = std::function<void(schema::ProtocolMessage::Builder)>;
+
+  void add(writer write) { writers_.push_back(std::move(write)); }
+  bool empty() const { return writers_.empty(); }
+
+  /// The frame with every message added so far; the writer is empty afterwards.
+  zmq::message_t finish();
+
+ private:
+  std::vector<writer> writers_;
+};
+
+/// A frame of one message.
+zmq::message_t single_message_frame(const frame_writer::writer& write);
+
+void write_message(schema::Envelope::Builder out, const message_data& message);
+void write_delivery(schema::Envelope::Builder out, const delivery& d);
+message_data read_message(schema::Envelope::Reader in);
+delivery read_delivery(schema::Envelope::Reader in);
+
+/// Ranges <-> wire lists.
+void write_ranges(capnp::List<schema::IdRange>::Builder out, const std::vector<id_range>& ranges);
+std::vector<id_range> read_ranges(capnp::List<schema::IdRange>::Reader in);
+std::vector<std::uint64_t> read_ids(capnp::List<std::uint64_t>::Reader in);
+
+/// A frame with one Error message.
+zmq::message_t error_frame(schema::ErrorCode code, const std::string& message,
+                           const std::string& queue, std::uint64_t request_id = 0);
+
+}  // namespace weir::wire

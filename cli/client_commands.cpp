@@ -1,0 +1,368 @@
+#include "client_commands.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_set>
+
+#include <unistd.h>
+
+#include <caf/all.hpp>
+
+#include "weir/actors/consumer.hpp"
+#include "weir/actors/producer.hpp"
+#include "weir/actors/remote_queue.hpp"
+
+namespace weir::cli {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct client_system_config : caf::actor_system_config {
+  client_system_config() {
+    set("scheduler.max-threads", 2);
+    set("logger.file-verbosity", caf::atom("quiet"));
+    add_actor_types(*this);
+  }
+};
+
+constexpr std::size_t sequence_bytes = 8;
+
+void put_sequence(std::string& payload, std::uint64_t k) {
+  for (std::size_t i = 0; i < sequence_bytes; ++i) {
+    payload[i] = static_cast<char>((k >> (8 * i)) & 0xff);
+  }
+}
+
+bool get_sequence(const std::string& payload, std::uint64_t& k) {
+  if (payload.size() < sequence_bytes) return false;
+  k = 0;
+  for (std::size_t i = 0; i < sequence_bytes; ++i) {
+    k |= std::uint64_t{static_cast<unsigned char>(payload[i])} << (8 * i);
+  }
+  return true;
+}
+
+/// The message a node or proxy put in an error, without CAF's decoration.
+std::string error_text(caf::actor_system& system, const caf::error& error) {
+  const auto& context = error.context();
+  if (context.match_elements<std::string>()) return context.get_as<std::string>(0);
+  return system.render(error);
+}
+
+std::int64_t wall_clock_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+double seconds_since(clock_type::time_point start) {
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+std::string rate(std::uint64_t count, double seconds) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.0f",
+                seconds > 0 ? static_cast<double>(count) / seconds : 0.0);
+  return text;
+}
+
+std::string fixed3(double value) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.3f", value);
+  return text;
+}
+
+/// Opens FILE for appending ids, or nothing when no file was asked for.
+result<std::FILE*> open_ids_file(const std::string& path) {
+  if (path.empty()) return static_cast<std::FILE*>(nullptr);
+  auto* file = std::fopen(path.c_str(), "a");
+  if (file == nullptr) {
+    return status{errc_from_errno(errno), "cannot open " + path + ": " + std::strerror(errno)};
+  }
+  return file;
+}
+
+result<caf::actor> connect_queue(caf::actor_system& system, const std::string& address,
+                                 const std::string& queue, const char* role) {
+  remote_queue_options options;
+  options.address = address;
+  options.queue = queue;
+  options.link.node_id = std::string(role) + ":" + std::to_string(::getpid());
+  return spawn_remote_queue(system, options);
+}
+
+/// Asks the node for the queue once, so that an unknown queue or a wrong address
+/// is reported at once instead of as a silent wait. Retries until `deadline`
+/// while the node cannot be reached (it may be starting).
+status probe_queue(caf::scoped_actor& self, const caf::actor& remote,
+                   clock_type::time_point deadline) {
+  for (;;) {
+    status outcome;
+    bool answered = false;
+    self->request(remote, caf::infinite, list_atom::value, std::uint64_t{0}, std::uint32_t{0})
+        .receive([&](const std::vector<delivery>&) { answered = true; },
+                 [&](const caf::error& error) {
+                   outcome = status{errc::not_found, error_text(self->system(), error)};
+                 });
+    if (answered) return {};
+    const auto& text = outcome.message();
+    if (text.find("no queue named") != std::string::npos) return outcome;
+    if (clock_type::now() >= deadline) return outcome;
+  }
+}
+
+}  // namespace
+
+int run_produce(const produce_options& options) {
+  if (options.size < sequence_bytes) {
+    std::cerr << "weir produce: --size " << options.size << " is below " << sequence_bytes
+              << " bytes, the size of the sequence number each message carries\n";
+    return 2;
+  }
+  if (options.window == 0 || options.batch == 0) {
+    std::cerr << "weir produce: --window and --batch must be positive\n";
+    return 2;
+  }
+  auto ids = open_ids_file(options.ids_out);
+  if (!ids) {
+    std::cerr << "weir produce: " << ids.error().message() << "\n";
+    return 2;
+  }
+  const auto start = clock_type::now();
+  const auto deadline = start + std::chrono::duration_cast<clock_type::duration>(
+                                    std::chrono::duration<double>(options.timeout_s));
+  client_system_config config;
+  caf::actor_system system{config};
+  caf::scoped_actor self{system};
+  auto remote = connect_queue(system, options.connect, options.queue, "produce");
+  if (!remote) {
+    std::cerr << "weir produce: " << remote.error().to_string() << "\n";
+    return 2;
+  }
+  int exit_status = 0;
+  std::atomic<std::uint64_t> confirmed{0};
+  if (auto found = probe_queue(self, *remote, deadline); !found) {
+    std::cerr << "weir produce: " << found.message() << "\n";
+    exit_status = found.message().find("no queue named") != std::string::npos ? 2 : 1;
+  } else {
+    producer_options producer_settings;
+    std::random_device entropy;
+    producer_settings.producer_id = (std::uint64_t{entropy()} << 32 | entropy()) | 1;
+    producer_settings.batch_max = options.batch;
+    producer_settings.window = options.window;
+    producer_settings.resend_timeout = std::chrono::milliseconds(1000);
+    std::FILE* ids_file = *ids;
+    producer_settings.on_confirmed = [&confirmed, ids_file](std::uint64_t up_to) {
+      if (ids_file != nullptr) {
+        for (auto k = confirmed.load() + 1; k <= up_to; ++k)
+          std::fprintf(ids_file, "%llu\n", static_cast<unsigned long long>(k));
+        std::fflush(ids_file);
+      }
+      confirmed = up_to;
+    };
+    auto producer = spawn_producer(system, *remote, producer_settings);
+    std::string payload(options.size, 'x');
+    bool timed_out = false;
+    for (std::uint64_t k = 1; k <= options.count && !timed_out;) {
+      if (options.rate > 0) {
+        std::this_thread::sleep_until(
+            start + std::chrono::duration_cast<clock_type::duration>(
+                        std::chrono::duration<double>(static_cast<double>(k - 1) / options.rate)));
+      }
+      std::vector<message_data> chunk;
+      const auto now_ns = wall_clock_ns();
+      const auto chunk_max =
+          options.rate > 0
+              ? std::max<std::uint64_t>(1, static_cast<std::uint64_t>(options.rate / 1000))
+              : options.batch;
+      for (; k <= options.count && chunk.size() < std::min<std::uint64_t>(chunk_max, options.batch);
+           ++k) {
+        put_sequence(payload, k);
+        chunk.push_back({"", payload, {}, now_ns});
+      }
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
+      if (left.count() <= 0) {
+        timed_out = true;
+        break;
+      }
+      self->request(producer, left, send_atom::value, std::move(chunk))
+          .receive([] {}, [&](const caf::error&) { timed_out = true; });
+    }
+    if (!timed_out) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
+      if (left.count() > 0) {
+        self->request(producer, left, flush_atom::value)
+            .receive([] {}, [&](const caf::error&) { timed_out = true; });
+      } else {
+        timed_out = true;
+      }
+    }
+    self->send_exit(producer, caf::exit_reason::user_shutdown);
+    self->wait_for(producer);
+    if (confirmed.load() < options.count) {
+      std::cerr << "weir produce: timed out after " << options.timeout_s << " s with "
+                << confirmed.load() << " of " << options.count << " confirmed\n";
+      exit_status = 1;
+    }
+  }
+  self->send_exit(*remote, caf::exit_reason::user_shutdown);
+  self->wait_for(*remote);
+  if (*ids != nullptr) std::fclose(*ids);
+  const auto elapsed = seconds_since(start);
+  std::cout << "confirmed=" << confirmed.load() << " elapsed_s=" << fixed3(elapsed)
+            << " msg_per_s=" << rate(confirmed.load(), elapsed) << std::endl;
+  return exit_status;
+}
+
+int run_consume(const consume_options& options) {
+  if (options.credit == 0) {
+    std::cerr << "weir consume: --credit must be positive\n";
+    return 2;
+  }
+  auto ids = open_ids_file(options.ids_out);
+  if (!ids) {
+    std::cerr << "weir consume: " << ids.error().message() << "\n";
+    return 2;
+  }
+  const auto start = clock_type::now();
+  client_system_config config;
+  caf::actor_system system{config};
+  caf::scoped_actor self{system};
+  auto remote = connect_queue(system, options.connect, options.queue, "consume");
+  if (!remote) {
+    std::cerr << "weir consume: " << remote.error().to_string() << "\n";
+    return 2;
+  }
+  std::atomic<std::uint64_t> received{0};
+  std::atomic<std::uint64_t> unique{0};
+  std::atomic<clock_type::rep> last_delivery{start.time_since_epoch().count()};
+  int exit_status = 0;
+  const auto probe_deadline =
+      start + (options.idle_exit_s > 0 ? std::chrono::duration_cast<clock_type::duration>(
+                                             std::chrono::duration<double>(options.idle_exit_s))
+                                       : std::chrono::seconds(30));
+  if (auto found = probe_queue(self, *remote, probe_deadline); !found) {
+    std::cerr << "weir consume: " << found.message() << "\n";
+    exit_status = found.message().find("no queue named") != std::string::npos ? 2 : 1;
+  } else {
+    consumer_options consumer_settings;
+    consumer_settings.credit = options.credit;
+    std::FILE* ids_file = *ids;
+    if (ids_file != nullptr) consumer_settings.before_ack = [ids_file] { std::fflush(ids_file); };
+    auto seen = std::make_shared<std::unordered_set<std::uint64_t>>();
+    auto latencies_ms = std::make_shared<std::vector<float>>();
+    auto deliveries = std::make_shared<std::uint64_t>(0);
+    auto handler = [&, seen, deliveries, ids_file, latencies_ms](const delivery& d) {
+      if (d.attempt == 1 && d.data.publish_time_ns > 0) {
+        latencies_ms->push_back(static_cast<float>(wall_clock_ns() - d.data.publish_time_ns) /
+                                1e6f);
+      }
+      last_delivery = clock_type::now().time_since_epoch().count();
+      ++*deliveries;
+      if (options.fail_every != 0 && *deliveries % options.fail_every == 0) {
+        throw std::runtime_error("failed on purpose (--fail-every " +
+                                 std::to_string(options.fail_every) + ")");
+      }
+      std::uint64_t k = 0;
+      if (!get_sequence(d.data.payload, k)) {
+        throw std::runtime_error("payload of " + std::to_string(d.data.payload.size()) +
+                                 " bytes carries no sequence number");
+      }
+      if (ids_file != nullptr) std::fprintf(ids_file, "%llu\n", static_cast<unsigned long long>(k));
+      ++received;
+      if (seen->insert(k).second) ++unique;
+    };
+    auto consumer = spawn_consumer(system, *remote, consumer_settings, handler);
+    const auto idle = std::chrono::duration_cast<clock_type::duration>(
+        std::chrono::duration<double>(options.idle_exit_s));
+    for (;;) {
+      if (options.count != 0 && unique.load() >= options.count) break;
+      const auto last = clock_type::time_point(clock_type::duration(last_delivery.load()));
+      if (options.idle_exit_s > 0 && clock_type::now() - last >= idle) {
+        if (options.count != 0) exit_status = 1;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    self->send_exit(consumer, caf::exit_reason::user_shutdown);
+    self->wait_for(consumer);
+    if (!latencies_ms->empty()) {
+      auto& samples = *latencies_ms;
+      std::sort(samples.begin(), samples.end());
+      auto at = [&](double q) {
+        return samples[static_cast<std::size_t>(q * static_cast<double>(samples.size() - 1))];
+      };
+      char line[160];
+      std::snprintf(line, sizeof line, "latency_ms p50=%.3f p99=%.3f max=%.3f", at(0.5), at(0.99),
+                    samples.back());
+      std::cout << line << "\n";
+    }
+    // A round trip after the last ack: the node has read it before we close.
+    self->request(*remote, std::chrono::seconds(2), list_atom::value, std::uint64_t{0},
+                  std::uint32_t{0})
+        .receive([](const std::vector<delivery>&) {}, [](const caf::error&) {});
+  }
+  self->send_exit(*remote, caf::exit_reason::user_shutdown);
+  self->wait_for(*remote);
+  if (*ids != nullptr) std::fclose(*ids);
+  const auto elapsed = seconds_since(start);
+  std::cout << "received=" << received.load() << " unique=" << unique.load()
+            << " elapsed_s=" << fixed3(elapsed) << " msg_per_s=" << rate(received.load(), elapsed)
+            << std::endl;
+  return exit_status;
+}
+
+int run_dlq(const dlq_options& options) {
+  client_system_config config;
+  caf::actor_system system{config};
+  caf::scoped_actor self{system};
+  auto remote = connect_queue(system, options.connect, options.queue, "dlq");
+  if (!remote) {
+    std::cerr << "weir dlq: " << remote.error().to_string() << "\n";
+    return 2;
+  }
+  int exit_status = 0;
+  auto fail = [&](const caf::error& error) {
+    std::cerr << "weir dlq " << options.action << ": " << error_text(system, error) << "\n";
+    exit_status = 2;
+  };
+  if (options.action == "list") {
+    self->request(*remote, caf::infinite, list_atom::value, dead_letters_atom::value,
+                  std::uint64_t{0}, options.limit)
+        .receive(
+            [&](const std::vector<delivery>& dead) {
+              for (const auto& d : dead) {
+                std::uint64_t k = 0;
+                std::cout << "id=" << d.id;
+                if (get_sequence(d.data.payload, k)) std::cout << " seq=" << k;
+                std::cout << " bytes=" << d.data.payload.size();
+                for (const auto& header : d.data.headers) {
+                  std::cout << " " << header.name << "=\"" << header.value << "\"";
+                }
+                std::cout << "\n";
+              }
+              std::cout << "dead_letters=" << dead.size() << std::endl;
+            },
+            fail);
+  } else {
+    self->request(*remote, caf::infinite, replay_atom::value, options.limit)
+        .receive([&](std::uint64_t moved) { std::cout << "replayed=" << moved << std::endl; },
+                 fail);
+  }
+  self->send_exit(*remote, caf::exit_reason::user_shutdown);
+  self->wait_for(*remote);
+  return exit_status;
+}
+
+}  // namespace weir::cli

@@ -1,0 +1,50 @@
+#pragma once
+// `weir produce`, `weir consume` and `weir dlq`: clients of a node's queue.
+// A message's payload starts with its sequence number k as 8 bytes, unsigned,
+// little-endian; the rest of the payload (up to --size) is filler.
+
+#include <cstdint>
+#include <string>
+
+namespace weir::cli {
+
+struct produce_options {
+  std::string connect;
+  std::string queue;
+  std::uint64_t count = 0;
+  std::uint32_t size = 100;
+  std::uint32_t window = 4096;
+  std::uint32_t batch = 256;
+  std::string ids_out;
+  double timeout_s = 60;
+  double rate = 0;  ///< messages per second at most; 0: as fast as confirms allow
+};
+
+struct consume_options {
+  std::string connect;
+  std::string queue;
+  std::uint64_t count = 0;  ///< 0: no limit
+  double idle_exit_s = 0;   ///< 0: never
+  std::string ids_out;
+  std::uint32_t credit = 1024;
+  std::uint64_t fail_every = 0;  ///< 0: never fail
+};
+
+struct dlq_options {
+  std::string action;  ///< "list" or "replay"
+  std::string connect;
+  std::string queue;
+  std::uint32_t limit = 1000;
+};
+
+/// Exit 0 when all were confirmed, 1 at the timeout, 2 on bad arguments or an unknown queue.
+int run_produce(const produce_options& options);
+
+/// Exit 0 after --count unique messages (or idle without --count), 1 when idle before
+/// --count, 2 on bad arguments or an unknown queue.
+int run_consume(const consume_options& options);
+
+/// Exit 0 on success, 2 when the node refused or did not answer.
+int run_dlq(const dlq_options& options);
+
+}  // namespace weir::cli

@@ -1,0 +1,84 @@
+#include "node_command.hpp"
+
+#include <csignal>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+#include <caf/all.hpp>
+
+#include "node_config.hpp"
+#include "weir/actors/node.hpp"
+#include "weir/actors/protocol.hpp"
+#include "weir/runtime/file_system.hpp"
+
+namespace weir::cli {
+
+namespace {
+
+struct node_system_config : caf::actor_system_config {
+  node_system_config() {
+    set("scheduler.max-threads", 2);
+    set("logger.file-verbosity", caf::atom("quiet"));
+    add_actor_types(*this);
+  }
+};
+
+}  // namespace
+
+int run_node(const node_command_options& command) {
+  // Blocked before any thread starts, so every thread inherits the mask and the
+  // signals wait for sigwait below instead of killing the process mid-write.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  node_options options;
+  options.listen = command.listen;
+  options.data_dir = command.data_dir;
+  if (!command.config_file.empty()) {
+    if (auto read = read_node_config(command.config_file, options); !read) {
+      std::cerr << "weir node: " << read.message() << "\n";
+      return 2;
+    }
+  }
+  for (const auto& name : command.queues) {
+    if (name.empty() || name.find('/') != std::string::npos) {
+      std::cerr << "weir node: --queue '" << name << "': a queue name is non-empty without '/'\n";
+      return 2;
+    }
+  }
+  add_named_queues(command.queues, options);
+  if (options.queues.empty()) {
+    std::cerr << "weir node: no queue to serve: name one with --queue NAME or in --config\n";
+    return 2;
+  }
+  if (options.link.node_id.empty()) options.link.node_id = command.listen;
+
+  node_system_config config;
+  caf::actor_system system{config};
+  posix_file_system fs;
+  auto started = node::start(system, fs, options);
+  if (!started) {
+    std::cerr << "weir node: " << started.error().to_string() << "\n";
+    return 2;
+  }
+  spdlog::info("node {} listening on {}, data in {}", options.link.node_id, (*started)->address(),
+               options.data_dir);
+  for (const auto& line : describe_queues(options)) spdlog::info("{}", line);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  spdlog::info("node {}: {} received: closing connections, syncing queues", options.link.node_id,
+               signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  if (auto stopped = (*started)->stop(); !stopped) {
+    std::cerr << "weir node: " << stopped.to_string() << "\n";
+    return 1;
+  }
+  started->reset();
+  spdlog::info("node {}: stopped cleanly", options.link.node_id);
+  return 0;
+}
+
+}  // namespace weir::cli

@@ -1,0 +1,278 @@
+// A node and remote queues in one process, over real ZeroMQ sockets on
+// loopback: the queue protocol end to end, unknown queues, a lost peer's
+// deliveries going to another consumer, dead letters listed and replayed, and a
+// node restarted under its producers and consumers.
+
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <caf/all.hpp>
+
+#include "actor_test_config.hpp"
+#include "temp_dir.hpp"
+#include "weir/actors/consumer.hpp"
+#include "weir/actors/node.hpp"
+#include "weir/actors/producer.hpp"
+#include "weir/actors/remote_queue.hpp"
+
+using namespace weir;
+using namespace weir::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Polls `done` until it holds or `timeout` passes; true if it held.
+template <class Predicate>
+bool eventually(Predicate done, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+struct fixture {
+  temp_dir dir;
+  posix_file_system fs;
+  actor_test_config config;
+  caf::actor_system system{config};
+  caf::scoped_actor self{system};
+  std::vector<caf::actor> actors;  // stopped at the end, before the node
+
+  ~fixture() {
+    for (auto& a : actors) self->send_exit(a, caf::exit_reason::user_shutdown);
+    for (auto& a : actors) self->wait_for(a);
+  }
+
+  transport::link_options fast_link(const std::string& id) {
+    transport::link_options link;
+    link.node_id = id;
+    link.heartbeat_interval = 50ms;
+    link.heartbeat_timeout = 500ms;
+    return link;
+  }
+
+  std::unique_ptr<node> start_node(std::uint32_t max_deliveries = 0,
+                                   const std::string& listen = "tcp://127.0.0.1:0") {
+    node_options options;
+    options.listen = listen;
+    options.data_dir = dir.file("node");
+    options.link = fast_link("test-node");
+    node_queue_options q;
+    q.queue.name = "jobs";
+    q.queue.ack_timeout = 10s;
+    q.queue.retry_backoff = backoff_policy::fixed(0ms);
+    q.queue.max_deliveries = max_deliveries;
+    if (max_deliveries > 0) q.dead_letter_queue = "jobs.dlq";
+    options.queues.push_back(q);
+    auto started = node::start(system, fs, options);
+    BOOST_REQUIRE_MESSAGE(started, started.error().to_string());
+    return std::move(*started);
+  }
+
+  caf::actor remote(const std::string& address, const std::string& queue = "jobs") {
+    remote_queue_options options;
+    options.address = address;
+    options.queue = queue;
+    options.link = fast_link("client");
+    options.request_timeout = 3s;
+    auto proxy = spawn_remote_queue(system, options);
+    BOOST_REQUIRE_MESSAGE(proxy, proxy.error().to_string());
+    actors.push_back(*proxy);
+    return *proxy;
+  }
+
+  caf::actor producer(const caf::actor& queue, std::uint64_t id) {
+    producer_options options;
+    options.producer_id = id;
+    options.batch_max = 64;
+    options.window = 512;
+    options.resend_timeout = 500ms;
+    auto p = spawn_producer(system, queue, options);
+    actors.push_back(p);
+    return p;
+  }
+
+  void send_all(const caf::actor& producer, std::uint64_t first, std::uint64_t last) {
+    std::vector<message_data> batch;
+    for (auto k = first; k <= last; ++k) batch.push_back({"", std::to_string(k), {}, 0});
+    self->request(producer, 10s, send_atom::value, std::move(batch))
+        .receive([] {}, [](const caf::error& e) { BOOST_FAIL("send: " << to_string(e)); });
+  }
+
+  void flush(const caf::actor& producer) {
+    self->request(producer, 20s, flush_atom::value)
+        .receive([] {}, [](const caf::error& e) { BOOST_FAIL("flush: " << to_string(e)); });
+  }
+
+  queue_stats stats(node& n, const std::string& name = "jobs") {
+    auto queue = n.queue(name);
+    BOOST_REQUIRE(queue);
+    queue_stats out;
+    self->request(*queue, 5s, stats_atom::value)
+        .receive([&](const queue_stats& s) { out = s; },
+                 [](const caf::error& e) { BOOST_FAIL("stats: " << to_string(e)); });
+    return out;
+  }
+};
+
+/// Counts what a consumer handled, by payload.
+struct tally {
+  std::mutex mutex;
+  std::map<std::string, int> seen;
+  std::size_t unique() {
+    std::lock_guard lock(mutex);
+    return seen.size();
+  }
+  void add(const std::string& payload) {
+    std::lock_guard lock(mutex);
+    ++seen[payload];
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(node_tests, fixture)
+
+BOOST_AUTO_TEST_CASE(messages_flow_from_a_remote_producer_to_a_remote_consumer) {
+  auto n = start_node();
+  auto p = producer(remote(n->address()), 7);
+  send_all(p, 1, 2000);
+  flush(p);
+  BOOST_CHECK_EQUAL(stats(*n).confirmed, 2000u);
+
+  tally got;
+  auto c = spawn_consumer(system, remote(n->address()), consumer_options{},
+                          [&](const delivery& d) { got.add(d.data.payload); });
+  actors.push_back(c);
+  BOOST_REQUIRE(eventually([&] { return got.unique() == 2000; }));
+  BOOST_REQUIRE(eventually([&] { return stats(*n).acked == 2000; }));
+  BOOST_CHECK_EQUAL(got.seen.count("1"), 1u);
+  BOOST_CHECK_EQUAL(got.seen.count("2000"), 1u);
+  BOOST_CHECK_EQUAL(stats(*n).ready, 0u);
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_queue_is_a_clear_error_and_a_counter) {
+  auto n = start_node();
+  auto proxy = remote(n->address(), "no-such-queue");
+  std::string error;
+  self->request(proxy, 5s, list_atom::value, std::uint64_t{0}, std::uint32_t{10})
+      .receive([](const std::vector<delivery>&) { BOOST_FAIL("listed an unknown queue"); },
+               [&](const caf::error& e) { error = system.render(e); });
+  BOOST_TEST_MESSAGE("error: " << error);
+  BOOST_CHECK(error.find("no queue named 'no-such-queue'") != std::string::npos);
+  BOOST_CHECK_GE(n->stats().unknown_queue, 1u);
+  // The node keeps serving its real queue.
+  auto p = producer(remote(n->address()), 8);
+  send_all(p, 1, 10);
+  flush(p);
+  BOOST_CHECK_EQUAL(stats(*n).confirmed, 10u);
+}
+
+BOOST_AUTO_TEST_CASE(a_lost_consumer_s_deliveries_go_to_another_at_once) {
+  auto n = start_node();
+  auto p = producer(remote(n->address()), 9);
+  send_all(p, 1, 100);
+  flush(p);
+
+  // The first consumer takes deliveries and never acks them.
+  auto first_remote = remote(n->address());
+  std::atomic<int> held{0};
+  auto hoarder = system.spawn(
+      [&](caf::event_based_actor* me, caf::actor queue) -> caf::behavior {
+        me->send(queue, subscribe_atom::value, std::int64_t{40});
+        return {[&](deliver_atom, const delivery_batch& b) { held += b.deliveries.size(); }};
+      },
+      first_remote);
+  BOOST_REQUIRE(eventually([&] { return held.load() == 40; }));
+  BOOST_REQUIRE(eventually([&] { return stats(*n).unacked == 40; }));
+
+  tally got;
+  auto c = spawn_consumer(system, remote(n->address()), consumer_options{},
+                          [&](const delivery& d) { got.add(d.data.payload); });
+  actors.push_back(c);
+  BOOST_REQUIRE(eventually([&] { return got.unique() == 60; }));
+
+  // The first consumer's process goes away: its connection closes.
+  const auto lost_at = std::chrono::steady_clock::now();
+  self->send_exit(hoarder, caf::exit_reason::kill);
+  self->send_exit(first_remote, caf::exit_reason::kill);
+  BOOST_REQUIRE(eventually([&] { return got.unique() == 100; }));
+  const auto took = std::chrono::steady_clock::now() - lost_at;
+  BOOST_TEST_MESSAGE("redelivered to the second consumer after "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                     << " ms");
+  BOOST_CHECK(took < 2s);  // heartbeat timeout is 500 ms here
+  BOOST_REQUIRE(eventually([&] { return stats(*n).acked == 100; }));
+}
+
+BOOST_AUTO_TEST_CASE(dead_letters_are_listed_and_replayed_over_the_wire) {
+  auto n = start_node(2);
+  auto p = producer(remote(n->address()), 10);
+  send_all(p, 1, 20);
+  flush(p);
+  std::atomic<bool> failing{true};
+  tally got;
+  auto c = spawn_consumer(system, remote(n->address()), consumer_options{}, [&](const delivery& d) {
+    if (failing && d.data.payload == "13") throw std::runtime_error("bad 13");
+    got.add(d.data.payload);
+  });
+  actors.push_back(c);
+  BOOST_REQUIRE(eventually([&] { return got.unique() == 19; }));
+  BOOST_REQUIRE(eventually([&] { return stats(*n, "jobs.dlq").ready == 1; }));
+
+  auto proxy = remote(n->address());
+  std::vector<delivery> dead;
+  self->request(proxy, 5s, list_atom::value, dead_letters_atom::value, std::uint64_t{0},
+                std::uint32_t{10})
+      .receive([&](const std::vector<delivery>& d) { dead = d; },
+               [&](const caf::error& e) { BOOST_FAIL("list: " << system.render(e)); });
+  BOOST_REQUIRE_EQUAL(dead.size(), 1u);
+  BOOST_CHECK_EQUAL(dead[0].data.payload, "13");
+  bool has_reason = false;
+  for (const auto& h : dead[0].data.headers)
+    has_reason |= h.name == "x-last-error" && h.value == "bad 13";
+  BOOST_CHECK(has_reason);
+
+  failing = false;
+  std::uint64_t moved = 0;
+  self->request(proxy, 5s, replay_atom::value, std::uint32_t{10})
+      .receive([&](std::uint64_t m) { moved = m; },
+               [&](const caf::error& e) { BOOST_FAIL("replay: " << system.render(e)); });
+  BOOST_CHECK_EQUAL(moved, 1u);
+  BOOST_REQUIRE(eventually([&] { return got.unique() == 20; }));
+}
+
+BOOST_AUTO_TEST_CASE(a_restarted_node_gets_resends_and_keeps_every_confirmed_message) {
+  auto n = start_node();
+  const auto address = n->address();
+  auto queue = remote(address);
+  std::atomic<std::uint64_t> confirmed{0};
+  producer_options options;
+  options.producer_id = 11;
+  options.batch_max = 50;
+  options.window = 200;
+  options.resend_timeout = 300ms;
+  options.on_confirmed = [&](std::uint64_t up_to) { confirmed = up_to; };
+  auto p = spawn_producer(system, queue, options);
+  actors.push_back(p);
+  send_all(p, 1, 500);
+  BOOST_REQUIRE(eventually([&] { return confirmed.load() > 0; }));
+  BOOST_CHECK(n->stop());
+  n.reset();
+  n = start_node(0, address);  // same data, same port
+  send_all(p, 501, 1000);
+  flush(p);
+  BOOST_CHECK_EQUAL(confirmed.load(), 1000u);
+  auto s = stats(*n);
+  BOOST_CHECK_EQUAL(s.ready, 1000u);  // every message exactly once (de-duplicated resends)
+}
+
+BOOST_AUTO_TEST_SUITE_END()
