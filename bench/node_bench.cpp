@@ -1,0 +1,214 @@
+// Node, producer and consumer as three processes on loopback (`weir node`,
+// `weir produce`, `weir consume`), 100 B and 1 KiB, sync `always`, beside the
+// ceiling measured in the same run: raw ZeroMQ PUSH/PULL between two processes
+// of this same program. Then the producer runs at half the measured rate and
+// the consumer reports publish-to-delivery latency.
+//
+//   node_bench --weir PATH [--messages N] [--quick] [--dir DIR]
+//   (internal) node_bench --raw-pull ADDRESS COUNT | --raw-push ADDRESS COUNT SIZE
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "child_process.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using weir::testing::process;
+
+int raw_pull(const std::string& address, std::uint64_t count) {
+  zmq::context_t context(1);
+  zmq::socket_t pull(context, zmq::socket_type::pull);
+  pull.set(zmq::sockopt::rcvhwm, 100000);
+  pull.bind(address);
+  zmq::message_t message;
+  (void)pull.recv(message);  // the clock starts at the first message
+  const auto start = clock_type::now();
+  for (std::uint64_t i = 1; i < count; ++i) (void)pull.recv(message);
+  const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  std::printf("raw_msg_per_s=%.0f\n", static_cast<double>(count - 1) / seconds);
+  return 0;
+}
+
+int raw_push(const std::string& address, std::uint64_t count, std::size_t size) {
+  zmq::context_t context(1);
+  zmq::socket_t push(context, zmq::socket_type::push);
+  push.set(zmq::sockopt::sndhwm, 100000);
+  push.set(zmq::sockopt::linger, 10000);
+  push.connect(address);
+  std::string payload(size, 'x');
+  for (std::uint64_t i = 0; i < count; ++i) push.send(zmq::buffer(payload));
+  return 0;
+}
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+bool port_open(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool open = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return open;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+/// The value of `key=` in the last line of `text` that has it, or -1.
+double field(const std::string& text, const std::string& key) {
+  auto at = text.rfind(key + "=");
+  if (at == std::string::npos) return -1;
+  return std::atof(text.c_str() + at + key.size() + 1);
+}
+
+struct weir_figures {
+  double msg_per_s = -1;
+  double p50_ms = -1;
+  double p99_ms = -1;
+};
+
+struct bench {
+  std::string self;
+  std::string weir;
+  std::string dir;
+  int run = 0;
+
+  std::string next_prefix() { return dir + "/run" + std::to_string(++run); }
+
+  double raw_rate(std::uint64_t count, std::size_t size) {
+    const auto address = "tcp://127.0.0.1:" + std::to_string(free_port());
+    const auto prefix = next_prefix();
+    process pull({self, "--raw-pull", address, std::to_string(count)}, prefix + ".pull");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    process push({self, "--raw-push", address, std::to_string(count), std::to_string(size)},
+                 prefix + ".push");
+    push.wait(std::chrono::minutes(5));
+    pull.wait(std::chrono::minutes(5));
+    return field(read_text(prefix + ".pull.out"), "raw_msg_per_s");
+  }
+
+  /// One node, one consumer, one producer; `rate` 0 means as fast as it goes.
+  weir_figures weir_run(std::uint64_t count, std::size_t size, double rate) {
+    const int port = free_port();
+    const auto address = "tcp://127.0.0.1:" + std::to_string(port);
+    const auto prefix = next_prefix();
+    std::filesystem::remove_all(prefix + ".data");
+    process node({weir, "node", "--listen", address, "--data", prefix + ".data", "--queue", "q"},
+                 prefix + ".node");
+    const auto deadline = clock_type::now() + std::chrono::seconds(20);
+    while (!port_open(port) && clock_type::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    process consumer({weir, "consume", "--connect", address, "--queue", "q", "--count",
+                      std::to_string(count), "--idle-exit", "30", "--credit", "4096"},
+                     prefix + ".consume");
+    std::vector<std::string> produce_args{weir,     "produce", "--connect", address, "--queue",
+                                          "q",      "--count", std::to_string(count), "--size",
+                                          std::to_string(size), "--window", "20000",
+                                          "--batch", "500",    "--timeout", "300"};
+    if (rate > 0) {
+      produce_args.push_back("--rate");
+      produce_args.push_back(std::to_string(static_cast<std::uint64_t>(rate)));
+    }
+    process producer(produce_args, prefix + ".produce");
+    producer.wait(std::chrono::minutes(6));
+    consumer.wait(std::chrono::minutes(6));
+    node.kill(SIGTERM);
+    node.wait(std::chrono::seconds(30));
+    const auto consumed = read_text(prefix + ".consume.out");
+    weir_figures figures;
+    figures.msg_per_s = field(consumed, "msg_per_s");
+    figures.p50_ms = field(consumed, "p50");
+    figures.p99_ms = field(consumed, "p99");
+    if (field(consumed, "unique") != static_cast<double>(count)) {
+      std::fprintf(stderr, "node_bench: run %s did not receive all %llu messages: %s\n",
+                   prefix.c_str(), static_cast<unsigned long long>(count), consumed.c_str());
+    }
+    return figures;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 3 && args[0] == "--raw-pull") return raw_pull(args[1], std::stoull(args[2]));
+  if (args.size() == 4 && args[0] == "--raw-push") {
+    return raw_push(args[1], std::stoull(args[2]), std::stoull(args[3]));
+  }
+  bench b;
+  b.self = std::filesystem::canonical("/proc/self/exe");
+  b.dir = std::filesystem::temp_directory_path() / ("node_bench." + std::to_string(::getpid()));
+  std::uint64_t messages = 1'000'000;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--weir" && i + 1 < args.size()) {
+      b.weir = args[++i];
+    } else if (args[i] == "--messages" && i + 1 < args.size()) {
+      messages = std::stoull(args[++i]);
+    } else if (args[i] == "--quick") {
+      messages = 20'000;
+    } else if (args[i] == "--dir" && i + 1 < args.size()) {
+      b.dir = args[++i] + "/node_bench";
+    } else {
+      std::cerr << "usage: node_bench --weir PATH [--messages N] [--quick] [--dir DIR]\n";
+      return 2;
+    }
+  }
+  if (b.weir.empty()) {
+    std::cerr << "node_bench: --weir PATH (the weir command) is required\n";
+    return 2;
+  }
+  std::filesystem::create_directories(b.dir);
+
+  std::printf("node_bench: %llu messages per run, three processes on loopback, sync always\n\n",
+              static_cast<unsigned long long>(messages));
+  std::printf("| size | weir msg/s | raw ZeroMQ PUSH/PULL msg/s | weir / raw | "
+              "latency at half rate p50 / p99 ms |\n");
+  std::printf("| --- | --- | --- | --- | --- |\n");
+  bool ok = true;
+  for (std::size_t size : {std::size_t{100}, std::size_t{1024}}) {
+    const double raw = b.raw_rate(messages, size);
+    const auto full = b.weir_run(messages, size, 0);
+    const auto half = b.weir_run(messages / 2, size, full.msg_per_s / 2);
+    ok = ok && full.msg_per_s > 0 && raw > 0;
+    std::printf("| %zu B | %.0f | %.0f | %.1f%% | %.2f / %.2f |\n", size, full.msg_per_s, raw,
+                raw > 0 ? 100.0 * full.msg_per_s / raw : 0.0, half.p50_ms, half.p99_ms);
+    std::fflush(stdout);
+  }
+  std::filesystem::remove_all(b.dir);
+  return ok ? 0 : 1;
+}
