@@ -43,7 +43,7 @@ struct pending_request {
 struct remote_state {
   static inline const char* name = "weir.remote_queue";
   remote_queue_options options;
-  std::shared_ptr<transport::connection> connection;
+  std::shared_ptr<transport::connection> connection;  // closed with the state, when the proxy ends
   bool up = false;
   std::string node;
   std::unordered_map<std::uint64_t, caf::actor> producers;  // producer id -> its actor
@@ -234,8 +234,6 @@ caf::behavior remote_behavior(remote_actor* self, remote_queue_options options) 
       p = p->second.address() == down.source ? state.producers.erase(p) : std::next(p);
     }
   });
-  // The connection is closed when the proxy ends, not when the last handle goes.
-  self->attach_functor([self] { self->state.connection.reset(); });
   return {
       [self](wire::connection_handle& handle) {
         self->state.connection = std::move(handle.connection);
