@@ -7,9 +7,6 @@
 //   node_bench --weir PATH [--messages N] [--quick] [--dir DIR]
 //   (internal) node_bench --raw-pull ADDRESS COUNT | --raw-push ADDRESS COUNT SIZE
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -31,6 +28,8 @@
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+using weir::testing::free_port;
+using weir::testing::port_open;
 using weir::testing::process;
 
 int raw_pull(const std::string& address, std::uint64_t count) {
@@ -56,29 +55,6 @@ int raw_push(const std::string& address, std::uint64_t count, std::size_t size) 
   std::string payload(size, 'x');
   for (std::uint64_t i = 0; i < count; ++i) push.send(zmq::buffer(payload));
   return 0;
-}
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
-bool port_open(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool open = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-  ::close(fd);
-  return open;
 }
 
 std::string read_text(const std::string& path) {
@@ -136,10 +112,14 @@ struct bench {
     process consumer({weir, "consume", "--connect", address, "--queue", "q", "--count",
                       std::to_string(count), "--idle-exit", "30", "--credit", "4096"},
                      prefix + ".consume");
-    std::vector<std::string> produce_args{weir,     "produce", "--connect", address, "--queue",
-                                          "q",      "--count", std::to_string(count), "--size",
-                                          std::to_string(size), "--window", "20000",
-                                          "--batch", "500",    "--timeout", "300"};
+    std::vector<std::string> produce_args{weir,        "produce",
+                                          "--connect", address,
+                                          "--queue",   "q",
+                                          "--count",   std::to_string(count),
+                                          "--size",    std::to_string(size),
+                                          "--window",  "20000",
+                                          "--batch",   "500",
+                                          "--timeout", "300"};
     if (rate > 0) {
       produce_args.push_back("--rate");
       produce_args.push_back(std::to_string(static_cast<std::uint64_t>(rate)));
@@ -196,8 +176,9 @@ int main(int argc, char** argv) {
 
   std::printf("node_bench: %llu messages per run, three processes on loopback, sync always\n\n",
               static_cast<unsigned long long>(messages));
-  std::printf("| size | weir msg/s | raw ZeroMQ PUSH/PULL msg/s | weir / raw | "
-              "latency at half rate p50 / p99 ms |\n");
+  std::printf(
+      "| size | weir msg/s | raw ZeroMQ PUSH/PULL msg/s | weir / raw | "
+      "latency at half rate p50 / p99 ms |\n");
   std::printf("| --- | --- | --- | --- | --- |\n");
   bool ok = true;
   for (std::size_t size : {std::size_t{100}, std::size_t{1024}}) {

@@ -16,6 +16,8 @@
 
 #include <caf/all.hpp>
 
+#include "system_config.hpp"
+
 #include "weir/actors/consumer.hpp"
 #include "weir/actors/producer.hpp"
 #include "weir/actors/remote_queue.hpp"
@@ -25,14 +27,6 @@ namespace weir::cli {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-struct client_system_config : caf::actor_system_config {
-  client_system_config() {
-    set("scheduler.max-threads", 2);
-    set("logger.file-verbosity", caf::atom("quiet"));
-    add_actor_types(*this);
-  }
-};
 
 constexpr std::size_t sequence_bytes = 8;
 
@@ -140,7 +134,7 @@ int run_produce(const produce_options& options) {
   const auto start = clock_type::now();
   const auto deadline = start + std::chrono::duration_cast<clock_type::duration>(
                                     std::chrono::duration<double>(options.timeout_s));
-  client_system_config config;
+  system_config config;
   caf::actor_system system{config};
   caf::scoped_actor self{system};
   auto remote = connect_queue(system, options.connect, options.queue, "produce");
@@ -236,7 +230,7 @@ int run_consume(const consume_options& options) {
     return 2;
   }
   const auto start = clock_type::now();
-  client_system_config config;
+  system_config config;
   caf::actor_system system{config};
   caf::scoped_actor self{system};
   auto remote = connect_queue(system, options.connect, options.queue, "consume");
@@ -324,7 +318,7 @@ int run_consume(const consume_options& options) {
 }
 
 int run_dlq(const dlq_options& options) {
-  client_system_config config;
+  system_config config;
   caf::actor_system system{config};
   caf::scoped_actor self{system};
   auto remote = connect_queue(system, options.connect, options.queue, "dlq");

@@ -6,24 +6,14 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include "system_config.hpp"
+
 #include "node_config.hpp"
 #include "weir/actors/node.hpp"
 #include "weir/actors/protocol.hpp"
 #include "weir/runtime/file_system.hpp"
 
 namespace weir::cli {
-
-namespace {
-
-struct node_system_config : caf::actor_system_config {
-  node_system_config() {
-    set("scheduler.max-threads", 2);
-    set("logger.file-verbosity", caf::atom("quiet"));
-    add_actor_types(*this);
-  }
-};
-
-}  // namespace
 
 int run_node(const node_command_options& command) {
   // Blocked before any thread starts, so every thread inherits the mask and the
@@ -56,7 +46,7 @@ int run_node(const node_command_options& command) {
   }
   if (options.link.node_id.empty()) options.link.node_id = command.listen;
 
-  node_system_config config;
+  system_config config;
   caf::actor_system system{config};
   posix_file_system fs;
   auto started = node::start(system, fs, options);

@@ -10,20 +10,9 @@
 
 #include <caf/all.hpp>
 
+#include "actor_test_config.hpp"
 #include "weir/actors/protocol.hpp"
 #include "weir/actors/remote_queue.hpp"
-
-namespace {
-
-struct config : caf::actor_system_config {
-  config() {
-    set("scheduler.max-threads", 2);
-    set("logger.file-verbosity", caf::atom("quiet"));
-    weir::add_actor_types(*this);
-  }
-};
-
-}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 4) {
@@ -31,7 +20,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto want = std::stoll(argv[3]);
-  config cfg;
+  weir::testing::actor_test_config cfg;
   caf::actor_system system{cfg};
   weir::remote_queue_options options;
   options.address = argv[1];

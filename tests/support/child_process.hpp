@@ -1,11 +1,14 @@
 #pragma once
-// A child process for multi-process tests and benchmarks: started with
-// posix_spawn, its stdout and stderr appended to OUTPUT.out and OUTPUT.err,
-// killed when the object goes.
+// For multi-process tests and benchmarks: a child process (posix_spawn, its
+// stdout and stderr appended to OUTPUT.out and OUTPUT.err, killed when the
+// object goes) and loopback port helpers.
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,5 +72,30 @@ class process {
   std::vector<std::string> args_;
   pid_t pid_ = -1;
 };
+
+/// A loopback TCP port that was free a moment ago.
+inline int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+/// True if something accepts TCP connections on the loopback port.
+inline bool port_open(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool open = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return open;
+}
 
 }  // namespace weir::testing

@@ -1,0 +1,20 @@
+#pragma once
+// The actor system every `weir` command runs: two scheduler threads (weir's
+// own threads do the I/O), CAF's log file off, weir's message types registered.
+
+#include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
+
+#include "weir/actors/protocol.hpp"
+
+namespace weir::cli {
+
+struct system_config : caf::actor_system_config {
+  system_config() {
+    set("scheduler.max-threads", 2);
+    set("logger.file-verbosity", caf::atom("quiet"));
+    add_actor_types(*this);
+  }
+};
+
+}  // namespace weir::cli
