@@ -42,14 +42,15 @@ constexpr std::uint64_t raw_window = 10'000;
 /// CAF ceiling: a sender pushes `count` payloads, the receiver acks every 100.
 double caf_rate(caf::actor_system& system, std::uint64_t count, std::size_t size) {
   auto done = std::make_shared<std::atomic<bool>>(false);
-  auto receiver = system.spawn([](caf::event_based_actor* self,
-                                  std::shared_ptr<std::uint64_t> seen) -> caf::behavior {
-    return {[self, seen](ping_atom, const std::string&) {
-      if (++*seen % ack_every == 0) {
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), pong_atom::value);
-      }
-    }};
-  }, std::make_shared<std::uint64_t>(0));
+  auto receiver = system.spawn(
+      [](caf::event_based_actor* self, std::shared_ptr<std::uint64_t> seen) -> caf::behavior {
+        return {[self, seen](ping_atom, const std::string&) {
+          if (++*seen % ack_every == 0) {
+            self->send(caf::actor_cast<caf::actor>(self->current_sender()), pong_atom::value);
+          }
+        }};
+      },
+      std::make_shared<std::uint64_t>(0));
   const auto started = clock_type::now();
   system.spawn(
       [](caf::event_based_actor* self, caf::actor to, std::uint64_t total, std::size_t bytes,
@@ -97,7 +98,9 @@ double weir_rate(caf::actor_system& system, const std::string& dir, std::uint64_
     std::exit(1);
   }
   auto handled = std::make_shared<std::atomic<std::uint64_t>>(0);
-  auto consumer = weir::spawn_consumer(system, *queue, {2048, false},
+  weir::consumer_options consumer_settings;
+  consumer_settings.credit = 2048;
+  auto consumer = weir::spawn_consumer(system, *queue, consumer_settings,
                                        [handled](const weir::delivery&) { ++*handled; });
   weir::producer_options producer_options;
   producer_options.producer_id = 1;
@@ -164,14 +167,12 @@ int main(int argc, char** argv) {
     for (const char* sync : {"always", "none"}) {
       const double rate = weir_rate(system, dir, count, size, sync);
       if (size == 100 && std::strcmp(sync, "always") == 0) weir_100b_always = rate;
-      std::printf("%-8s %-7s %10llu %14.0f %16.0f %7.0f%%\n", size == 100 ? "100 B" : "1 KiB",
-                  sync, static_cast<unsigned long long>(count), rate, ceiling,
-                  100.0 * rate / ceiling);
+      std::printf("%-8s %-7s %10llu %14.0f %16.0f %7.0f%%\n", size == 100 ? "100 B" : "1 KiB", sync,
+                  static_cast<unsigned long long>(count), rate, ceiling, 100.0 * rate / ceiling);
     }
   }
   std::printf("\ntarget: >= 1.5 M msg/s at 100 B with sync always: %s (%.2f M msg/s)\n",
-              quick ? "not judged on a quick run"
-                    : (weir_100b_always >= 1.5e6 ? "met" : "MISSED"),
+              quick ? "not judged on a quick run" : (weir_100b_always >= 1.5e6 ? "met" : "MISSED"),
               weir_100b_always / 1e6);
   return 0;
 }

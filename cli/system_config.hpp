@@ -12,6 +12,7 @@ namespace weir::cli {
 struct system_config : caf::actor_system_config {
   system_config() {
     set("scheduler.max-threads", 2);
+    set("scheduler.policy", caf::atom("sharing"));
     set("logger.file-verbosity", caf::atom("quiet"));
     add_actor_types(*this);
   }

@@ -91,8 +91,10 @@ BOOST_AUTO_TEST_CASE(every_message_is_processed_or_dead_lettered_through_failure
   auto first_queue = *current->load();
 
   auto results = std::make_shared<sink>();
+  consumer_options consumer_settings;
+  consumer_settings.credit = 64;
   auto consumer =
-      spawn_consumer(system, first_queue, consumer_options{64, false},
+      spawn_consumer(system, first_queue, consumer_settings,
                      [results, rng = std::make_shared<std::mt19937_64>(99)](const delivery& d) {
                        const auto seq = std::stoull(d.data.payload);
                        if (seq == poison_seq)

@@ -31,10 +31,13 @@ struct consumer_entry {
   std::uint32_t outstanding = 0;  // deliveries it holds unacked
 };
 
+/// In-flight ids by ack deadline, so the next deadline is found without a scan.
+using deadline_index = std::multimap<time_point, std::uint64_t>;
+
 struct in_flight_entry {
   caf::actor_addr consumer;
   std::uint32_t attempt = 0;
-  time_point deadline;
+  deadline_index::iterator deadline;  // its slot in queue_state::deadlines
 };
 
 struct producer_entry {
@@ -63,6 +66,7 @@ struct queue_state {
   std::map<caf::actor_addr, consumer_entry> consumers;
   caf::actor_addr last_served;  // round robin between consumers
   std::unordered_map<std::uint64_t, in_flight_entry> in_flight;
+  deadline_index deadlines;  // every in-flight id, by ack deadline
   std::deque<ready_entry> ready;
   std::multimap<time_point, ready_entry> delayed;
   std::unordered_map<std::uint64_t, std::string> last_errors;  // of messages not yet acked
@@ -123,9 +127,7 @@ void report_protocol_error(queue_actor* self, const caf::strong_actor_ptr& to, s
 void schedule_tick(queue_actor* self) {
   auto& state = self->state;
   std::optional<time_point> earliest;
-  for (const auto& [id, entry] : state.in_flight) {
-    if (!earliest || entry.deadline < *earliest) earliest = entry.deadline;
-  }
+  if (!state.deadlines.empty()) earliest = state.deadlines.begin()->first;
   if (!state.delayed.empty() && (!earliest || state.delayed.begin()->first < *earliest)) {
     earliest = state.delayed.begin()->first;
   }
@@ -259,7 +261,7 @@ void dispatch(queue_actor* self) {
         }
         if (d.attempt > 1) ++state.stats.redelivered;
         attempts.push_back({d.id, d.attempt});
-        state.in_flight[d.id] = {address, d.attempt, deadline};
+        state.in_flight[d.id] = {address, d.attempt, state.deadlines.emplace(deadline, d.id)};
         batch.deliveries.push_back(std::move(d));
       }
       if (batch.deliveries.empty()) continue;
@@ -285,6 +287,7 @@ std::optional<in_flight_entry> release(queue_actor* self, const caf::actor_addr&
   auto it = state.in_flight.find(id);
   if (it == state.in_flight.end() || it->second.consumer != consumer) return std::nullopt;
   auto entry = it->second;
+  state.deadlines.erase(entry.deadline);
   state.in_flight.erase(it);
   if (auto c = state.consumers.find(consumer);
       c != state.consumers.end() && c->second.outstanding) {
@@ -301,7 +304,9 @@ void drop_consumer(queue_actor* self, const caf::actor_addr& consumer, const cha
   }
   std::sort(held.begin(), held.end());
   for (const auto& [id, attempt] : held) {
-    state.in_flight.erase(id);
+    auto it = state.in_flight.find(id);
+    state.deadlines.erase(it->second.deadline);
+    state.in_flight.erase(it);
     // Ready again at once: the consumer is gone, there is nothing to back off from.
     requeue(self, id, attempt, std::chrono::milliseconds(0), why);
   }
@@ -607,8 +612,10 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         const auto deadline = self->clock().now() + std::chrono::milliseconds(extension_ms);
         for (auto id : ids) {
           auto it = state.in_flight.find(id);
-          if (it != state.in_flight.end() && it->second.consumer == consumer) {
-            it->second.deadline = std::max(it->second.deadline, deadline);
+          if (it != state.in_flight.end() && it->second.consumer == consumer &&
+              it->second.deadline->first < deadline) {
+            state.deadlines.erase(it->second.deadline);
+            it->second.deadline = state.deadlines.emplace(deadline, id);
           }
         }
       },
@@ -617,8 +624,9 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         if (generation == state.tick_generation) state.tick_at.reset();
         const auto now = self->clock().now();
         std::vector<std::pair<std::uint64_t, in_flight_entry>> expired;
-        for (const auto& [id, entry] : state.in_flight) {
-          if (entry.deadline <= now) expired.emplace_back(id, entry);
+        for (auto it = state.deadlines.begin(); it != state.deadlines.end() && it->first <= now;
+             ++it) {
+          expired.emplace_back(it->second, state.in_flight.at(it->second));
         }
         std::sort(expired.begin(), expired.end(),
                   [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -75,16 +75,19 @@ int main(int argc, char** argv) {
   std::mutex mutex;
   std::map<std::string, int> attempts;
   std::atomic<int> processed{0};
-  auto consumer = weir::spawn_consumer(system, *queue, {16, false}, [&](const weir::delivery& d) {
-    {
-      std::lock_guard lock(mutex);
-      ++attempts[d.data.payload];
-    }
-    if (d.data.payload == poison_order) {
-      throw std::runtime_error("price field is not a number: \"12,50 EUR\"");
-    }
-    ++processed;
-  });
+  weir::consumer_options consumer_settings;
+  consumer_settings.credit = 16;
+  auto consumer =
+      weir::spawn_consumer(system, *queue, consumer_settings, [&](const weir::delivery& d) {
+        {
+          std::lock_guard lock(mutex);
+          ++attempts[d.data.payload];
+        }
+        if (d.data.payload == poison_order) {
+          throw std::runtime_error("price field is not a number: \"12,50 EUR\"");
+        }
+        ++processed;
+      });
 
   weir::producer_options producer_options;
   producer_options.producer_id = 1;
