@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
     } else if (args[i] == "--quick") {
       messages = 20'000;
     } else if (args[i] == "--dir" && i + 1 < args.size()) {
-      b.dir = args[++i] + "/node_bench";
+      b.dir = args[++i] + "/node_bench.runs";
     } else {
       std::cerr << "usage: node_bench --weir PATH [--messages N] [--quick] [--dir DIR]\n";
       return 2;

@@ -1,8 +1,14 @@
+// The pipeline graph builder, its checks and DOT export, and a started run: the
+// source thread, the queues and stage actors (stage_actor.cpp) under one
+// supervisor, and wait()/state() for the application.
+
 #include "weir/actors/pipeline.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
-#include <mutex>
+#include <optional>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -10,199 +16,38 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include "stage_actor.hpp"
 #include "weir/actors/producer.hpp"
 #include "weir/actors/queue.hpp"
-#include "weir/runtime/checkpoint_file.hpp"
-#include "weir/runtime/id_set.hpp"
+#include "weir/runtime/memory_file_system.hpp"
 #include "weir/runtime/supervisor.hpp"
-#include "weir/schema/stage.capnp.h"
 
 namespace weir {
 
 namespace {
 
-using ops_ptr = std::shared_ptr<const std::vector<pipeline::op>>;
-constexpr std::int64_t stage_credit = 1024;
+using op_kind = pipeline::op::kind;
 
-// --- the stage: runs the operator chain, checkpoints, then acks ---------------
-
-struct stage_state {
-  static inline const char* name = "weir.stage";
-  ops_ptr ops;
-  std::string stage_name;
-  std::string checkpoint_path;
-  file_system* fs = nullptr;
-  id_set applied;
-  std::map<std::string, std::string> reduce_state;
-  std::map<std::string, std::vector<element>> windows;  // open window per operator name
-  std::shared_ptr<std::atomic<std::uint64_t>> applied_count;
+/// A queue of a run: the one after the source, then one per queue(...) step.
+struct edge_plan {
+  std::string name;        // "<source>.queue" for the first, else the step's name
+  std::string queue_name;  // the queue's own name; its log is <data_dir>/<queue_name>.queue
+  bool durable = true;
+  std::uint64_t incarnation = 0;  // 0: durable; else new per run (stage.capnp, inputIncarnation)
+  std::shared_ptr<shared_handle> handle = std::make_shared<shared_handle>();
 };
 
-using stage_actor = caf::stateful_actor<stage_state>;
+struct stage_plan {
+  std::string name;  // its last operator's
+  bool has_reduce = false;
+  std::shared_ptr<const stage_definition> definition;
+  std::shared_ptr<shared_handle> handle = std::make_shared<shared_handle>();
+  std::shared_ptr<stage_progress> progress = std::make_shared<stage_progress>();
+};
 
-void run_chain(stage_state& state, element item, std::size_t from) {
-  const auto& ops = *state.ops;
-  for (auto i = from; i < ops.size(); ++i) {
-    const auto& op = ops[i];
-    switch (op.type) {
-      case pipeline::op::kind::map:
-        item = op.map_fn(item);
-        break;
-      case pipeline::op::kind::filter:
-        if (!op.filter_fn(item)) return;
-        break;
-      case pipeline::op::kind::flat_map:
-        for (auto& out : op.flat_map_fn(item)) run_chain(state, std::move(out), i + 1);
-        return;
-      case pipeline::op::kind::reduce: {
-        auto key = op.key_fn(item);
-        auto& accumulator = state.reduce_state[key];
-        accumulator = op.reduce_fn(accumulator, item);
-        item = {std::move(key), accumulator};
-        break;
-      }
-      case pipeline::op::kind::sink:
-        op.sink_fn(item);
-        break;
-      case pipeline::op::kind::window: {
-        auto& open = state.windows[op.name];
-        open.push_back(std::move(item));
-        if (open.size() < op.window_size) return;
-        item = op.window_fn(open);
-        open.clear();
-        break;
-      }
-    }
-  }
-}
-
-status write_stage_checkpoint(const stage_state& state) {
-  capnp::MallocMessageBuilder builder;
-  auto checkpoint = builder.initRoot<schema::StageCheckpoint>();
-  checkpoint.setFormatVersion(schema::STAGE_FORMAT_VERSION);
-  checkpoint.setStage(state.stage_name);
-  auto applied = checkpoint.initApplied(static_cast<unsigned>(state.applied.ranges().size()));
-  unsigned i = 0;
-  for (const auto& [begin, end] : state.applied.ranges()) {
-    applied[i].setBegin(begin);
-    applied[i].setEnd(end);
-    ++i;
-  }
-  auto entries = checkpoint.initState(static_cast<unsigned>(state.reduce_state.size()));
-  i = 0;
-  for (const auto& [key, value] : state.reduce_state) {
-    entries[i].setKey(key);
-    entries[i].setValue(value);
-    ++i;
-  }
-  auto windows = checkpoint.initWindows(static_cast<unsigned>(state.windows.size()));
-  i = 0;
-  for (const auto& [name, open] : state.windows) {
-    windows[i].setOperator(name);
-    auto elements = windows[i].initElements(static_cast<unsigned>(open.size()));
-    for (unsigned e = 0; e < open.size(); ++e) {
-      elements[e].setKey(open[e].key);
-      elements[e].setValue(open[e].value);
-    }
-    ++i;
-  }
-  return write_checkpoint_file(*state.fs, state.checkpoint_path, builder,
-                               checkpoint_kind::stage_state, schema::STAGE_FORMAT_VERSION);
-}
-
-/// Loads a stage checkpoint; a missing file is a fresh stage, anything else wrong is an error.
-status load_stage_checkpoint(file_system& fs, const std::string& path, const std::string& stage,
-                             id_set& applied, std::map<std::string, std::string>& reduce_state,
-                             std::map<std::string, std::vector<element>>* windows = nullptr) {
-  auto exists = fs.exists(path);
-  if (!exists) return exists.error();
-  if (!*exists) return {};
-  auto file =
-      checkpoint_file::read(fs, path, checkpoint_kind::stage_state, schema::STAGE_FORMAT_VERSION);
-  if (!file) return file.error();
-  try {
-    auto checkpoint = (*file)->message().getRoot<schema::StageCheckpoint>();
-    if (checkpoint.getStage() != stage) {
-      return {errc::invalid_argument, path + " is the checkpoint of stage '" +
-                                          std::string(checkpoint.getStage().cStr()) +
-                                          "', not of '" + stage + "'"};
-    }
-    for (auto range : checkpoint.getApplied()) applied.insert(range.getBegin(), range.getEnd());
-    for (auto entry : checkpoint.getState()) reduce_state[entry.getKey()] = entry.getValue();
-    if (windows != nullptr) {
-      for (auto window : checkpoint.getWindows()) {
-        auto& open = (*windows)[window.getOperator()];
-        for (auto e : window.getElements()) open.push_back({e.getKey(), e.getValue()});
-      }
-    }
-  } catch (const kj::Exception& e) {
-    return {errc::corruption, path + ": " + std::string(e.getDescription().cStr())};
-  }
-  return {};
-}
-
-caf::behavior stage_behavior(stage_actor* self, caf::actor queue, ops_ptr ops, std::string name,
-                             std::string checkpoint_path, file_system* fs,
-                             std::shared_ptr<std::atomic<std::uint64_t>> applied_count) {
-  auto& state = self->state;
-  state.ops = std::move(ops);
-  state.stage_name = std::move(name);
-  state.checkpoint_path = std::move(checkpoint_path);
-  state.fs = fs;
-  state.applied_count = std::move(applied_count);
-  if (auto loaded = load_stage_checkpoint(*fs, state.checkpoint_path, state.stage_name,
-                                          state.applied, state.reduce_state, &state.windows);
-      !loaded) {
-    // Never start from an empty state over a checkpoint that cannot be read: the
-    // supervisor retries and gives up, and the error says why.
-    spdlog::error("stage {}: {}", state.stage_name, loaded.to_string());
-    self->quit(caf::make_error(caf::sec::runtime_error, loaded.to_string()));
-    return {};
-  }
-  state.applied_count->store(state.applied.size());
-  self->send(queue, subscribe_atom::value, stage_credit);
-  return {
-      [self, queue](deliver_atom, const delivery_batch& batch) {
-        auto& state = self->state;
-        std::vector<id_range> acks;
-        bool changed = false;
-        for (const auto& d : batch.deliveries) {
-          if (!state.applied.contains(d.id)) {
-            run_chain(state, element{d.data.key, d.data.payload}, 0);
-            state.applied.insert(d.id);
-            changed = true;
-          }
-          if (!acks.empty() && acks.back().end == d.id) {
-            ++acks.back().end;
-          } else {
-            acks.push_back({d.id, d.id + 1});
-          }
-        }
-        // The state and the ids it covers are on disk before any of them is acked.
-        if (changed) {
-          if (auto written = write_stage_checkpoint(state); !written) {
-            spdlog::error("stage {}: checkpoint failed: {}", state.stage_name, written.to_string());
-            self->quit(caf::make_error(caf::sec::runtime_error, written.to_string()));
-            return;
-          }
-        }
-        state.applied_count->store(state.applied.size());
-        self->send(queue, ack_atom::value, std::move(acks));
-      },
-      [](protocol_error_atom, const protocol_error& e) {
-        spdlog::warn("stage: queue {} says: {}", e.queue, e.message);
-      },
-  };
-}
-
-// --- a started pipeline ----------------------------------------------------------
-
-std::uint64_t stable_id(const std::string& text) {
-  // FNV-1a: stable across runs and builds (std::hash is not), which producer
-  // de-duplication across restarts depends on.
-  std::uint64_t hash = 1469598103934665603ull;
-  for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
-  return hash | 1;
+std::uint64_t new_incarnation() {
+  std::random_device random;
+  return ((std::uint64_t{random()} << 32) ^ random()) | 1;
 }
 
 class pipeline_run_impl final : public pipeline_run {
@@ -213,6 +58,8 @@ class pipeline_run_impl final : public pipeline_run {
     stopping_ = true;
     if (source_.joinable()) source_.join();
     if (supervisor_) {
+      // The supervisor stops the stages, then the queues, and ends only once all
+      // have: after that nothing uses memory_fs_.
       caf::scoped_actor self{system_};
       self->send_exit(supervisor_, caf::exit_reason::user_shutdown);
       self->wait_for(supervisor_);
@@ -220,51 +67,93 @@ class pipeline_run_impl final : public pipeline_run {
   }
 
   status start(const std::string& pipeline_name, const std::string& source_name,
-               const std::string& source_path, ops_ptr ops, const std::string& data_dir) {
+               const std::string& source_path, const std::vector<pipeline::op>& ops,
+               const std::string& data_dir, supervisor_options supervision) {
     if (auto made = fs_.create_dirs(data_dir); !made) return made;
     std::ifstream probe(source_path);
     if (!probe) return {errc::not_found, "source file " + source_path + " cannot be read"};
-    checkpoint_path_ = data_dir + "/" + ops->back().name + ".checkpoint";
-    stage_name_ = pipeline_name + "/" + ops->back().name;
-    applied_ = std::make_shared<std::atomic<std::uint64_t>>(0);
 
-    // Queue then stage, rest_for_one: a restarted queue restarts the stage, which
-    // subscribes to the new queue; a restarted stage reloads its checkpoint.
-    auto queue_handle = queue_;
-    auto* fs = &fs_;
-    child_spec queue_spec;
-    queue_spec.name = source_name + ".queue";
-    queue_spec.start = [queue_handle, fs, data_dir, source_name](caf::actor_system& sys) {
-      queue_options options;
-      options.name = source_name;
-      options.data_dir = data_dir + "/" + source_name + ".queue";
-      options.ack_timeout = std::chrono::seconds(60);
-      auto spawned = spawn_queue(sys, *fs, options);
-      if (!spawned) {
-        spdlog::error("pipeline: {}", spawned.error().to_string());
-        return caf::actor{};
+    // Cut the steps into stages at each queue.
+    edges_.push_back({source_name + ".queue", source_name, true, 0});
+    std::vector<std::vector<pipeline::op>> chains(1);
+    for (const auto& o : ops) {
+      if (o.type == op_kind::queue) {
+        edges_.push_back({o.name, o.name, o.edge.durable, o.edge.durable ? 0 : new_incarnation()});
+        chains.emplace_back();
+      } else {
+        chains.back().push_back(o);
       }
-      std::lock_guard lock(queue_handle->mutex);
-      queue_handle->actor = *spawned;
-      return *spawned;
-    };
-    child_spec stage_spec;
-    stage_spec.name = ops->back().name;
-    stage_spec.start = [queue_handle, ops, fs, name = stage_name_, path = checkpoint_path_,
-                        applied = applied_](caf::actor_system& sys) {
-      caf::actor queue;
-      {
-        std::lock_guard lock(queue_handle->mutex);
-        queue = queue_handle->actor;
+    }
+    for (std::size_t k = 0; k < chains.size(); ++k) {
+      auto definition = std::make_shared<stage_definition>();
+      const auto& last = chains[k].back().name;
+      definition->name = pipeline_name + "/" + last;
+      definition->checkpoint_path = data_dir + "/" + last + ".checkpoint";
+      definition->ops = std::move(chains[k]);
+      definition->input_queue = edges_[k].queue_name;
+      definition->reads_source = k == 0;
+      definition->input_incarnation = edges_[k].incarnation;
+      definition->has_output = k + 1 < edges_.size();
+      if (definition->has_output) {
+        definition->output_queue = edges_[k + 1].queue_name;
+        definition->output_incarnation = edges_[k + 1].incarnation;
       }
-      return sys.spawn(stage_behavior, queue, ops, name, path, fs, applied);
-    };
-    supervisor_options options;
-    options.name = pipeline_name;
-    options.strategy = restart_strategy::rest_for_one;
-    options.max_restarts = 5;
-    options.period = std::chrono::seconds(10);
-    supervisor_ = spawn_supervisor(system_, options, {queue_spec, stage_spec});
+      definition->producer_id = stable_id(definition->name);
+      stage_plan stage;
+      stage.name = last;
+      stage.has_reduce = std::any_of(definition->ops.begin(), definition->ops.end(),
+                                     [](const auto& o) { return o.type == op_kind::reduce; });
+      stage.definition = std::move(definition);
+      stages_.push_back(std::move(stage));
+    }
+
+    // Queues first, then stages, both in order, rest_for_one: a restarted queue
+    // restarts every stage (they re-subscribe and republish their outboxes); a
+    // restarted stage reloads its checkpoint, and the stages after it restart too.
+    std::vector<child_spec> children;
+    for (const auto& edge : edges_) {
+      child_spec spec;
+      spec.name = edge.name;
+      auto* storage = edge.durable ? &fs_ : static_cast<file_system*>(&memory_fs_);
+      spec.start = [storage, data_dir, queue_name = edge.queue_name, durable = edge.durable,
+                    handle = edge.handle](caf::actor_system& sys) {
+        queue_options options;
+        options.name = queue_name;
+        options.data_dir = data_dir + "/" + queue_name + ".queue";
+        options.ack_timeout = std::chrono::seconds(60);
+        // An in-memory edge is a "durable" queue over the run's memory file
+        // system: spawn_queue's own in-memory mode would give every incarnation an
+        // empty one, and a restarted queue would forget its messages.
+        if (!durable) options.log.sync = sync_policy{sync_policy::mode::none, {}};
+        auto spawned = spawn_queue(sys, *storage, options);
+        if (!spawned) {
+          spdlog::error("pipeline: {}", spawned.error().to_string());
+          return caf::actor{};
+        }
+        handle->set(*spawned);
+        return *spawned;
+      };
+      children.push_back(std::move(spec));
+    }
+    for (std::size_t k = 0; k < stages_.size(); ++k) {
+      child_spec spec;
+      spec.name = stages_[k].name;
+      std::shared_ptr<shared_handle> output;
+      if (k + 1 < edges_.size()) output = edges_[k + 1].handle;
+      spec.start = [fs = &fs_, input = edges_[k].handle, output, stage = stages_[k].handle,
+                    definition = stages_[k].definition,
+                    progress = stages_[k].progress](caf::actor_system& sys) {
+        auto queue = input->get();
+        if (!queue) return caf::actor{};
+        auto spawned = spawn_stage(sys, definition, *fs, queue, output, progress);
+        stage->set(spawned);
+        return spawned;
+      };
+      children.push_back(std::move(spec));
+    }
+    supervision.name = pipeline_name;
+    supervision.strategy = restart_strategy::rest_for_one;
+    supervisor_ = spawn_supervisor(system_, supervision, std::move(children));
 
     source_ = std::thread([this, source_path, id = stable_id(pipeline_name + "/" + source_name)] {
       run_source(source_path, id);
@@ -274,45 +163,88 @@ class pipeline_run_impl final : public pipeline_run {
 
   status wait(std::chrono::milliseconds timeout) override {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!(source_done_.load() && applied_->load() >= total_lines_.load())) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        return {errc::closed,
-                "pipeline did not finish in time: " + std::to_string(applied_->load()) + " of " +
-                    (source_done_ ? std::to_string(total_lines_.load())
-                                  : std::string("(source still reading)")) +
-                    " lines applied"};
+    caf::scoped_actor self{system_};
+    for (;;) {
+      auto missing = what_is_missing(self);
+      if (missing.empty()) return {};
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return {errc::closed, "pipeline did not finish in time: " + missing};
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+  result<std::map<std::string, std::string>> state() const override {
+    const auto* chosen = &stages_.back();
+    for (const auto& stage : stages_) {
+      if (stage.has_reduce) chosen = &stage;
+    }
+    stage_snapshot snapshot;
+    if (auto loaded = load_stage_checkpoint(fs_, chosen->definition->checkpoint_path,
+                                            chosen->definition->name, snapshot);
+        !loaded) {
+      return loaded;
+    }
+    return std::move(snapshot.reduce_state);
+  }
+
+  caf::actor actor_of(const std::string& name) const override {
+    for (const auto& edge : edges_) {
+      if (edge.name == name) return edge.handle->get();
+    }
+    for (const auto& stage : stages_) {
+      if (stage.name == name) return stage.handle->get();
     }
     return {};
   }
 
-  result<std::map<std::string, std::string>> state() const override {
-    id_set applied;
-    std::map<std::string, std::string> reduce_state;
-    if (auto loaded =
-            load_stage_checkpoint(fs_, checkpoint_path_, stage_name_, applied, reduce_state);
-        !loaded) {
-      return loaded;
-    }
-    return reduce_state;
-  }
-
  private:
-  struct shared_queue {
-    std::mutex mutex;
-    caf::actor actor;
-  };
-
-  caf::actor current_queue() {
-    std::lock_guard lock(queue_->mutex);
-    return queue_->actor;
+  // Checked from the source downstream, each step only after the one before it
+  // held: a stage counts outputs into its outbox before it acks the inputs that
+  // made them, and an output leaves the outbox only once the next queue holds it.
+  // So an empty queue, then an idle stage, then the next queue empty, and so on,
+  // means nothing is left anywhere. Returns what is missing, or "" when done.
+  std::string what_is_missing(caf::scoped_actor& self) {
+    if (!source_done_) return "the source is still being read";
+    for (std::size_t k = 0; k < stages_.size(); ++k) {
+      const auto& edge = edges_[k];
+      auto queue = edge.handle->get();
+      if (!queue) return "queue " + edge.name + " is not running";
+      std::string missing;
+      self->request(queue, std::chrono::seconds(1), stats_atom::value)
+          .receive(
+              [&](const queue_stats& stats) {
+                if (stats.ready + stats.unacked + stats.delayed != 0) {
+                  missing = "queue " + edge.name + " holds " + std::to_string(stats.ready) +
+                            " ready, " + std::to_string(stats.unacked) + " unacked and " +
+                            std::to_string(stats.delayed) + " delayed messages";
+                }
+              },
+              [&](caf::error& e) {
+                missing = "queue " + edge.name + " did not answer: " + caf::to_string(e);
+              });
+      if (!missing.empty()) return missing;
+      const auto& stage = stages_[k];
+      const auto& progress = *stage.progress;
+      if (progress.running == 0) return "stage " + stage.name + " is not running";
+      if (auto open = progress.open_time_windows.load(); open != 0) {
+        return "stage " + stage.name + " has " + std::to_string(open) + " time window(s) open";
+      }
+      if (auto parked = progress.parked.load(); parked != 0) {
+        return "stage " + stage.name + " has " + std::to_string(parked) + " deliveries parked";
+      }
+      if (auto outbox = progress.outbox.load(); outbox != 0) {
+        return "stage " + stage.name + " waits for " + std::to_string(outbox) +
+               " outputs to be confirmed";
+      }
+    }
+    return {};
   }
 
   void run_source(const std::string& path, std::uint64_t producer_id) {
     caf::scoped_actor self{system_};
     caf::actor queue;
-    while (!(queue = current_queue()) && !stopping_) {
+    while (!(queue = edges_.front().handle->get()) && !stopping_) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     producer_options options;
@@ -323,35 +255,43 @@ class pipeline_run_impl final : public pipeline_run {
     auto producer = spawn_producer(system_, queue, options);
     std::ifstream in(path);
     std::string line;
-    std::uint64_t lines = 0;
+    // Progress is read from the producer's stats, polled while waiting, not from
+    // the answers to send or flush requests: a send whose request timed out would
+    // have to be repeated, and the producer, which still holds the first copy,
+    // would store the repeat under new sequence numbers (lines applied twice).
+    // Polling also points the producer at a restarted queue within milliseconds.
+    std::uint64_t sent = 0;
+    auto wait_until = [&](auto done) {
+      while (!stopping_) {
+        rebind(self, producer, queue);
+        std::optional<producer_stats> stats;
+        self->request(producer, std::chrono::seconds(1), stats_atom::value)
+            .receive([&](const producer_stats& s) { stats = s; }, [](caf::error&) {});
+        if (stats && done(*stats)) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      return false;
+    };
     std::vector<message_data> chunk;
     auto send_chunk = [&] {
-      bool accepted = false;
-      while (!accepted && !stopping_) {
-        self->request(producer, std::chrono::seconds(1), send_atom::value, chunk)
-            .receive([&] { accepted = true; }, [&](caf::error&) { rebind(self, producer, queue); });
-      }
+      sent += chunk.size();
+      self->send(producer, send_atom::value, std::move(chunk));
       chunk.clear();
+      // Backpressure: the next chunk waits until this one is in the producer's window.
+      wait_until([&](const producer_stats& s) { return s.accepted >= sent; });
     };
     while (!stopping_ && std::getline(in, line)) {
       chunk.push_back({"", line, {}, 0});
-      ++lines;
       if (chunk.size() == 1024) send_chunk();
     }
     if (!chunk.empty()) send_chunk();
-    bool flushed = false;
-    while (!flushed && !stopping_) {
-      self->request(producer, std::chrono::seconds(1), flush_atom::value)
-          .receive([&] { flushed = true; }, [&](caf::error&) { rebind(self, producer, queue); });
-    }
-    total_lines_ = lines;
-    source_done_ = flushed;
+    source_done_ = wait_until([&](const producer_stats& s) { return s.confirmed >= sent; });
     self->send_exit(producer, caf::exit_reason::user_shutdown);
   }
 
   // The queue may have been restarted by the supervisor: point the producer at it.
   void rebind(caf::scoped_actor& self, const caf::actor& producer, caf::actor& queue) {
-    auto now = current_queue();
+    auto now = edges_.front().handle->get();
     if (now && now != queue) {
       queue = now;
       self->send(producer, rebind_atom::value, queue);
@@ -360,15 +300,14 @@ class pipeline_run_impl final : public pipeline_run {
 
   caf::actor_system& system_;
   file_system& fs_;
-  std::shared_ptr<shared_queue> queue_ = std::make_shared<shared_queue>();
+  // In-memory edges' logs: outlive their queues' restarts, not the run.
+  memory_file_system memory_fs_;
+  std::vector<edge_plan> edges_;
+  std::vector<stage_plan> stages_;
   caf::actor supervisor_;
-  std::string checkpoint_path_;
-  std::string stage_name_;
-  std::shared_ptr<std::atomic<std::uint64_t>> applied_;
   std::thread source_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> source_done_{false};
-  std::atomic<std::uint64_t> total_lines_{0};
 };
 
 std::string dot_escape(const std::string& text) {
@@ -389,6 +328,32 @@ std::string dot_label(const std::string& first, const std::string& second) {
   return "\"" + dot_escape(first) + "\\n" + dot_escape(second) + "\"";
 }
 
+const char* kind_name(op_kind kind) {
+  switch (kind) {
+    case op_kind::map:
+      return "map";
+    case op_kind::filter:
+      return "filter";
+    case op_kind::flat_map:
+      return "flat_map";
+    case op_kind::reduce:
+      return "key_by_reduce";
+    case op_kind::sink:
+      return "sink";
+    case op_kind::window:
+      return "tumbling_window_count";
+    case op_kind::window_time:
+      return "tumbling_window_time";
+    case op_kind::queue:
+      return "queue";
+  }
+  return "?";
+}
+
+bool bad_name(const std::string& name) {
+  return name.empty() || name.find('/') != std::string::npos;
+}
+
 }  // namespace
 
 pipeline::pipeline(std::string name) : name_(std::move(name)) {}
@@ -400,34 +365,29 @@ pipeline& pipeline::source_lines(std::string name, std::string path) {
 }
 
 pipeline& pipeline::map(std::string name, std::function<element(const element&)> fn) {
-  op o{op::kind::map, std::move(name), {}, {}, {}, {}, {}, {}, 0, {}};
-  o.map_fn = std::move(fn);
-  ops_.push_back(std::move(o));
+  ops_.push_back({.type = op::kind::map, .name = std::move(name), .map_fn = std::move(fn)});
   return *this;
 }
 
 pipeline& pipeline::filter(std::string name, std::function<bool(const element&)> keep) {
-  op o{op::kind::filter, std::move(name), {}, {}, {}, {}, {}, {}, 0, {}};
-  o.filter_fn = std::move(keep);
-  ops_.push_back(std::move(o));
+  ops_.push_back({.type = op::kind::filter, .name = std::move(name), .filter_fn = std::move(keep)});
   return *this;
 }
 
 pipeline& pipeline::flat_map(std::string name,
                              std::function<std::vector<element>(const element&)> fn) {
-  op o{op::kind::flat_map, std::move(name), {}, {}, {}, {}, {}, {}, 0, {}};
-  o.flat_map_fn = std::move(fn);
-  ops_.push_back(std::move(o));
+  ops_.push_back(
+      {.type = op::kind::flat_map, .name = std::move(name), .flat_map_fn = std::move(fn)});
   return *this;
 }
 
 pipeline& pipeline::key_by_reduce(
     std::string name, std::function<std::string(const element&)> key,
     std::function<std::string(const std::string&, const element&)> reduce) {
-  op o{op::kind::reduce, std::move(name), {}, {}, {}, {}, {}, {}, 0, {}};
-  o.key_fn = std::move(key);
-  o.reduce_fn = std::move(reduce);
-  ops_.push_back(std::move(o));
+  ops_.push_back({.type = op::kind::reduce,
+                  .name = std::move(name),
+                  .key_fn = std::move(key),
+                  .reduce_fn = std::move(reduce)});
   return *this;
 }
 
@@ -442,44 +402,91 @@ pipeline& pipeline::count_by_key(std::string name) {
 pipeline& pipeline::tumbling_window_count(
     std::string name, std::size_t count,
     std::function<element(const std::vector<element>&)> aggregate) {
-  op o{op::kind::window, std::move(name), {}, {}, {}, {}, {}, {}, count, std::move(aggregate)};
-  ops_.push_back(std::move(o));
+  ops_.push_back({.type = op::kind::window,
+                  .name = std::move(name),
+                  .window_size = count,
+                  .window_fn = std::move(aggregate)});
+  return *this;
+}
+
+pipeline& pipeline::tumbling_window_time(
+    std::string name, std::chrono::milliseconds width,
+    std::function<element(const std::vector<element>&)> aggregate) {
+  ops_.push_back({.type = op::kind::window_time,
+                  .name = std::move(name),
+                  .window_width = width,
+                  .window_fn = std::move(aggregate)});
   return *this;
 }
 
 pipeline& pipeline::sink(std::string name, std::function<void(const element&)> fn) {
-  op o{op::kind::sink, std::move(name), {}, {}, {}, {}, {}, {}, 0, {}};
-  o.sink_fn = std::move(fn);
-  ops_.push_back(std::move(o));
+  ops_.push_back({.type = op::kind::sink, .name = std::move(name), .sink_fn = std::move(fn)});
+  return *this;
+}
+
+pipeline& pipeline::queue(std::string name, edge_options options) {
+  ops_.push_back({.type = op::kind::queue, .name = std::move(name), .edge = options});
+  return *this;
+}
+
+pipeline& pipeline::restart_intensity(std::uint32_t max_restarts,
+                                      std::chrono::milliseconds period) {
+  max_restarts_ = max_restarts;
+  restart_period_ = period;
   return *this;
 }
 
 status pipeline::validate() const {
   if (name_.empty()) return {errc::invalid_argument, "pipeline without a name"};
+  const auto refuse = [this](const std::string& why) {
+    return status{errc::invalid_argument, "pipeline " + name_ + ": " + why};
+  };
   if (source_name_.empty()) {
     return {errc::invalid_argument, "pipeline " + name_ + " has no source"};
   }
-  if (ops_.empty()) {
+  if (std::none_of(ops_.begin(), ops_.end(),
+                   [](const op& o) { return o.type != op::kind::queue; })) {
     return {errc::invalid_argument, "pipeline " + name_ + " has no operator after its source"};
   }
-  std::set<std::string> names{source_name_};
-  int reduces = 0;
+  if (bad_name(source_name_)) return refuse("source name '" + source_name_ + "' has a '/'");
+  if (restart_period_.count() <= 0) return refuse("restart period must be positive");
+  // One namespace: queue names become directory names and DOT nodes next to the source's queue.
+  std::set<std::string> names{source_name_, source_name_ + ".queue"};
+  const op* previous = nullptr;
+  const op* reduce_in_stage = nullptr;
   for (const auto& o : ops_) {
-    if (o.name.empty() || o.name.find('/') != std::string::npos) {
-      return {errc::invalid_argument,
-              "pipeline " + name_ + ": operator name '" + o.name + "' is empty or has a '/'"};
+    const bool is_queue = o.type == op::kind::queue;
+    if (bad_name(o.name)) {
+      return refuse(std::string(is_queue ? "queue" : "operator") + " name '" + o.name +
+                    "' is empty or has a '/'");
     }
-    if (!names.insert(o.name).second) {
-      return {errc::invalid_argument, "pipeline " + name_ + ": two steps are named " + o.name};
+    if (!names.insert(o.name).second) return refuse("two steps are named " + o.name);
+    if (is_queue) {
+      if (previous == nullptr) return refuse("queue " + o.name + " has no operator before it");
+      if (previous->type == op::kind::queue) {
+        return refuse("queue " + o.name + " follows queue " + previous->name +
+                      " with no operator between them");
+      }
+      reduce_in_stage = nullptr;
     }
     if (o.type == op::kind::window && o.window_size == 0) {
-      return {errc::invalid_argument,
-              "pipeline " + name_ + ": window " + o.name + " of 0 elements"};
+      return refuse("window " + o.name + " of 0 elements");
     }
-    if (o.type == op::kind::reduce && ++reduces > 1) {
-      return {errc::invalid_argument,
-              "pipeline " + name_ + ": more than one key_by_reduce in one stage is not supported"};
+    if (o.type == op::kind::window_time && o.window_width.count() <= 0) {
+      return refuse("window " + o.name + " of " + std::to_string(o.window_width.count()) +
+                    " ms (the width must be positive)");
     }
+    if (o.type == op::kind::reduce) {
+      if (reduce_in_stage != nullptr) {
+        return refuse("more than one key_by_reduce in one stage is not supported (" +
+                      reduce_in_stage->name + " and " + o.name + "); put a queue between them");
+      }
+      reduce_in_stage = &o;
+    }
+    previous = &o;
+  }
+  if (previous->type == op::kind::queue) {
+    return refuse("queue " + previous->name + " has no operator after it");
   }
   return {};
 }
@@ -489,19 +496,44 @@ std::string pipeline::to_dot() const {
   out << "digraph " << dot_quote(name_) << " {\n  rankdir=LR;\n";
   out << "  " << dot_quote(source_name_)
       << " [shape=box, label=" << dot_label(source_name_, source_path_) << "];\n";
-  const auto queue = source_name_ + ".queue";
-  out << "  " << dot_quote(queue) << " [shape=cylinder];\n";
-  out << "  " << dot_quote(source_name_) << " -> " << dot_quote(queue) << ";\n";
-  std::string previous = queue;
-  for (const auto& o : ops_) {
-    static const char* kinds[] = {"map",           "filter", "flat_map",
-                                  "key_by_reduce", "sink",   "tumbling_window_count"};
-    out << "  " << dot_quote(o.name)
-        << " [label=" << dot_label(o.name, std::string("(") + kinds[static_cast<int>(o.type)] + ")")
+  const auto queue_node = [&out](const std::string& name, bool durable) {
+    out << "  " << dot_quote(name)
+        << " [shape=cylinder, label=" << dot_label(name, durable ? "(durable)" : "(in-memory)")
         << "];\n";
+  };
+  const auto source_queue = source_name_ + ".queue";
+  queue_node(source_queue, true);
+  out << "  " << dot_quote(source_name_) << " -> " << dot_quote(source_queue) << ";\n";
+  std::string previous = source_queue;
+  // A stage's operators are drawn in a cluster named after it (its last operator).
+  std::vector<const op*> stage;
+  const auto flush_stage = [&] {
+    if (stage.empty()) return;
+    out << "  subgraph " << dot_quote("cluster_" + stage.back()->name) << " {\n";
+    out << "    label=" << dot_quote("stage " + stage.back()->name) << ";\n";
+    for (const auto* o : stage) {
+      out << "    " << dot_quote(o->name)
+          << " [label=" << dot_label(o->name, std::string("(") + kind_name(o->type) + ")")
+          << "];\n";
+    }
+    out << "  }\n";
+    for (const auto* o : stage) {
+      out << "  " << dot_quote(previous) << " -> " << dot_quote(o->name) << ";\n";
+      previous = o->name;
+    }
+    stage.clear();
+  };
+  for (const auto& o : ops_) {
+    if (o.type != op::kind::queue) {
+      stage.push_back(&o);
+      continue;
+    }
+    flush_stage();
+    queue_node(o.name, o.edge.durable);
     out << "  " << dot_quote(previous) << " -> " << dot_quote(o.name) << ";\n";
     previous = o.name;
   }
+  flush_stage();
   out << "}\n";
   return out.str();
 }
@@ -509,9 +541,11 @@ std::string pipeline::to_dot() const {
 result<std::unique_ptr<pipeline_run>> pipeline::start(caf::actor_system& system, file_system& fs,
                                                       const std::string& data_dir) const {
   if (auto valid = validate(); !valid) return valid;
+  supervisor_options supervision;
+  supervision.max_restarts = max_restarts_;
+  supervision.period = restart_period_;
   auto run = std::make_unique<pipeline_run_impl>(system, fs);
-  if (auto started = run->start(name_, source_name_, source_path_,
-                                std::make_shared<const std::vector<op>>(ops_), data_dir);
+  if (auto started = run->start(name_, source_name_, source_path_, ops_, data_dir, supervision);
       !started) {
     return started;
   }

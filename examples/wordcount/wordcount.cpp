@@ -1,5 +1,7 @@
-// Word count as an embedded pipeline: lines of INPUT -> durable queue ->
-// [split into words -> count by word], the counts checkpointed with the lines
+// Word count as an embedded pipeline of two stages: lines of INPUT -> durable
+// queue -> [split into words] -> durable queue "words" -> [count by word]. The
+// split stage checkpoints the words it has not yet handed over (its outbox) with
+// the lines they came from; the count stage checkpoints the counts with the words
 // they cover. Prints "word<TAB>count" sorted by word. Killed at any moment
 // (SIGKILL included) and started again with the same arguments, it prints
 // exactly the counts of an uninterrupted run.
@@ -54,7 +56,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   weir::pipeline wordcount("wordcount");
-  wordcount.source_lines("lines", argv[1]).flat_map("split", split_words).count_by_key("count");
+  wordcount.source_lines("lines", argv[1])
+      .flat_map("split", split_words)
+      .queue("words", {.durable = true})  // exactly once across SIGKILL needs a durable edge
+      .count_by_key("count");
   if (argc == 4) {
     std::cout << wordcount.to_dot();
     return 0;

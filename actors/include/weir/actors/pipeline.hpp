@@ -1,14 +1,22 @@
 #pragma once
-// The pipeline graph: a source, a durable queue, and a stage running a chain of
-// operators (map, filter, flat_map, key_by + reduce, tumbling window by count,
-// sink), under a supervisor.
-// The stage checkpoints its reduce state together with the input ids it has
-// applied (Cap'n Proto, fsynced) before it acks them, so after any crash or
-// SIGKILL state and input agree: every input is applied exactly once.
+// The pipeline graph: a source, then stages joined by queues, under one
+// supervisor. A stage runs a chain of operators (map, filter, flat_map,
+// key_by + reduce, tumbling window by count or by time, sink); `queue(...)` ends
+// a stage and starts the next one behind a queue (in memory by default, durable
+// when asked). The edge after the source is always a durable queue.
 //
-// Not built yet: several stages joined by queues, windows by time, nodes.
+// Every stage checkpoints its state (reduce accumulators, open windows), the
+// input ids it has applied and its outbox (outputs not yet confirmed by the next
+// queue, numbered from a checkpointed counter) in one fsynced file before it
+// acks its inputs, then publishes the outbox. After any crash state, input and
+// output agree: each input is applied once, and each output is stored once in
+// the next queue (its de-duplication drops republished numbers). Across a
+// process kill this holds for durable edges; see docs/queues-and-supervision.md.
+//
+// Not built yet: placing stages on other nodes.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -28,6 +36,17 @@ struct element {
   std::string value;
 };
 
+/// How a queue between two stages keeps its messages.
+struct edge_options {
+  /// true: a queue log on disk, `<data_dir>/<name>.queue`, synced before it confirms:
+  /// exactly once holds across actor crashes and process kills.
+  /// false: the same queue over an in-memory file system owned by the run: it
+  /// survives restarts of the queue actor (exactly once still holds) but not the
+  /// process; after a process kill the stage behind it may miss what was in the
+  /// queue then (never applies anything twice).
+  bool durable = false;
+};
+
 class pipeline_run;
 
 class pipeline {
@@ -36,11 +55,13 @@ class pipeline {
 
   /// One element per line of a text file (value = the line). Restarting with the
   /// same file resumes: lines already in the queue are recognised and dropped.
+  /// Its queue, named "<name>.queue", is durable.
   pipeline& source_lines(std::string name, std::string path);
   pipeline& map(std::string name, std::function<element(const element&)> fn);
   pipeline& filter(std::string name, std::function<bool(const element&)> keep);
   pipeline& flat_map(std::string name, std::function<std::vector<element>(const element&)> fn);
   /// Folds elements per key into a text accumulator ("" for a new key); emits (key, accumulator).
+  /// At most one per stage.
   pipeline& key_by_reduce(std::string name, std::function<std::string(const element&)> key,
                           std::function<std::string(const std::string&, const element&)> reduce);
   /// key_by_reduce that counts elements per element.key.
@@ -49,30 +70,55 @@ class pipeline {
   /// emitted downstream. The open window is part of the stage's checkpoint.
   pipeline& tumbling_window_count(std::string name, std::size_t count,
                                   std::function<element(const std::vector<element>&)> aggregate);
+  /// Tumbling window by processing time: windows are [k * width, (k + 1) * width)
+  /// on the wall clock (system_clock, from the Unix epoch), and an element belongs
+  /// to the window that holds the moment this operator sees it. A window closes at
+  /// its end, by a timer in the stage, or earlier when an element of a later window
+  /// arrives; then aggregate(its elements) goes on down the chain. Windows without
+  /// elements emit nothing. The open window and its start are checkpointed, so a
+  /// restarted stage closes it once (late, if it was down at the end).
+  pipeline& tumbling_window_time(std::string name, std::chrono::milliseconds width,
+                                 std::function<element(const std::vector<element>&)> aggregate);
   /// A terminal side effect, called at least once per element (again after a crash).
   pipeline& sink(std::string name, std::function<void(const element&)> fn);
 
-  /// invalid_argument naming the problem: no source, no operator, two reduces, duplicate names.
+  /// Ends the current stage (named after its last operator) and starts a new one
+  /// that reads from a queue called `name`, in `<data_dir>/<name>.queue`.
+  pipeline& queue(std::string name, edge_options options = {});
+
+  /// The supervisor's restart intensity: more than `max_restarts` restarts of
+  /// queues or stages within `period` and the run stops (wait() then fails). The
+  /// restart backoff also counts a child's restarts within `period`.
+  /// Default: 5 within 10 s.
+  pipeline& restart_intensity(std::uint32_t max_restarts, std::chrono::milliseconds period);
+
+  /// invalid_argument naming the problem: no source, no operator, a queue with no
+  /// operator before or after it, two key_by_reduce in one stage, bad or duplicate
+  /// names (operators, queues and the source share one namespace), empty windows.
   status validate() const;
 
-  /// The graph in Graphviz DOT.
+  /// The graph in Graphviz DOT: queues as cylinders, each stage's operators in a cluster.
   std::string to_dot() const;
 
-  /// Starts it with its data (queue log, stage checkpoint) under `data_dir`.
+  /// Starts it with its data (queue logs, stage checkpoints) under `data_dir`.
+  /// `fs` must outlive the run.
   result<std::unique_ptr<pipeline_run>> start(caf::actor_system& system, file_system& fs,
                                               const std::string& data_dir) const;
 
+  /// One step of the builder: an operator, or a queue between two stages.
   struct op {
-    enum class kind { map, filter, flat_map, reduce, sink, window } type;
+    enum class kind { map, filter, flat_map, reduce, sink, window, window_time, queue } type;
     std::string name;
-    std::function<element(const element&)> map_fn;
-    std::function<bool(const element&)> filter_fn;
-    std::function<std::vector<element>(const element&)> flat_map_fn;
-    std::function<std::string(const element&)> key_fn;
-    std::function<std::string(const std::string&, const element&)> reduce_fn;
-    std::function<void(const element&)> sink_fn;
-    std::size_t window_size = 0;
-    std::function<element(const std::vector<element>&)> window_fn;
+    std::function<element(const element&)> map_fn = {};
+    std::function<bool(const element&)> filter_fn = {};
+    std::function<std::vector<element>(const element&)> flat_map_fn = {};
+    std::function<std::string(const element&)> key_fn = {};
+    std::function<std::string(const std::string&, const element&)> reduce_fn = {};
+    std::function<void(const element&)> sink_fn = {};
+    std::size_t window_size = 0;                ///< window: elements per window
+    std::chrono::milliseconds window_width{0};  ///< window_time
+    std::function<element(const std::vector<element>&)> window_fn = {};
+    edge_options edge = {};  ///< queue
   };
 
  private:
@@ -80,6 +126,8 @@ class pipeline {
   std::string source_name_;
   std::string source_path_;
   std::vector<op> ops_;
+  std::uint32_t max_restarts_ = 5;
+  std::chrono::milliseconds restart_period_{10'000};
 };
 
 /// A started pipeline; destroying it stops it.
@@ -87,11 +135,19 @@ class pipeline_run {
  public:
   virtual ~pipeline_run() = default;
 
-  /// Waits until the whole source is in the queue and the stage applied all of it.
+  /// Waits until the whole source is in the first queue and every stage has
+  /// applied all its queue holds, confirmed its outbox downstream and closed its
+  /// time windows (open count windows stay open). closed with what is missing otherwise.
   virtual status wait(std::chrono::milliseconds timeout) = 0;
 
-  /// The reduce state as last checkpointed (key -> accumulator), sorted by key.
+  /// The reduce state as last checkpointed (key -> accumulator), sorted by key, of
+  /// the stage with a key_by_reduce (the last such stage if several).
   virtual result<std::map<std::string, std::string>> state() const = 0;
+
+  /// The running actor of a queue (by its name; the source's is "<source>.queue")
+  /// or of a stage (by the name of its last operator); an invalid handle while it
+  /// restarts or for an unknown name. A hook for tests that kill parts of a run.
+  virtual caf::actor actor_of(const std::string& name) const = 0;
 };
 
 }  // namespace weir

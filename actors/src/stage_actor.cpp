@@ -1,0 +1,574 @@
+// The stage actor: runs a stage's operator chain over delivery batches, keeps
+// its state, input position and outbox in one checkpoint, and publishes its
+// outputs to the next queue as a producer of its own.
+//
+// Order per delivery batch, and why:
+//   1. run the chain; outputs are appended to the outbox with the next numbers;
+//   2. write the checkpoint (state, applied ids, outbox; fsynced);
+//   3. ack the inputs: only now may the input queue forget them;
+//   4. publish the new outbox entries; confirmed ones leave the outbox.
+// A crash before 2 redelivers the inputs and nothing was published; after 2 the
+// inputs are skipped as applied and the outbox is republished under the same
+// numbers, which the next queue de-duplicates. Outputs are never regenerated
+// from redelivered inputs: redelivery order may differ, and so would they.
+
+#include "stage_actor.hpp"
+
+#include <algorithm>
+#include <optional>
+
+#include <spdlog/spdlog.h>
+#include <caf/all.hpp>
+
+#include "weir/actors/protocol.hpp"
+#include "weir/runtime/checkpoint_file.hpp"
+#include "weir/schema/stage.capnp.h"
+
+namespace weir {
+
+namespace {
+
+using resend_tick_atom = caf::atom_constant<caf::atom("wstresend")>;
+using window_tick_atom = caf::atom_constant<caf::atom("wstwindow")>;
+using time_point = caf::actor_clock::time_point;
+using wall_clock = std::chrono::system_clock;
+
+/// Deliveries the stage may hold unacked; bounds the parked batches too.
+constexpr std::int64_t stage_credit = 1024;
+/// Unconfirmed outputs past which the stage stops taking input: delivery batches
+/// are parked (at most `stage_credit` deliveries) until confirms bring it back.
+constexpr std::size_t outbox_max = 8192;
+constexpr std::size_t publish_batch_max = 512;
+constexpr auto resend_after = std::chrono::seconds(2);
+constexpr auto resend_tick_every = std::chrono::seconds(1);
+/// Protocol errors closer than this to the last resend are answered by the resend tick.
+constexpr auto resend_error_gap = std::chrono::milliseconds(100);
+/// Parked deliveries have their ack deadline pushed by this much every tick, or
+/// the queue would hand them out again while they wait and break the credit bound.
+constexpr std::uint32_t parked_extension_ms = 60'000;
+/// A stage's outputs keep their numbers across restarts (they are checkpointed),
+/// so it never needs a newer epoch to fence an older incarnation off.
+constexpr std::uint64_t output_epoch = 1;
+
+struct stage_state {
+  static inline const char* name = "weir.stage";
+  std::shared_ptr<const stage_definition> definition;
+  file_system* fs = nullptr;
+  caf::actor input;
+  std::shared_ptr<shared_handle> output_handle;
+  caf::actor output;  // the downstream queue published to last
+  std::shared_ptr<stage_progress> progress;
+  std::uint64_t incarnation = 0;
+  stage_snapshot data;
+  std::uint64_t sent_up_to = 0;  // highest outbox number sent since the last resend
+  time_point last_progress;      // last confirm, resend, or outbox no longer empty
+  time_point last_resend;
+  std::deque<delivery_batch> parked;
+  std::uint64_t parked_deliveries = 0;
+  std::optional<wall_clock::time_point> window_tick_at;
+  std::uint64_t window_tick_generation = 0;
+};
+
+using stage_actor = caf::stateful_actor<stage_state>;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(wall_clock::now().time_since_epoch())
+      .count();
+}
+
+/// The start of the width-aligned window holding `ms`.
+std::int64_t window_start_ms(std::int64_t ms, std::chrono::milliseconds width) {
+  const auto w = width.count();
+  return ms - ((ms % w) + w) % w;
+}
+
+void run_chain(stage_state& state, element item, std::size_t from);
+
+/// Aggregates the open window of operator `index` (if any) and sends the result on down the chain.
+void close_window(stage_state& state, std::size_t index) {
+  const auto& op = state.definition->ops[index];
+  auto node = state.data.windows.extract(op.name);
+  if (node.empty()) return;
+  run_chain(state, op.window_fn(node.mapped().elements), index + 1);
+}
+
+void run_chain(stage_state& state, element item, std::size_t from) {
+  const auto& ops = state.definition->ops;
+  for (auto i = from; i < ops.size(); ++i) {
+    const auto& op = ops[i];
+    switch (op.type) {
+      case pipeline::op::kind::map:
+        item = op.map_fn(item);
+        break;
+      case pipeline::op::kind::filter:
+        if (!op.filter_fn(item)) return;
+        break;
+      case pipeline::op::kind::flat_map:
+        for (auto& out : op.flat_map_fn(item)) run_chain(state, std::move(out), i + 1);
+        return;
+      case pipeline::op::kind::reduce: {
+        auto key = op.key_fn(item);
+        auto& accumulator = state.data.reduce_state[key];
+        accumulator = op.reduce_fn(accumulator, item);
+        item = {std::move(key), accumulator};
+        break;
+      }
+      case pipeline::op::kind::sink:
+        op.sink_fn(item);
+        break;
+      case pipeline::op::kind::window: {
+        auto& open = state.data.windows[op.name].elements;
+        open.push_back(std::move(item));
+        if (open.size() < op.window_size) return;
+        auto node = state.data.windows.extract(op.name);
+        item = op.window_fn(node.mapped().elements);
+        break;
+      }
+      case pipeline::op::kind::window_time: {
+        const auto start = window_start_ms(now_ms(), op.window_width);
+        auto open = state.data.windows.find(op.name);
+        // Only a later window closes the open one: should the wall clock step
+        // back, elements join the open window rather than reopen a closed one.
+        if (open != state.data.windows.end() && start > open->second.start_ms) {
+          close_window(state, i);
+          open = state.data.windows.end();
+        }
+        if (open == state.data.windows.end()) {
+          open = state.data.windows.emplace(op.name, open_window{start, {}}).first;
+        }
+        open->second.elements.push_back(std::move(item));
+        return;
+      }
+      case pipeline::op::kind::queue:  // ends a stage; never inside one
+        return;
+    }
+  }
+  if (state.definition->has_output) state.data.outbox.push_back(std::move(item));
+}
+
+std::uint64_t open_time_windows(const stage_state& state) {
+  std::uint64_t open = 0;
+  for (const auto& op : state.definition->ops) {
+    if (op.type == pipeline::op::kind::window_time && state.data.windows.count(op.name) != 0) {
+      ++open;
+    }
+  }
+  return open;
+}
+
+/// Must run before the acks of the inputs it accounts for are sent: the run's
+/// wait() trusts these counts once the input queue says everything is acked.
+/// Written in the reverse of the order wait() reads them, so that a window or a
+/// parked batch that turned into outputs is never seen as gone before they are.
+void report_progress(stage_actor* self) {
+  auto& state = self->state;
+  state.progress->outbox = state.data.outbox.size();
+  state.progress->parked = state.parked_deliveries;
+  state.progress->open_time_windows = open_time_windows(state);
+}
+
+/// False when the checkpoint could not be written: the stage has quit, and the
+/// supervisor restarts it from the last good checkpoint.
+bool write_checkpoint(stage_actor* self) {
+  auto& state = self->state;
+  auto written = write_stage_checkpoint(*state.fs, state.definition->checkpoint_path,
+                                        state.definition->name, state.data);
+  if (written) return true;
+  spdlog::error("stage {}: checkpoint failed: {}", state.definition->name, written.to_string());
+  self->quit(caf::make_error(caf::sec::runtime_error, written.to_string()));
+  return false;
+}
+
+/// Sends the outbox entries not sent since the last resend, in order and in batches.
+void publish_unsent(stage_actor* self) {
+  auto& state = self->state;
+  if (!state.definition->has_output) return;
+  auto current = state.output_handle->get();
+  if (!current) return;  // the queue is restarting; the resend tick tries again
+  auto& outbox = state.data.outbox;
+  const auto first = state.data.outbox_first_seq;
+  if (current != state.output) {
+    // A restarted queue holds only what its predecessor made durable: send it all.
+    state.output = current;
+    state.sent_up_to = first - 1;
+  }
+  state.sent_up_to = std::max(state.sent_up_to, first - 1);
+  while (state.sent_up_to + 1 < first + outbox.size()) {
+    publish_batch batch;
+    batch.producer_id = state.definition->producer_id;
+    batch.epoch = output_epoch;
+    batch.first_seq = state.sent_up_to + 1;
+    const auto offset = static_cast<std::size_t>(batch.first_seq - first);
+    const auto count = std::min(publish_batch_max, outbox.size() - offset);
+    batch.messages.reserve(count);
+    for (auto i = offset; i < offset + count; ++i) {
+      batch.messages.push_back({outbox[i].key, outbox[i].value, {}, 0});
+    }
+    state.sent_up_to += count;
+    self->send(state.output, publish_atom::value, std::move(batch));
+  }
+}
+
+void resend_all(stage_actor* self, const char* why) {
+  auto& state = self->state;
+  state.last_progress = state.last_resend = self->clock().now();
+  if (state.data.outbox.empty()) return;
+  spdlog::info("stage {}: resending {} unconfirmed outputs ({})", state.definition->name,
+               state.data.outbox.size(), why);
+  state.sent_up_to = state.data.outbox_first_seq - 1;
+  publish_unsent(self);
+}
+
+/// Applies a delivery batch (steps 1 to 4 above); false when the stage has quit.
+bool apply_batch(stage_actor* self, const delivery_batch& batch) {
+  auto& state = self->state;
+  const bool outbox_was_empty = state.data.outbox.empty();
+  std::vector<id_range> acks;
+  bool changed = false;
+  for (const auto& d : batch.deliveries) {
+    if (!state.data.applied.contains(d.id)) {
+      run_chain(state, element{d.data.key, d.data.payload}, 0);
+      state.data.applied.insert(d.id);
+      changed = true;
+    }
+    if (!acks.empty() && acks.back().end == d.id) {
+      ++acks.back().end;
+    } else {
+      acks.push_back({d.id, d.id + 1});
+    }
+  }
+  // State, outputs and the ids they cover are on disk before any input is acked
+  // or any output published.
+  if (changed && !write_checkpoint(self)) return false;
+  report_progress(self);
+  self->send(state.input, ack_atom::value, std::move(acks));
+  if (outbox_was_empty && !state.data.outbox.empty()) state.last_progress = self->clock().now();
+  publish_unsent(self);
+  return true;
+}
+
+void schedule_window_tick(stage_actor* self) {
+  auto& state = self->state;
+  std::optional<std::int64_t> earliest_end_ms;
+  for (const auto& op : state.definition->ops) {
+    if (op.type != pipeline::op::kind::window_time) continue;
+    auto open = state.data.windows.find(op.name);
+    if (open == state.data.windows.end()) continue;
+    const auto end = open->second.start_ms + op.window_width.count();
+    if (!earliest_end_ms || end < *earliest_end_ms) earliest_end_ms = end;
+  }
+  if (!earliest_end_ms) return;
+  const auto at = wall_clock::time_point(std::chrono::milliseconds(*earliest_end_ms));
+  if (state.window_tick_at && *state.window_tick_at <= at) return;
+  state.window_tick_at = at;
+  const auto wait =
+      std::max(std::chrono::duration_cast<std::chrono::milliseconds>(at - wall_clock::now()),
+               std::chrono::milliseconds(0));
+  // One ms late on purpose: the timer runs on the steady clock, the window on the wall clock.
+  self->delayed_send(self, wait + std::chrono::milliseconds(1), window_tick_atom::value,
+                     ++state.window_tick_generation);
+}
+
+/// Closes the time windows whose end has passed; their aggregates are
+/// checkpointed (with the outbox) before they are published.
+void close_expired_windows(stage_actor* self) {
+  auto& state = self->state;
+  const auto now = now_ms();
+  const auto& ops = state.definition->ops;
+  const bool outbox_was_empty = state.data.outbox.empty();
+  bool closed = false;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i].type != pipeline::op::kind::window_time) continue;
+    auto open = state.data.windows.find(ops[i].name);
+    if (open == state.data.windows.end()) continue;
+    if (now < open->second.start_ms + ops[i].window_width.count()) continue;
+    close_window(state, i);
+    closed = true;
+  }
+  if (closed) {
+    if (!write_checkpoint(self)) return;
+    if (outbox_was_empty && !state.data.outbox.empty()) state.last_progress = self->clock().now();
+    publish_unsent(self);
+  }
+  schedule_window_tick(self);
+  report_progress(self);
+}
+
+/// Applies parked batches, oldest first, while the outbox has room.
+void drain_parked(stage_actor* self) {
+  auto& state = self->state;
+  while (!state.parked.empty() && state.data.outbox.size() <= outbox_max) {
+    auto batch = std::move(state.parked.front());
+    state.parked.pop_front();
+    state.parked_deliveries -= batch.deliveries.size();
+    if (!apply_batch(self, batch)) return;
+  }
+  schedule_window_tick(self);
+}
+
+/// Adopts the loaded checkpoint for this run's queues (see inputQueue,
+/// inputIncarnation and outputIncarnation in stage.capnp); an error when its
+/// applied ids belong to another queue.
+status adopt_checkpoint(stage_state& state) {
+  const auto& definition = *state.definition;
+  auto& data = state.data;
+  const bool same_input = data.input_queue.empty() ? definition.reads_source || data.applied.empty()
+                                                   : data.input_queue == definition.input_queue;
+  if (!same_input) {
+    return {errc::invalid_argument,
+            definition.checkpoint_path + " holds the ids applied from queue '" +
+                (data.input_queue.empty() ? "<source>.queue" : data.input_queue) + "', but stage " +
+                definition.name + " now reads queue '" + definition.input_queue +
+                "': the graph changed; start it over a new data directory"};
+  }
+  data.input_queue = definition.input_queue;
+  if (data.input_incarnation != definition.input_incarnation) {
+    if (!data.applied.empty()) {
+      spdlog::warn(
+          "stage {}: queue {} is a new in-memory queue; the {} ids applied from the "
+          "previous one do not name its messages",
+          definition.name, definition.input_queue, data.applied.size());
+    }
+    data.applied = {};
+    data.input_incarnation = definition.input_incarnation;
+  }
+  if (data.output_incarnation != definition.output_incarnation || !definition.has_output) {
+    if (!data.outbox.empty()) {
+      spdlog::warn(
+          "stage {}: dropping {} checkpointed outputs for the in-memory queue {} of "
+          "a previous run: that queue is gone, and what it confirmed cannot be told "
+          "from what it did not",
+          definition.name, data.outbox.size(), definition.output_queue);
+    }
+    data.outbox.clear();
+    data.outbox_first_seq = 1;
+    data.output_incarnation = definition.output_incarnation;
+  }
+  return {};
+}
+
+caf::behavior stage_behavior(stage_actor* self, std::shared_ptr<const stage_definition> definition,
+                             file_system* fs, caf::actor input,
+                             std::shared_ptr<shared_handle> output,
+                             std::shared_ptr<stage_progress> progress) {
+  auto& state = self->state;
+  state.definition = std::move(definition);
+  state.fs = fs;
+  state.input = std::move(input);
+  state.output_handle = std::move(output);
+  state.progress = std::move(progress);
+  state.incarnation = state.progress->next_incarnation++;
+  auto loaded = load_stage_checkpoint(*fs, state.definition->checkpoint_path,
+                                      state.definition->name, state.data);
+  if (loaded) loaded = adopt_checkpoint(state);
+  if (!loaded) {
+    // Never start from an empty state over a checkpoint that cannot be read or
+    // used: the supervisor retries and gives up, and the error says why.
+    spdlog::error("stage {}: {}", state.definition->name, loaded.to_string());
+    self->quit(caf::make_error(caf::sec::runtime_error, loaded.to_string()));
+    return {};
+  }
+  report_progress(self);
+  state.progress->running = state.incarnation;
+  self->attach_functor([progress = state.progress, incarnation = state.incarnation] {
+    auto mine = incarnation;  // a newer incarnation may already be running
+    progress->running.compare_exchange_strong(mine, 0);
+  });
+  self->send(state.input, subscribe_atom::value, stage_credit);
+  // The checkpointed outbox may hold outputs the queue never got: send them all;
+  // it drops those it has.
+  resend_all(self, "restarted");
+  // Windows that ended while the stage was down close on the first tick.
+  schedule_window_tick(self);
+  self->delayed_send(self, resend_tick_every, resend_tick_atom::value);
+  return {
+      [self](deliver_atom, delivery_batch& batch) {
+        auto& state = self->state;
+        if (state.data.outbox.size() > outbox_max || !state.parked.empty()) {
+          state.parked_deliveries += batch.deliveries.size();
+          state.parked.push_back(std::move(batch));
+          report_progress(self);
+          return;
+        }
+        if (!apply_batch(self, batch)) return;
+        schedule_window_tick(self);
+        report_progress(self);
+      },
+      [self](confirm_atom, const confirmation& c) {
+        auto& state = self->state;
+        auto& data = state.data;
+        if (c.producer_id != state.definition->producer_id || c.epoch != output_epoch ||
+            c.up_to_seq < data.outbox_first_seq) {
+          return;
+        }
+        // Dropped here; the next checkpoint records it. Until then a restart
+        // republishes them and the queue drops them again: no sync needed.
+        const auto done =
+            std::min<std::uint64_t>(c.up_to_seq - data.outbox_first_seq + 1, data.outbox.size());
+        data.outbox.erase(data.outbox.begin(),
+                          data.outbox.begin() + static_cast<std::ptrdiff_t>(done));
+        data.outbox_first_seq += done;
+        state.sent_up_to = std::max(state.sent_up_to, data.outbox_first_seq - 1);
+        state.last_progress = self->clock().now();
+        drain_parked(self);
+        report_progress(self);
+      },
+      [self](protocol_error_atom, const protocol_error& e) {
+        auto& state = self->state;
+        spdlog::warn("stage {}: queue {} says: {}", state.definition->name, e.queue, e.message);
+        // A gap or a failed store downstream: send everything unconfirmed again, in
+        // order. Once per burst: every batch of a resend that fails again reports
+        // again, and answering each with a full resend would multiply them.
+        if (state.definition->has_output && e.queue == state.definition->output_queue &&
+            self->clock().now() - state.last_resend >= resend_error_gap) {
+          resend_all(self, "the queue asked for it");
+        }
+      },
+      [self](resend_tick_atom) {
+        auto& state = self->state;
+        if (!state.data.outbox.empty() &&
+            self->clock().now() - state.last_progress >= resend_after) {
+          resend_all(self, "no confirm for 2 s");
+        } else {
+          publish_unsent(self);  // a queue that was restarting may be back
+        }
+        if (!state.parked.empty()) {
+          std::vector<std::uint64_t> ids;
+          for (const auto& batch : state.parked) {
+            for (const auto& d : batch.deliveries) ids.push_back(d.id);
+          }
+          self->send(state.input, extend_atom::value, std::move(ids), parked_extension_ms);
+        }
+        self->delayed_send(self, resend_tick_every, resend_tick_atom::value);
+      },
+      [self](window_tick_atom, std::uint64_t generation) {
+        auto& state = self->state;
+        if (generation == state.window_tick_generation) state.window_tick_at.reset();
+        close_expired_windows(self);
+      },
+  };
+}
+
+std::string bytes_to_string(capnp::Data::Reader bytes) {
+  return {reinterpret_cast<const char*>(bytes.begin()), bytes.size()};
+}
+
+capnp::Data::Reader string_bytes(const std::string& text) {
+  return {reinterpret_cast<const kj::byte*>(text.data()), text.size()};
+}
+
+}  // namespace
+
+std::uint64_t stable_id(const std::string& text) {
+  std::uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
+  return hash | 1;
+}
+
+status write_stage_checkpoint(file_system& fs, const std::string& path, const std::string& stage,
+                              const stage_snapshot& snapshot) {
+  capnp::MallocMessageBuilder builder;
+  auto checkpoint = builder.initRoot<schema::StageCheckpoint>();
+  checkpoint.setFormatVersion(schema::STAGE_FORMAT_VERSION);
+  checkpoint.setStage(stage);
+  auto applied = checkpoint.initApplied(static_cast<unsigned>(snapshot.applied.ranges().size()));
+  unsigned i = 0;
+  for (const auto& [begin, end] : snapshot.applied.ranges()) {
+    applied[i].setBegin(begin);
+    applied[i].setEnd(end);
+    ++i;
+  }
+  auto entries = checkpoint.initState(static_cast<unsigned>(snapshot.reduce_state.size()));
+  i = 0;
+  for (const auto& [key, value] : snapshot.reduce_state) {
+    entries[i].setKey(key);
+    entries[i].setValue(value);
+    ++i;
+  }
+  auto windows = checkpoint.initWindows(static_cast<unsigned>(snapshot.windows.size()));
+  i = 0;
+  for (const auto& [name, open] : snapshot.windows) {
+    windows[i].setOperator(name);
+    windows[i].setStartMs(open.start_ms);
+    auto elements = windows[i].initElements(static_cast<unsigned>(open.elements.size()));
+    for (unsigned e = 0; e < open.elements.size(); ++e) {
+      elements[e].setKey(open.elements[e].key);
+      elements[e].setValue(open.elements[e].value);
+    }
+    ++i;
+  }
+  checkpoint.setNextOutputSeq(snapshot.outbox_first_seq + snapshot.outbox.size());
+  auto outbox = checkpoint.initOutbox(static_cast<unsigned>(snapshot.outbox.size()));
+  for (unsigned e = 0; e < snapshot.outbox.size(); ++e) {
+    outbox[e].setSeq(snapshot.outbox_first_seq + e);
+    outbox[e].setKey(string_bytes(snapshot.outbox[e].key));
+    outbox[e].setValue(string_bytes(snapshot.outbox[e].value));
+  }
+  checkpoint.setInputIncarnation(snapshot.input_incarnation);
+  checkpoint.setOutputIncarnation(snapshot.output_incarnation);
+  checkpoint.setInputQueue(snapshot.input_queue);
+  return write_checkpoint_file(fs, path, builder, checkpoint_kind::stage_state,
+                               schema::STAGE_FORMAT_VERSION);
+}
+
+status load_stage_checkpoint(file_system& fs, const std::string& path, const std::string& stage,
+                             stage_snapshot& snapshot) {
+  auto exists = fs.exists(path);
+  if (!exists) return exists.error();
+  if (!*exists) return {};
+  auto file =
+      checkpoint_file::read(fs, path, checkpoint_kind::stage_state, schema::STAGE_FORMAT_VERSION);
+  if (!file) return file.error();
+  try {
+    auto checkpoint = (*file)->message().getRoot<schema::StageCheckpoint>();
+    if (checkpoint.getStage() != stage) {
+      return {errc::invalid_argument, path + " is the checkpoint of stage '" +
+                                          std::string(checkpoint.getStage().cStr()) +
+                                          "', not of '" + stage + "'"};
+    }
+    for (auto range : checkpoint.getApplied()) {
+      snapshot.applied.insert(range.getBegin(), range.getEnd());
+    }
+    for (auto entry : checkpoint.getState()) {
+      snapshot.reduce_state[entry.getKey()] = entry.getValue();
+    }
+    for (auto window : checkpoint.getWindows()) {
+      if (window.getElements().size() == 0) continue;  // older checkpoints kept empty ones
+      auto& open = snapshot.windows[window.getOperator()];
+      open.start_ms = window.getStartMs();
+      for (auto e : window.getElements()) open.elements.push_back({e.getKey(), e.getValue()});
+    }
+    const auto next_seq = std::max<std::uint64_t>(checkpoint.getNextOutputSeq(), 1);
+    auto outbox = checkpoint.getOutbox();
+    if (outbox.size() >= next_seq) {
+      return {errc::corruption, path + ": outbox of " + std::to_string(outbox.size()) +
+                                    " entries before output " + std::to_string(next_seq)};
+    }
+    snapshot.outbox_first_seq = next_seq - outbox.size();
+    for (unsigned e = 0; e < outbox.size(); ++e) {
+      if (outbox[e].getSeq() != snapshot.outbox_first_seq + e) {
+        return {errc::corruption, path + ": outbox entry " + std::to_string(e) + " is output " +
+                                      std::to_string(outbox[e].getSeq()) + ", expected " +
+                                      std::to_string(snapshot.outbox_first_seq + e)};
+      }
+      snapshot.outbox.push_back(
+          {bytes_to_string(outbox[e].getKey()), bytes_to_string(outbox[e].getValue())});
+    }
+    snapshot.input_incarnation = checkpoint.getInputIncarnation();
+    snapshot.output_incarnation = checkpoint.getOutputIncarnation();
+    snapshot.input_queue = checkpoint.getInputQueue();
+  } catch (const kj::Exception& e) {
+    return {errc::corruption, path + ": " + std::string(e.getDescription().cStr())};
+  }
+  return {};
+}
+
+caf::actor spawn_stage(caf::actor_system& system,
+                       std::shared_ptr<const stage_definition> definition, file_system& fs,
+                       caf::actor input, std::shared_ptr<shared_handle> output,
+                       std::shared_ptr<stage_progress> progress) {
+  return system.spawn(stage_behavior, std::move(definition), &fs, std::move(input),
+                      std::move(output), std::move(progress));
+}
+
+}  // namespace weir
