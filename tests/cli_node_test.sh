@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# `weir node`, `produce`, `consume` and `dlq` through their contract: output
+# lines, exit statuses, dead letters listed and replayed, config errors naming
+# file, line and key, an unknown queue refused by name, SIGTERM exiting 0.
+# Usage: cli_node_test.sh WEIR_BINARY
+set -uo pipefail
+weir=$1
+work=$(mktemp -d /tmp/weir-cli-node-XXXXXX)
+node_pid=
+cleanup() {
+  [ -n "$node_pid" ] && kill -9 "$node_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+expect_status() {  # expected actual what
+  [ "$1" = "$2" ] || fail "$3: exit status $2, expected $1"
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Config errors stop the node before it serves anything.
+printf '[node]\nheartbeat_interval_ms = 100\n\n[queue.orders]\nsnyc = "always"\n' > "$work/typo.toml"
+"$weir" node --listen tcp://127.0.0.1:1 --data "$work/data" --config "$work/typo.toml" 2> "$work/typo.err"
+expect_status 2 $? "node with an unknown key"
+grep -q "typo.toml:5: key 'queue.orders.snyc': unknown key" "$work/typo.err" ||
+  fail "unknown key error does not name file, line and key: $(cat "$work/typo.err")"
+printf '[queue.orders]\nmax_deliveries = "five"\n' > "$work/type.toml"
+"$weir" node --listen tcp://127.0.0.1:1 --data "$work/data" --config "$work/type.toml" 2> "$work/type.err"
+expect_status 2 $? "node with a wrong type"
+grep -q "type.toml:2: key 'queue.orders.max_deliveries': expected an integer" "$work/type.err" ||
+  fail "wrong type error: $(cat "$work/type.err")"
+"$weir" node --listen tcp://127.0.0.1:1 --data "$work/data" 2> "$work/none.err"
+expect_status 2 $? "node without queues"
+
+port=$(free_port)
+address=tcp://127.0.0.1:$port
+printf '[queue.jobs]\nmax_deliveries = 2\nack_timeout_ms = 5000\nretry_backoff_initial_ms = 10\nretry_backoff_max_ms = 20\n' > "$work/node.toml"
+"$weir" node --listen "$address" --data "$work/data" --config "$work/node.toml" 2> "$work/node.err" &
+node_pid=$!
+for _ in $(seq 200); do grep -q listening "$work/node.err" && break; sleep 0.05; done
+grep -q "queue jobs: durable, sync always" "$work/node.err" || fail "node did not log its queue settings"
+
+"$weir" produce --connect "$address" --queue nope --count 1 --timeout 10 > "$work/nope.out" 2> "$work/nope.err"
+expect_status 2 $? "produce to an unknown queue"
+grep -q "has no queue named 'nope'" "$work/nope.err" || fail "unknown queue not named: $(cat "$work/nope.err")"
+
+"$weir" produce --connect "$address" --queue jobs --count 30 --size 64 --ids-out "$work/sent" > "$work/produce.out" 2>/dev/null
+expect_status 0 $? "produce 30"
+tail -1 "$work/produce.out" | grep -Eq '^confirmed=30 elapsed_s=[0-9.]+ msg_per_s=[0-9]+$' ||
+  fail "produce last line: $(tail -1 "$work/produce.out")"
+[ "$(wc -l < "$work/sent")" = 30 ] || fail "ids-out has $(wc -l < "$work/sent") lines, expected 30"
+
+# Every delivery fails: after two deliveries each message is a dead letter.
+"$weir" consume --connect "$address" --queue jobs --fail-every 1 --idle-exit 1 > "$work/fail.out" 2>/dev/null
+expect_status 0 $? "consume that fails every delivery"
+tail -1 "$work/fail.out" | grep -Eq '^received=0 unique=0 elapsed_s=[0-9.]+ msg_per_s=[0-9]+$' ||
+  fail "failing consume last line: $(tail -1 "$work/fail.out")"
+
+"$weir" dlq list --connect "$address" --queue jobs > "$work/list.out" 2>/dev/null
+expect_status 0 $? "dlq list"
+tail -1 "$work/list.out" | grep -q '^dead_letters=30$' || fail "dlq list: $(tail -1 "$work/list.out")"
+grep -q 'seq=7 bytes=64 .*x-attempts="2".*x-last-error="failed on purpose (--fail-every 1)"' "$work/list.out" ||
+  fail "dead letter line lacks seq, attempts or last error: $(head -3 "$work/list.out")"
+
+"$weir" dlq replay --connect "$address" --queue jobs > "$work/replay.out" 2>/dev/null
+expect_status 0 $? "dlq replay"
+grep -q '^replayed=30$' "$work/replay.out" || fail "dlq replay: $(cat "$work/replay.out")"
+
+"$weir" consume --connect "$address" --queue jobs --count 30 --idle-exit 10 --ids-out "$work/got" > "$work/consume.out" 2>/dev/null
+expect_status 0 $? "consume after replay"
+tail -1 "$work/consume.out" | grep -Eq '^received=30 unique=30 ' || fail "consume: $(tail -1 "$work/consume.out")"
+[ "$(sort -n "$work/got" | tr '\n' ' ')" = "$(seq 30 | tr '\n' ' ')" ] || fail "received ids differ from 1..30"
+
+"$weir" dlq list --connect "$address" --queue jobs > "$work/empty.out" 2>/dev/null
+grep -q '^dead_letters=0$' "$work/empty.out" || fail "dead letters left after replay: $(tail -1 "$work/empty.out")"
+
+kill -TERM "$node_pid"
+wait "$node_pid"
+expect_status 0 $? "node after SIGTERM"
+node_pid=
+grep -q "stopped cleanly" "$work/node.err" || fail "node did not log a clean stop"
+
+"$weir" produce --help > "$work/help.out"
+expect_status 0 $? "produce --help"
+grep -q -- "--ids-out" "$work/help.out" || fail "produce --help lacks --ids-out"
+
+[ "$failures" -eq 0 ] && echo "PASS" || exit 1
