@@ -420,6 +420,11 @@ class node_impl final : public node {
                   "node " + shared_->node_id + " has no queue named '" + name + "'"};
   }
 
+  void serve(const std::string& name, caf::actor queue) override {
+    std::lock_guard lock(shared_->mutex);
+    shared_->queues[name] = std::move(queue);
+  }
+
   node_stats stats() const override {
     node_stats stats;
     stats.unknown_queue = shared_->unknown_queue.load();

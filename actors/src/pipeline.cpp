@@ -17,8 +17,10 @@
 #include <caf/all.hpp>
 
 #include "stage_actor.hpp"
+#include "weir/actors/node.hpp"
 #include "weir/actors/producer.hpp"
 #include "weir/actors/queue.hpp"
+#include "weir/actors/remote_queue.hpp"
 #include "weir/runtime/memory_file_system.hpp"
 #include "weir/runtime/supervisor.hpp"
 
@@ -33,6 +35,7 @@ struct edge_plan {
   std::string name;        // "<source>.queue" for the first, else the step's name
   std::string queue_name;  // the queue's own name; its log is <data_dir>/<queue_name>.queue
   bool durable = true;
+  std::string node;               // where it and the stage reading it run; "" is the home node
   std::uint64_t incarnation = 0;  // 0: durable; else new per run (stage.capnp, inputIncarnation)
   std::shared_ptr<shared_handle> handle = std::make_shared<shared_handle>();
 };
@@ -57,6 +60,8 @@ class pipeline_run_impl final : public pipeline_run {
   ~pipeline_run_impl() override {
     stopping_ = true;
     if (source_.joinable()) source_.join();
+    if (server_) server_->stop();  // remote stages stop reading from this node first
+    for (auto& proxy : remote_outputs_) caf::anon_send_exit(proxy, caf::exit_reason::user_shutdown);
     if (supervisor_) {
       // The supervisor stops the stages, then the queues, and ends only once all
       // have: after that nothing uses memory_fs_.
@@ -68,21 +73,37 @@ class pipeline_run_impl final : public pipeline_run {
 
   status start(const std::string& pipeline_name, const std::string& source_name,
                const std::string& source_path, const std::vector<pipeline::op>& ops,
-               const std::string& data_dir, supervisor_options supervision) {
-    if (auto made = fs_.create_dirs(data_dir); !made) return made;
-    std::ifstream probe(source_path);
-    if (!probe) return {errc::not_found, "source file " + source_path + " cannot be read"};
-
+               const std::string& data_dir, supervisor_options supervision,
+               const deployment* where) {
+    where_ = where == nullptr ? std::nullopt : std::optional<deployment>(*where);
     // Cut the steps into stages at each queue.
-    edges_.push_back({source_name + ".queue", source_name, true, 0});
+    edges_.push_back({source_name + ".queue", source_name, true, "", 0});
     std::vector<std::vector<pipeline::op>> chains(1);
     for (const auto& o : ops) {
       if (o.type == op_kind::queue) {
-        edges_.push_back({o.name, o.name, o.edge.durable, o.edge.durable ? 0 : new_incarnation()});
+        edges_.push_back(
+            {o.name, o.name, o.edge.durable, o.edge.node, o.edge.durable ? 0 : new_incarnation()});
         chains.emplace_back();
       } else {
         chains.back().push_back(o);
       }
+    }
+    if (auto placed = check_placement(); !placed) return placed;
+    if (auto made = fs_.create_dirs(data_dir); !made) return made;
+    if (is_local(edges_.front())) {
+      std::ifstream probe(source_path);
+      if (!probe) return {errc::not_found, "source file " + source_path + " cannot be read"};
+    }
+    if (where_) {
+      // This node's queues are served to the stages on other nodes that write them.
+      node_options serving;
+      serving.listen = where_->addresses.at(where_->this_node);
+      serving.data_dir = data_dir;
+      serving.link = where_->link;
+      serving.link.node_id = where_->this_node;
+      auto started = node::start(system_, fs_, serving);
+      if (!started) return started.error();
+      server_ = std::move(*started);
     }
     for (std::size_t k = 0; k < chains.size(); ++k) {
       auto definition = std::make_shared<stage_definition>();
@@ -112,11 +133,12 @@ class pipeline_run_impl final : public pipeline_run {
     // restarted stage reloads its checkpoint, and the stages after it restart too.
     std::vector<child_spec> children;
     for (const auto& edge : edges_) {
+      if (!is_local(edge)) continue;
       child_spec spec;
       spec.name = edge.name;
       auto* storage = edge.durable ? &fs_ : static_cast<file_system*>(&memory_fs_);
       spec.start = [storage, data_dir, queue_name = edge.queue_name, durable = edge.durable,
-                    handle = edge.handle](caf::actor_system& sys) {
+                    handle = edge.handle, server = server_.get()](caf::actor_system& sys) {
         queue_options options;
         options.name = queue_name;
         options.data_dir = data_dir + "/" + queue_name + ".queue";
@@ -131,15 +153,29 @@ class pipeline_run_impl final : public pipeline_run {
           return caf::actor{};
         }
         handle->set(*spawned);
+        if (server != nullptr) server->serve(queue_name, *spawned);
         return *spawned;
       };
       children.push_back(std::move(spec));
     }
     for (std::size_t k = 0; k < stages_.size(); ++k) {
+      if (!is_local(edges_[k])) continue;
       child_spec spec;
       spec.name = stages_[k].name;
       std::shared_ptr<shared_handle> output;
       if (k + 1 < edges_.size()) output = edges_[k + 1].handle;
+      if (k + 1 < edges_.size() && !is_local(edges_[k + 1])) {
+        // The next queue is on another node: publish to it through a remote queue.
+        remote_queue_options remote;
+        remote.address = where_->addresses.at(node_of(edges_[k + 1]));
+        remote.queue = edges_[k + 1].queue_name;
+        remote.link = where_->link;
+        remote.link.node_id = where_->this_node + "/" + stages_[k].name;
+        auto proxy = spawn_remote_queue(system_, remote);
+        if (!proxy) return proxy.error();
+        remote_outputs_.push_back(*proxy);
+        output->set(*proxy);
+      }
       spec.start = [fs = &fs_, input = edges_[k].handle, output, stage = stages_[k].handle,
                     definition = stages_[k].definition,
                     progress = stages_[k].progress](caf::actor_system& sys) {
@@ -155,9 +191,13 @@ class pipeline_run_impl final : public pipeline_run {
     supervision.strategy = restart_strategy::rest_for_one;
     supervisor_ = spawn_supervisor(system_, supervision, std::move(children));
 
-    source_ = std::thread([this, source_path, id = stable_id(pipeline_name + "/" + source_name)] {
-      run_source(source_path, id);
-    });
+    if (is_local(edges_.front())) {
+      source_ = std::thread([this, source_path, id = stable_id(pipeline_name + "/" + source_name)] {
+        run_source(source_path, id);
+      });
+    } else {
+      source_done_ = true;  // another node reads it
+    }
     return {};
   }
 
@@ -175,9 +215,14 @@ class pipeline_run_impl final : public pipeline_run {
   }
 
   result<std::map<std::string, std::string>> state() const override {
-    const auto* chosen = &stages_.back();
-    for (const auto& stage : stages_) {
-      if (stage.has_reduce) chosen = &stage;
+    const stage_plan* chosen = nullptr;
+    for (std::size_t k = 0; k < stages_.size(); ++k) {
+      if (is_local(edges_[k]) && (chosen == nullptr || stages_[k].has_reduce)) {
+        chosen = &stages_[k];
+      }
+    }
+    if (chosen == nullptr) {
+      return status{errc::not_found, "no stage of this pipeline runs on node " + where_->this_node};
     }
     stage_snapshot snapshot;
     if (auto loaded = load_stage_checkpoint(fs_, chosen->definition->checkpoint_path,
@@ -199,6 +244,45 @@ class pipeline_run_impl final : public pipeline_run {
   }
 
  private:
+  std::string node_of(const edge_plan& edge) const {
+    return edge.node.empty() ? where_->home : edge.node;
+  }
+
+  bool is_local(const edge_plan& edge) const {
+    return !where_ || node_of(edge) == where_->this_node;
+  }
+
+  /// Every node named has an address, and a queue written from another node is durable.
+  status check_placement() const {
+    if (!where_) {
+      for (const auto& edge : edges_) {
+        if (!edge.node.empty()) {
+          return {errc::invalid_argument, "queue " + edge.name + " is placed on node " + edge.node +
+                                              " but the pipeline was started without a deployment"};
+        }
+      }
+      return {};
+    }
+    auto known = [&](const std::string& name) { return where_->addresses.count(name) != 0; };
+    if (!known(where_->this_node) || !known(where_->home)) {
+      return {errc::invalid_argument, "deployment: this_node '" + where_->this_node +
+                                          "' and home '" + where_->home + "' need addresses"};
+    }
+    for (std::size_t k = 0; k < edges_.size(); ++k) {
+      if (!known(node_of(edges_[k]))) {
+        return {errc::invalid_argument, "queue " + edges_[k].name + " is placed on node '" +
+                                            edges_[k].node + "', which has no address"};
+      }
+      if (k > 0 && node_of(edges_[k]) != node_of(edges_[k - 1]) && !edges_[k].durable) {
+        return {errc::invalid_argument, "queue " + edges_[k].name + " is written from node " +
+                                            node_of(edges_[k - 1]) + " and read on node " +
+                                            node_of(edges_[k]) +
+                                            ": a queue between nodes must be durable"};
+      }
+    }
+    return {};
+  }
+
   // Checked from the source downstream, each step only after the one before it
   // held: a stage counts outputs into its outbox before it acks the inputs that
   // made them, and an output leaves the outbox only once the next queue holds it.
@@ -208,6 +292,7 @@ class pipeline_run_impl final : public pipeline_run {
     if (!source_done_) return "the source is still being read";
     for (std::size_t k = 0; k < stages_.size(); ++k) {
       const auto& edge = edges_[k];
+      if (!is_local(edge)) continue;  // another node's part
       auto queue = edge.handle->get();
       if (!queue) return "queue " + edge.name + " is not running";
       std::string missing;
@@ -304,6 +389,9 @@ class pipeline_run_impl final : public pipeline_run {
   memory_file_system memory_fs_;
   std::vector<edge_plan> edges_;
   std::vector<stage_plan> stages_;
+  std::optional<deployment> where_;         // none: everything runs here
+  std::unique_ptr<node> server_;            // serves this node's queues to the others
+  std::vector<caf::actor> remote_outputs_;  // queues on other nodes that local stages write
   caf::actor supervisor_;
   std::thread source_;
   std::atomic<bool> stopping_{false};
@@ -545,7 +633,24 @@ result<std::unique_ptr<pipeline_run>> pipeline::start(caf::actor_system& system,
   supervision.max_restarts = max_restarts_;
   supervision.period = restart_period_;
   auto run = std::make_unique<pipeline_run_impl>(system, fs);
-  if (auto started = run->start(name_, source_name_, source_path_, ops_, data_dir, supervision);
+  if (auto started =
+          run->start(name_, source_name_, source_path_, ops_, data_dir, supervision, nullptr);
+      !started) {
+    return started;
+  }
+  return std::unique_ptr<pipeline_run>(std::move(run));
+}
+
+result<std::unique_ptr<pipeline_run>> pipeline::start(caf::actor_system& system, file_system& fs,
+                                                      const std::string& data_dir,
+                                                      const deployment& where) const {
+  if (auto valid = validate(); !valid) return valid;
+  supervisor_options supervision;
+  supervision.max_restarts = max_restarts_;
+  supervision.period = restart_period_;
+  auto run = std::make_unique<pipeline_run_impl>(system, fs);
+  if (auto started =
+          run->start(name_, source_name_, source_path_, ops_, data_dir, supervision, &where);
       !started) {
     return started;
   }

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include "weir/actors/producer.hpp"
 #include "weir/actors/protocol.hpp"
 #include "weir/runtime/checkpoint_file.hpp"
 #include "weir/schema/stage.capnp.h"
@@ -423,6 +424,11 @@ caf::behavior stage_behavior(stage_actor* self, std::shared_ptr<const stage_defi
             self->clock().now() - state.last_resend >= resend_error_gap) {
           resend_all(self, "the queue asked for it");
         }
+      },
+      [self](rebind_atom, const caf::actor&) {
+        // A remote downstream queue reconnected (remote_queue.hpp): the node may
+        // have restarted and lost what was not yet durable there.
+        resend_all(self, "the downstream node reconnected");
       },
       [self](resend_tick_atom) {
         auto& state = self->state;

@@ -21,7 +21,7 @@ struct consumer_options {
   std::int64_t credit = 256;          ///< deliveries held at most
   bool dead_letter_on_error = false;  ///< nack failures to the dead-letter queue instead of requeue
   /// Called after a batch's handlers ran and before its acks are sent (to flush output).
-  std::function<void()> before_ack;
+  std::function<void()> before_ack = {};
 };
 
 /// Spawns a consumer of `queue`. Send it (stats_atom) for (handled, failed) counts.

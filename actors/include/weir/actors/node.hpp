@@ -57,6 +57,10 @@ class node {
 
   virtual node_stats stats() const = 0;
 
+  /// Also serves `queue`, an actor the caller runs, as `name`; after the caller
+  /// restarts it, call again with the new actor.
+  virtual void serve(const std::string& name, caf::actor queue) = 0;
+
   /// Closes the endpoint, then stops the queues (each syncs its log) in reverse order.
   virtual status stop() = 0;
 };

@@ -13,7 +13,8 @@
 // the next queue (its de-duplication drops republished numbers). Across a
 // process kill this holds for durable edges; see docs/queues-and-supervision.md.
 //
-// Not built yet: placing stages on other nodes.
+// A queue (and the stage reading it) can be placed on another node; each process
+// then starts its part with a `deployment` (docs/nodes-and-transport.md).
 
 #include <chrono>
 #include <cstdint>
@@ -27,6 +28,7 @@
 
 #include "weir/runtime/file_system.hpp"
 #include "weir/runtime/status.hpp"
+#include "weir/transport/link.hpp"
 
 namespace weir {
 
@@ -45,6 +47,20 @@ struct edge_options {
   /// process; after a process kill the stage behind it may miss what was in the
   /// queue then (never applies anything twice).
   bool durable = false;
+  /// The node that hosts this queue and runs the stage that reads it (a name in
+  /// deployment::addresses); empty: the home node. A queue on another node than
+  /// the stage that writes it must be durable.
+  std::string node = {};
+};
+
+/// Where the parts of a pipeline run when it spans processes. Every process runs
+/// the same pipeline with its own `this_node`; each starts only its own queues
+/// and stages and serves its queues to the others over ZeroMQ.
+struct deployment {
+  std::string this_node;
+  std::string home;  ///< runs the source, its queue and what is not placed elsewhere
+  std::map<std::string, std::string> addresses;  ///< node name -> tcp://HOST:PORT
+  transport::link_options link;
 };
 
 class pipeline_run;
@@ -104,6 +120,14 @@ class pipeline {
   /// `fs` must outlive the run.
   result<std::unique_ptr<pipeline_run>> start(caf::actor_system& system, file_system& fs,
                                               const std::string& data_dir) const;
+
+  /// Starts this process's part of a pipeline spread over nodes. wait() then
+  /// covers only the local part: on the home node, until the source is read and
+  /// the local stages have handed everything on; elsewhere, until the local
+  /// queues are empty and the local stages idle (more may come later).
+  result<std::unique_ptr<pipeline_run>> start(caf::actor_system& system, file_system& fs,
+                                              const std::string& data_dir,
+                                              const deployment& where) const;
 
   /// One step of the builder: an operator, or a queue between two stages.
   struct op {

@@ -33,7 +33,7 @@ struct producer_options {
   std::chrono::milliseconds resend_timeout{2000};
   /// Called in the producer whenever confirmations advance, with the highest
   /// confirmed sequence number, before any later confirmation is handled.
-  std::function<void(std::uint64_t up_to_seq)> on_confirmed;
+  std::function<void(std::uint64_t up_to_seq)> on_confirmed = {};
 };
 
 struct producer_stats {
