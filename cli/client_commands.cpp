@@ -85,11 +85,15 @@ result<std::FILE*> open_ids_file(const std::string& path) {
   return file;
 }
 
+/// A remote queue whose requests give up after `request_timeout`, so that a
+/// command's own --timeout or --idle-exit is never outlasted by a probe.
 result<caf::actor> connect_queue(caf::actor_system& system, const std::string& address,
-                                 const std::string& queue, const char* role) {
+                                 const std::string& queue, const char* role,
+                                 std::chrono::milliseconds request_timeout) {
   remote_queue_options options;
   options.address = address;
   options.queue = queue;
+  options.request_timeout = std::max(std::chrono::milliseconds(100), request_timeout);
   options.link.node_id = std::string(role) + ":" + std::to_string(::getpid());
   return spawn_remote_queue(system, options);
 }
@@ -137,7 +141,11 @@ int run_produce(const produce_options& options) {
   system_config config;
   caf::actor_system system{config};
   caf::scoped_actor self{system};
-  auto remote = connect_queue(system, options.connect, options.queue, "produce");
+  auto remote = connect_queue(
+      system, options.connect, options.queue, "produce",
+      std::min<std::chrono::milliseconds>(
+          std::chrono::seconds(5),
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now())));
   if (!remote) {
     std::cerr << "weir produce: " << remote.error().to_string() << "\n";
     return 2;
@@ -233,7 +241,15 @@ int run_consume(const consume_options& options) {
   system_config config;
   caf::actor_system system{config};
   caf::scoped_actor self{system};
-  auto remote = connect_queue(system, options.connect, options.queue, "consume");
+  const auto probe_deadline =
+      start + (options.idle_exit_s > 0 ? std::chrono::duration_cast<clock_type::duration>(
+                                             std::chrono::duration<double>(options.idle_exit_s))
+                                       : std::chrono::seconds(30));
+  auto remote = connect_queue(
+      system, options.connect, options.queue, "consume",
+      std::min<std::chrono::milliseconds>(std::chrono::seconds(5),
+                                          std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              probe_deadline - clock_type::now())));
   if (!remote) {
     std::cerr << "weir consume: " << remote.error().to_string() << "\n";
     return 2;
@@ -242,10 +258,6 @@ int run_consume(const consume_options& options) {
   std::atomic<std::uint64_t> unique{0};
   std::atomic<clock_type::rep> last_delivery{start.time_since_epoch().count()};
   int exit_status = 0;
-  const auto probe_deadline =
-      start + (options.idle_exit_s > 0 ? std::chrono::duration_cast<clock_type::duration>(
-                                             std::chrono::duration<double>(options.idle_exit_s))
-                                       : std::chrono::seconds(30));
   if (auto found = probe_queue(self, *remote, probe_deadline); !found) {
     std::cerr << "weir consume: " << found.message() << "\n";
     exit_status = found.message().find("no queue named") != std::string::npos ? 2 : 1;
@@ -321,7 +333,8 @@ int run_dlq(const dlq_options& options) {
   system_config config;
   caf::actor_system system{config};
   caf::scoped_actor self{system};
-  auto remote = connect_queue(system, options.connect, options.queue, "dlq");
+  auto remote =
+      connect_queue(system, options.connect, options.queue, "dlq", std::chrono::seconds(10));
   if (!remote) {
     std::cerr << "weir dlq: " << remote.error().to_string() << "\n";
     return 2;
