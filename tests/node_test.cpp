@@ -16,6 +16,7 @@
 
 #include "actor_test_config.hpp"
 #include "temp_dir.hpp"
+#include "test_helpers.hpp"
 #include "weir/actors/consumer.hpp"
 #include "weir/actors/node.hpp"
 #include "weir/actors/producer.hpp"
@@ -26,17 +27,6 @@ using namespace weir::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// Polls `done` until it holds or `timeout` passes; true if it held.
-template <class Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
 
 struct fixture {
   temp_dir dir;
@@ -193,6 +183,10 @@ BOOST_AUTO_TEST_CASE(a_lost_consumer_s_deliveries_go_to_another_at_once) {
       first_remote);
   BOOST_REQUIRE(eventually([&] { return held.load() == 40; }));
   BOOST_REQUIRE(eventually([&] { return stats(*n).unacked == 40; }));
+  // Credit bounds a remote consumer too: 60 more are ready, none arrives.
+  std::this_thread::sleep_for(200ms);
+  BOOST_CHECK_EQUAL(held.load(), 40);
+  BOOST_CHECK_EQUAL(stats(*n).ready, 60u);
 
   tally got;
   auto c = spawn_consumer(system, remote(n->address()), consumer_options{},

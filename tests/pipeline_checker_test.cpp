@@ -16,6 +16,7 @@
 
 #include "actor_test_config.hpp"
 #include "temp_dir.hpp"
+#include "test_helpers.hpp"
 #include "weir/actors/consumer.hpp"
 #include "weir/actors/producer.hpp"
 #include "weir/actors/queue.hpp"
@@ -27,6 +28,7 @@ using namespace std::chrono_literals;
 namespace {
 
 using test_config = weir::testing::actor_test_config;
+using weir::testing::eventually;
 
 /// What the sink saw: successful handler runs per producer sequence number.
 struct sink {
@@ -34,16 +36,6 @@ struct sink {
   std::map<std::uint64_t, int> processed;
   std::atomic<std::uint64_t> failures{0};
 };
-
-template <class Predicate>
-bool wait_until(Predicate done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -87,7 +79,7 @@ BOOST_AUTO_TEST_CASE(every_message_is_processed_or_dead_lettered_through_failure
   supervisor_options sup_options;
   sup_options.restart_backoff = backoff_policy::fixed(5ms);
   auto supervisor = spawn_supervisor(system, sup_options, {work});
-  BOOST_REQUIRE(wait_until([&] { return current->load() != nullptr; }, 5s));
+  BOOST_REQUIRE(eventually([&] { return current->load() != nullptr; }, 5s));
   auto first_queue = *current->load();
 
   auto results = std::make_shared<sink>();
@@ -122,7 +114,7 @@ BOOST_AUTO_TEST_CASE(every_message_is_processed_or_dead_lettered_through_failure
       // Kill the queue mid-run, as a crash; its supervisor restarts it and it
       // recovers from its log. Producer and consumer are pointed at the new one.
       self->send_exit(first_queue, caf::exit_reason::kill);
-      BOOST_REQUIRE(wait_until([&] { return *current->load() != first_queue; }, 5s));
+      BOOST_REQUIRE(eventually([&] { return *current->load() != first_queue; }, 5s));
       auto second_queue = *current->load();
       self->send(producer, rebind_atom::value, second_queue);
       self->send(consumer, rebind_atom::value, second_queue);
@@ -135,11 +127,11 @@ BOOST_AUTO_TEST_CASE(every_message_is_processed_or_dead_lettered_through_failure
     std::lock_guard lock(results->mutex);
     return results->processed.size() == total - 1;
   };
-  BOOST_REQUIRE_MESSAGE(wait_until(all_processed, 30s), "not every message was processed");
+  BOOST_REQUIRE_MESSAGE(eventually(all_processed, 30s), "not every message was processed");
 
   auto queue_now = *current->load();
   queue_stats work_stats;
-  BOOST_REQUIRE(wait_until(
+  BOOST_REQUIRE(eventually(
       [&] {
         self->request(queue_now, 5s, stats_atom::value)
             .receive([&](queue_stats& s) { work_stats = s; }, [](caf::error&) {});

@@ -27,6 +27,7 @@
 #include "actor_test_config.hpp"
 #include "child_process.hpp"
 #include "temp_dir.hpp"
+#include "test_helpers.hpp"
 #include "weir/actors/consumer.hpp"
 #include "weir/actors/remote_queue.hpp"
 
@@ -40,16 +41,6 @@ std::string program(const char* variable) {
   const char* path = std::getenv(variable);
   BOOST_REQUIRE_MESSAGE(path != nullptr, variable << " is not set (run the test through ctest)");
   return path;
-}
-
-template <class Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
 }
 
 std::vector<std::uint64_t> read_ids(const std::string& path) {

@@ -20,6 +20,7 @@
 
 #include <capnp/message.h>
 
+#include "test_helpers.hpp"
 #include "weir/transport/link.hpp"
 
 namespace weir::transport {
@@ -28,6 +29,7 @@ namespace {
 using namespace std::chrono_literals;
 using kind = link_event::kind;
 using schema::ErrorCode;
+using weir::testing::eventually;
 
 constexpr auto event_wait = 3s;
 
@@ -82,16 +84,6 @@ std::function<bool(const link_event&)> is(kind type) {
 
 std::function<bool(const link_event&)> is(kind type, peer_id peer) {
   return [type, peer](const link_event& e) { return e.type == type && e.peer == peer; };
-}
-
-/// Polls `condition` until it holds or `timeout` passes; for counters.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 3000ms) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
 }
 
 link_options fast_options(std::string node_id) {
@@ -180,7 +172,9 @@ class raw_dealer {
   }
 
   void send(zmq::message_t frame) { socket_.send(frame, zmq::send_flags::none); }
-  void send_bytes(const std::string& bytes) { socket_.send(zmq::buffer(bytes), zmq::send_flags::none); }
+  void send_bytes(const std::string& bytes) {
+    socket_.send(zmq::buffer(bytes), zmq::send_flags::none);
+  }
   void send_two_parts(zmq::message_t first, zmq::message_t second) {
     socket_.send(first, zmq::send_flags::sndmore);
     socket_.send(second, zmq::send_flags::none);
@@ -215,7 +209,9 @@ class raw_dealer {
   zmq::socket_t socket_;
 };
 
-int port_of(const std::string& address) { return std::stoi(address.substr(address.rfind(':') + 1)); }
+int port_of(const std::string& address) {
+  return std::stoi(address.substr(address.rfind(':') + 1));
+}
 
 /// Writes `bytes` to `port` over a plain TCP socket (no ZMTP) and closes it.
 void write_raw_tcp(int port, const std::string& bytes) {
@@ -272,7 +268,8 @@ BOOST_AUTO_TEST_CASE(frames_flow_both_ways_and_link_messages_stay_inside_the_lin
 
   // Heartbeats have been flowing at 20 ms all along (and more pass while the
   // counters are polled); none of them reached an owner as a frame.
-  BOOST_REQUIRE(eventually([&] { return node->stats().frames_in >= 5 && client->stats().frames_in >= 5; }));
+  BOOST_REQUIRE(eventually(
+      [&] { return node->stats().frames_in >= 5 && client->stats().frames_in >= 5; }, 3s));
   for (auto* events : {&endpoint_events, &connection_events}) {
     std::size_t frames = 0;
     for (const auto& event : events->events()) frames += event.type == kind::frame;
@@ -288,7 +285,7 @@ BOOST_AUTO_TEST_CASE(frames_for_a_peer_that_is_not_up_are_dropped_and_counted) {
   recorder endpoint_events, connection_events;
   auto node = listen(fast_options("node-a"), endpoint_events);
   node->send(123456789, confirm_frame("orders", 1));
-  BOOST_CHECK(eventually([&] { return node->stats().frames_dropped == 1; }));
+  BOOST_CHECK(eventually([&] { return node->stats().frames_dropped == 1; }, 3s));
   BOOST_CHECK_EQUAL(node->stats().frames_out, 0u);
 
   // Nothing listens on the port the node leaves behind.
@@ -326,7 +323,8 @@ BOOST_AUTO_TEST_CASE(heartbeats_keep_an_idle_session_up_and_silence_ends_it) {
   // A peer whose connection closes ends at once, not at its heartbeat timeout.
   const auto closed_at = std::chrono::steady_clock::now();
   client.reset();
-  auto down = endpoint_events.require(is(kind::peer_down, up.at_endpoint), "peer_down at the endpoint");
+  auto down =
+      endpoint_events.require(is(kind::peer_down, up.at_endpoint), "peer_down at the endpoint");
   const auto took = std::chrono::steady_clock::now() - closed_at;
   BOOST_TEST_MESSAGE("endpoint: " << down.detail);
   BOOST_CHECK_EQUAL(down.detail, "its connection closed");
@@ -378,7 +376,8 @@ BOOST_AUTO_TEST_CASE(bad_frames_get_error_replies_and_counters_while_good_peers_
   raw_dealer raw(node->address());
   raw.send_bytes("thirteen byte");
   BOOST_CHECK(raw.next_error_code() == ErrorCode::MALFORMED_FRAME);
-  raw.send_bytes(std::string("\x05\x00\x00\x00\xff\xff\xff\x7f\x01\x02\x03\x04\x05\x06\x07\x08", 16));
+  raw.send_bytes(
+      std::string("\x05\x00\x00\x00\xff\xff\xff\x7f\x01\x02\x03\x04\x05\x06\x07\x08", 16));
   BOOST_CHECK(raw.next_error_code() == ErrorCode::MALFORMED_FRAME);
   raw.send(confirm_frame("orders", 1));
   BOOST_CHECK(raw.next_error_code() == ErrorCode::HANDSHAKE_REQUIRED);
@@ -399,13 +398,16 @@ BOOST_AUTO_TEST_CASE(bad_frames_get_error_replies_and_counters_while_good_peers_
   raw.send(hello_frame("raw"));
   auto reply = raw.next_reply();
   BOOST_REQUIRE(reply->root().getMessages()[0].which() == schema::ProtocolMessage::HELLO);
-  BOOST_CHECK_EQUAL(reply->root().getMessages()[0].getHello().getNodeId().cStr(), std::string("node-a"));
+  BOOST_CHECK_EQUAL(reply->root().getMessages()[0].getHello().getNodeId().cStr(),
+                    std::string("node-a"));
   auto raw_up = endpoint_events.require(
-      [](const link_event& e) { return e.type == kind::peer_up && e.detail == "raw"; }, "raw peer_up");
+      [](const link_event& e) { return e.type == kind::peer_up && e.detail == "raw"; },
+      "raw peer_up");
   raw.send_bytes("garbage!");
   BOOST_CHECK(raw.next_error_code() == ErrorCode::MALFORMED_FRAME);
   auto raw_down = endpoint_events.require(is(kind::peer_down, raw_up.peer), "raw peer_down");
-  BOOST_CHECK_MESSAGE(raw_down.detail.find("sent a bad frame (malformedFrame") == 0, raw_down.detail);
+  BOOST_CHECK_MESSAGE(raw_down.detail.find("sent a bad frame (malformedFrame") == 0,
+                      raw_down.detail);
   BOOST_CHECK_EQUAL(node->stats().malformed_frames, 4u);
 
   // The well-behaved connection noticed nothing.
@@ -440,7 +442,8 @@ BOOST_AUTO_TEST_CASE(a_connection_drops_a_session_on_a_bad_node_frame_and_says_h
       auto decoded = decode_frame(std::move(body), {});
       BOOST_REQUIRE(std::holds_alternative<inbound_frame_ptr>(decoded));
       auto frame = std::get<inbound_frame_ptr>(std::move(decoded));
-      if (frame->root().getMessages()[0].which() != schema::ProtocolMessage::HEARTBEAT) return frame;
+      if (frame->root().getMessages()[0].which() != schema::ProtocolMessage::HEARTBEAT)
+        return frame;
     }
   };
   auto send_to_client = [&](const zmq::message_t& routing_id, zmq::message_t frame) {
@@ -466,7 +469,7 @@ BOOST_AUTO_TEST_CASE(a_connection_drops_a_session_on_a_bad_node_frame_and_says_h
 
   // Another protocol version is counted as such and starts nothing.
   send_to_client(routing_id, confirm_frame("orders", 1, 7));
-  BOOST_CHECK(eventually([&] { return client->stats().version_mismatches == 1; }));
+  BOOST_CHECK(eventually([&] { return client->stats().version_mismatches == 1; }, 3s));
   BOOST_CHECK_EQUAL(events.events().size(), 2u);
 }
 
@@ -505,7 +508,8 @@ BOOST_AUTO_TEST_CASE(bad_addresses_and_options_are_errors_not_exceptions) {
   BOOST_CHECK_EQUAL(taken.error().code(), errc::in_use);
   BOOST_TEST_MESSAGE(taken.error().to_string());
 
-  auto nonsense = endpoint::listen("carrier-pigeon://roof", fast_options("node-b"), events.handler());
+  auto nonsense =
+      endpoint::listen("carrier-pigeon://roof", fast_options("node-b"), events.handler());
   BOOST_REQUIRE(!nonsense);
   BOOST_CHECK_EQUAL(nonsense.error().code(), errc::invalid_argument);
 
@@ -530,7 +534,8 @@ BOOST_AUTO_TEST_CASE(destroying_links_right_after_creation_is_quick) {
   }
   const auto elapsed = std::chrono::steady_clock::now() - start;
   BOOST_TEST_MESSAGE("10 endpoint and connection pairs in "
-                     << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count() << " ms");
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
+                     << " ms");
   BOOST_CHECK_LT(elapsed, 2s);
 }
 

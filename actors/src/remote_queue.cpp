@@ -31,7 +31,7 @@ struct remote_consumer {
 struct pending_request {
   caf::typed_response_promise<std::vector<delivery>> list;  // one of the two is pending
   caf::typed_response_promise<std::uint64_t> replay;
-  wire::frame_writer::writer write;  // kept until sent: requests wait for the session
+  wire::message_writer write;  // kept until sent: requests wait for the session
   bool sent = false;
 
   void fail(caf::error error) {
@@ -58,7 +58,7 @@ struct remote_state {
 
 using remote_actor = caf::stateful_actor<remote_state>;
 
-void send_frame(remote_actor* self, const wire::frame_writer::writer& write) {
+void send_frame(remote_actor* self, const wire::message_writer& write) {
   auto& state = self->state;
   if (state.up && state.connection) state.connection->send(wire::single_message_frame(write));
 }

@@ -34,20 +34,12 @@ void add_wire_types(caf::actor_system_config& config) {
   config.add_message_type<connection_handle>("weir::wire::connection_handle");
 }
 
-zmq::message_t frame_writer::finish() {
+zmq::message_t single_message_frame(const message_writer& write) {
   capnp::MallocMessageBuilder builder;
   auto frame = builder.initRoot<schema::Frame>();
   frame.setProtocolVersion(schema::WIRE_PROTOCOL_VERSION);
-  auto messages = frame.initMessages(static_cast<unsigned>(writers_.size()));
-  for (unsigned i = 0; i < writers_.size(); ++i) writers_[i](messages[i]);
-  writers_.clear();
+  write(frame.initMessages(1)[0]);
   return transport::encode_frame(builder);
-}
-
-zmq::message_t single_message_frame(const frame_writer::writer& write) {
-  frame_writer frame;
-  frame.add(write);
-  return frame.finish();
 }
 
 void write_message(schema::Envelope::Builder out, const message_data& message) {

@@ -42,23 +42,12 @@ typename Inspector::result_type inspect(Inspector& f, connection_handle&) {
 /// Registers frame_handle and connection_handle; add_actor_types calls it.
 void add_wire_types(caf::actor_system_config& config);
 
-/// Collects protocol messages and encodes them as one frame.
-class frame_writer {
- public:
-  using writer = std::function<void(schema::ProtocolMessage::Builder)>;
+/// Fills in one protocol message of a frame being built.
+using message_writer = std::function<void(schema::ProtocolMessage::Builder)>;
 
-  void add(writer write) { writers_.push_back(std::move(write)); }
-  bool empty() const { return writers_.empty(); }
-
-  /// The frame with every message added so far; the writer is empty afterwards.
-  zmq::message_t finish();
-
- private:
-  std::vector<writer> writers_;
-};
-
-/// A frame of one message.
-zmq::message_t single_message_frame(const frame_writer::writer& write);
+/// A frame of one protocol message; publish and deliver messages carry whole
+/// batches, so one frame holds many queue messages.
+zmq::message_t single_message_frame(const message_writer& write);
 
 void write_message(schema::Envelope::Builder out, const message_data& message);
 void write_delivery(schema::Envelope::Builder out, const delivery& d);
