@@ -17,7 +17,7 @@ build: setup
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 demo: build
-	$(BUILD_DIR)/examples/checkpoint_demo/checkpoint_demo $(BUILD_DIR)/demo-data
+	$(BUILD_DIR)/cli/weir run examples/topologies/wordcount.toml
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600

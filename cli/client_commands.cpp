@@ -8,6 +8,7 @@
 #include <cstring>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_set>
@@ -21,6 +22,7 @@
 #include "weir/actors/consumer.hpp"
 #include "weir/actors/producer.hpp"
 #include "weir/actors/remote_queue.hpp"
+#include "weir/runtime/progress.hpp"
 
 namespace weir::cli {
 
@@ -174,7 +176,10 @@ int run_produce(const produce_options& options) {
     auto producer = spawn_producer(system, *remote, producer_settings);
     std::string payload(options.size, 'x');
     bool timed_out = false;
+    std::optional<progress_bar> progress;
+    if (options.progress) progress.emplace("confirmed", options.count);
     for (std::uint64_t k = 1; k <= options.count && !timed_out;) {
+      if (progress) progress->update(confirmed.load());
       if (options.rate > 0) {
         std::this_thread::sleep_until(
             start + std::chrono::duration_cast<clock_type::duration>(
@@ -212,6 +217,10 @@ int run_produce(const produce_options& options) {
     }
     self->send_exit(producer, caf::exit_reason::user_shutdown);
     self->wait_for(producer);
+    if (progress) {
+      progress->update(confirmed.load());
+      progress->finish();
+    }
     if (confirmed.load() < options.count) {
       std::cerr << "weir produce: timed out after " << options.timeout_s << " s with "
                 << confirmed.load() << " of " << options.count << " confirmed\n";

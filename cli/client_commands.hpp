@@ -18,6 +18,7 @@ struct produce_options {
   std::string ids_out;
   double timeout_s = 60;
   double rate = 0;  ///< messages per second at most; 0: as fast as confirms allow
+  bool progress = false;  ///< a progress bar of confirms on stderr when stdout is a terminal
 };
 
 struct consume_options {

@@ -8,6 +8,8 @@
 #include "client_commands.hpp"
 #include "inspect_command.hpp"
 #include "node_command.hpp"
+#include "run_command.hpp"
+#include "stats_command.hpp"
 #include "weir/runtime/logging.hpp"
 
 int main(int argc, char** argv) {
@@ -35,6 +37,9 @@ int main(int argc, char** argv) {
   node_cmd->add_option("--queue", node.queues,
                        "Serve this queue (durable, sync always, 5 deliveries, then NAME.dlq); "
                        "repeatable");
+  node_cmd->add_option("--metrics", node.metrics,
+                       "Serve Prometheus metrics (GET /metrics) on HOST:PORT; port 0 picks one "
+                       "and logs it");
   node_cmd->footer(
       "Logs go to stderr. Exit status: 0 after SIGTERM or SIGINT, 2 when it cannot start.");
 
@@ -58,6 +63,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   produce_cmd->add_option("--rate", produce.rate,
                           "Publish at most R messages per second (for latency measurements)");
+  produce_cmd->add_flag("--progress", produce.progress,
+                        "Show a progress bar of confirms on stderr (only when stdout is a terminal)");
   produce_cmd->footer(
       "Last line: confirmed=N elapsed_s=T msg_per_s=R. Exit status: 0 all confirmed, 1 timed "
       "out, 2 bad arguments or unknown queue.");
@@ -93,6 +100,47 @@ int main(int argc, char** argv) {
     sub->callback([&dlq, action] { dlq.action = action; });
   }
 
+  weir::cli::run_options run;
+  auto* run_cmd = app.add_subcommand(
+      "run",
+      "Run a pipeline declared in a TOML file until its source is read and every stage is done");
+  run_cmd->add_option("FILE", run.file, "The topology (docs/configuration.md)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  run_cmd->add_option("--data", run.data_dir,
+                      "Queue logs and stage checkpoints here (default: [pipeline] data_dir, "
+                      "else ./weir-data)");
+  run_cmd->add_option("--node", run.node, "This process's node, when the file names [node.NAME]s");
+  run_cmd->add_option("--metrics", run.metrics, "Serve Prometheus metrics on HOST:PORT");
+  run_cmd->add_flag("--print-config", run.print_config,
+                    "Print the effective configuration, defaults included, and exit");
+  run_cmd->add_option("--top", run.top, "Print this many of the largest counts at the end")
+      ->capture_default_str();
+  run_cmd->add_option("--timeout", run.timeout_s, "Give up after SECONDS (default: no limit)");
+  run_cmd->footer(
+      "The effective configuration goes to stderr at start. Interrupted (SIGINT, SIGTERM), it "
+      "stops cleanly; run it again to resume. Exit status: 0 done, 1 failed or timed out, 2 bad "
+      "configuration or cannot start, 130 interrupted.");
+
+  std::string graph_file;
+  auto* graph_cmd =
+      app.add_subcommand("graph", "Print the pipeline of a TOML topology as Graphviz DOT");
+  graph_cmd->add_option("FILE", graph_file, "The topology")->required()->check(CLI::ExistingFile);
+  graph_cmd->footer("Exit status: 0 printed, 2 bad configuration. Render with: dot -Tsvg");
+
+  weir::cli::info_options info;
+  auto* stats_cmd = app.add_subcommand(
+      "stats", "Print a running node's metrics in Prometheus text format (as GET /metrics)");
+  auto* tree_cmd = app.add_subcommand(
+      "tree", "Print a running node's supervision tree: each actor's state and restarts");
+  for (auto* sub : {stats_cmd, tree_cmd}) {
+    sub->add_option("--connect", info.connect, "tcp://HOST:PORT of the node (its ZeroMQ port)")
+        ->required();
+    sub->add_option("--timeout", info.timeout_s, "Give up after SECONDS")->capture_default_str();
+    sub->footer("Exit status: 0 printed, 1 the node did not answer in time or refused, 2 bad "
+                "arguments.");
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -103,5 +151,9 @@ int main(int argc, char** argv) {
   if (*produce_cmd) return weir::cli::run_produce(produce);
   if (*consume_cmd) return weir::cli::run_consume(consume);
   if (*dlq_cmd) return weir::cli::run_dlq(dlq);
+  if (*run_cmd) return weir::cli::run_topology(run);
+  if (*graph_cmd) return weir::cli::print_graph(graph_file);
+  if (*stats_cmd) return weir::cli::run_stats(info);
+  if (*tree_cmd) return weir::cli::run_tree(info);
   return 2;
 }

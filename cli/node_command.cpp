@@ -8,10 +8,12 @@
 
 #include "system_config.hpp"
 
-#include "node_config.hpp"
+#include "weir/actors/node_config.hpp"
+#include "weir/actors/metrics.hpp"
 #include "weir/actors/node.hpp"
 #include "weir/actors/protocol.hpp"
 #include "weir/runtime/file_system.hpp"
+#include "weir/runtime/http_server.hpp"
 
 namespace weir::cli {
 
@@ -58,10 +60,31 @@ int run_node(const node_command_options& command) {
                options.data_dir);
   for (const auto& line : describe_queues(options)) spdlog::info("{}", line);
 
+  std::unique_ptr<http_server> metrics;
+  if (!command.metrics.empty()) {
+    node* served = started->get();
+    auto serving = http_server::start(
+        command.metrics,
+        [&system, served](const std::string& path) -> std::optional<std::string> {
+          if (path != "/metrics") return std::nullopt;
+          return render_prometheus(system, served->metrics(), std::chrono::seconds(2));
+        });
+    if (!serving) {
+      std::cerr << "weir node: --metrics " << command.metrics << ": "
+                << serving.error().to_string() << "\n";
+      (void)(*started)->stop();
+      return 2;
+    }
+    metrics = std::move(*serving);
+    spdlog::info("node {}: metrics on http://{}/metrics", options.link.node_id,
+                 metrics->address());
+  }
+
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   spdlog::info("node {}: {} received: closing connections, syncing queues", options.link.node_id,
                signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  if (metrics) metrics->stop();  // no scrape reaches a stopping node
   if (auto stopped = (*started)->stop(); !stopped) {
     std::cerr << "weir node: " << stopped.to_string() << "\n";
     return 1;

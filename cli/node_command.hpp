@@ -12,6 +12,7 @@ struct node_command_options {
   std::string data_dir;
   std::string config_file;
   std::vector<std::string> queues;
+  std::string metrics;  ///< HOST:PORT to serve GET /metrics on; empty: none
 };
 
 /// Returns the exit status: 0 after a clean stop, 2 when the node could not start.

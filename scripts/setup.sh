@@ -8,6 +8,7 @@ packages=(
   libcaf-dev libzmq3-dev cppzmq-dev capnproto libcapnp-dev
   libboost-test-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   clang libclang-rt-14-dev
+  graphviz
 )
 
 missing=()

@@ -50,7 +50,7 @@ void fill_envelope(schema::Envelope::Builder envelope, std::uint64_t n) {
 // left at its default.
 void fill_every_kind(schema::Frame::Builder frame) {
   frame.setProtocolVersion(schema::WIRE_PROTOCOL_VERSION);
-  auto m = frame.initMessages(16);
+  auto m = frame.initMessages(18);
   auto hello = m[0].initHello();
   hello.setNodeId("node-a");
   hello.setProtocolVersion(schema::WIRE_PROTOCOL_VERSION);
@@ -127,6 +127,13 @@ void fill_every_kind(schema::Frame::Builder frame) {
   auto replay_reply = m[15].initReplayReply();
   replay_reply.setRequestId(13);
   replay_reply.setMoved(42);
+  auto info_request = m[16].initInfoRequest();
+  info_request.setRequestId(14);
+  info_request.setTopic(schema::InfoTopic::TREE);
+  auto info_reply = m[17].initInfoReply();
+  info_reply.setRequestId(14);
+  info_reply.setTopic(schema::InfoTopic::TREE);
+  info_reply.setText("node a state=running restarts=0\n  orders state=running restarts=2\n");
 }
 
 std::vector<unsigned char> to_bytes(const zmq::message_t& message) {
@@ -207,7 +214,7 @@ BOOST_AUTO_TEST_CASE(round_trips_every_message_kind) {
   auto root = frame->root();
   BOOST_CHECK_EQUAL(root.getProtocolVersion(), schema::WIRE_PROTOCOL_VERSION);
   auto m = root.getMessages();
-  BOOST_REQUIRE_EQUAL(m.size(), 16u);
+  BOOST_REQUIRE_EQUAL(m.size(), 18u);
   for (unsigned i = 0; i < m.size(); ++i) BOOST_CHECK_EQUAL(static_cast<unsigned>(m[i].which()), i);
   // Every field of every kind, compared through a digest of all of them.
   BOOST_CHECK_EQUAL(digest_of(root), expected_digest);
@@ -242,6 +249,12 @@ BOOST_AUTO_TEST_CASE(round_trips_every_message_kind) {
   BOOST_CHECK_EQUAL(m[13].getListReply().getEnvelopes()[0].getId(), 4u);
   BOOST_CHECK_EQUAL(m[14].getReplayRequest().getLimit(), 100u);
   BOOST_CHECK_EQUAL(m[15].getReplayReply().getMoved(), 42u);
+  BOOST_CHECK_EQUAL(m[16].getInfoRequest().getRequestId(), 14u);
+  BOOST_CHECK(m[16].getInfoRequest().getTopic() == schema::InfoTopic::TREE);
+  BOOST_CHECK_EQUAL(m[17].getInfoReply().getRequestId(), 14u);
+  BOOST_CHECK_EQUAL(m[17].getInfoReply().getText().cStr(),
+                    std::string("node a state=running restarts=0\n"
+                                "  orders state=running restarts=2\n"));
 }
 
 BOOST_AUTO_TEST_CASE(encodes_multi_segment_builders_in_the_standard_layout) {
@@ -379,7 +392,7 @@ BOOST_AUTO_TEST_CASE(bounds_lists_of_zero_sized_elements_by_the_frame_size) {
 }
 
 BOOST_AUTO_TEST_CASE(refuses_an_unknown_message_kind_naming_it) {
-  for (std::uint16_t tag : {std::uint16_t(16), std::uint16_t(0xffff)}) {
+  for (std::uint16_t tag : {std::uint16_t(18), std::uint16_t(0xffff)}) {
     capnp::MallocMessageBuilder builder;
     auto frame = builder.initRoot<schema::Frame>();
     frame.setProtocolVersion(schema::WIRE_PROTOCOL_VERSION);
@@ -409,6 +422,49 @@ BOOST_AUTO_TEST_CASE(refuses_text_without_its_terminating_nul_deep_inside_a_mess
   BOOST_CHECK(error.code == ErrorCode::MALFORMED_FRAME);
   // The first header named so is in the publish, message 2.
   BOOST_CHECK_MESSAGE(error.message.find("message 2 (publish)") != std::string::npos,
+                      error.message);
+}
+
+BOOST_AUTO_TEST_CASE(checks_info_messages_field_by_field) {
+  auto info_frame = [](std::uint16_t topic, const std::string& text) {
+    capnp::MallocMessageBuilder builder;
+    auto frame = builder.initRoot<schema::Frame>();
+    frame.setProtocolVersion(schema::WIRE_PROTOCOL_VERSION);
+    auto messages = frame.initMessages(2);
+    auto request = messages[0].initInfoRequest();
+    request.setRequestId(7);
+    request.setTopic(static_cast<schema::InfoTopic>(topic));
+    auto reply = messages[1].initInfoReply();
+    reply.setRequestId(7);
+    reply.setText(text);
+    return to_bytes(encode_frame(builder));
+  };
+  // A topic this build does not know is well-formed: the node answers it with badRequest.
+  auto accepted = frame_of(decode(info_frame(9, "weir_node_peers 1\n")));
+  auto messages = accepted->root().getMessages();
+  BOOST_CHECK_EQUAL(static_cast<unsigned>(messages[0].getInfoRequest().getTopic()), 9u);
+  BOOST_CHECK_EQUAL(messages[1].getInfoReply().getText().cStr(),
+                    std::string("weir_node_peers 1\n"));
+
+  // The reply's text without its NUL is refused, naming the message and its kind.
+  auto bytes = info_frame(0, "weir_node_peers 1");
+  const std::string text("weir_node_peers 1");
+  auto found = std::search(bytes.begin(), bytes.end(), text.begin(), text.end());
+  BOOST_REQUIRE(found != bytes.end());
+  *(found + static_cast<std::ptrdiff_t>(text.size())) = 'x';
+  auto error = error_of(decode(bytes));
+  BOOST_CHECK(error.code == ErrorCode::MALFORMED_FRAME);
+  BOOST_CHECK_MESSAGE(error.message.find("message 1 (infoReply)") != std::string::npos,
+                      error.message);
+
+  // So is a request whose struct pointer points outside the frame.
+  auto broken = info_frame(1, "x");
+  // Word 0 is the segment table, 1 the root pointer, 2..3 the Frame struct, 4 the
+  // list tag; word 5 is the first message's data, word 6 its union pointer.
+  store_word(broken, 6, (std::uint64_t(1) << 32) | (std::uint64_t(1000) << 2));
+  error = error_of(decode(broken));
+  BOOST_CHECK(error.code == ErrorCode::MALFORMED_FRAME);
+  BOOST_CHECK_MESSAGE(error.message.find("message 0 (infoRequest)") != std::string::npos,
                       error.message);
 }
 

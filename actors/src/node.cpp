@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include "weir/actors/metrics.hpp"
 #include "weir/runtime/supervisor.hpp"
 #include "wire_codec.hpp"
 
@@ -25,15 +26,43 @@ using schema::ProtocolMessage;
 
 constexpr std::chrono::seconds request_timeout{10};
 
+// How long an infoRequest waits for the queues and the supervisor; a queue that
+// is slower (restarting) shows as weir_queue_up 0. Below the client's default
+// timeout of 5 s, so a reply arrives before the client gives up.
+constexpr std::chrono::seconds info_timeout{2};
+
 /// What the node's actors and its link thread share.
 struct node_shared {
   mutable std::mutex mutex;
   std::map<std::string, caf::actor> queues;           // name -> the queue actor serving it now
   std::map<std::string, std::string> dead_letter_of;  // queue -> its dead-letter queue
   std::unique_ptr<transport::endpoint> endpoint;
+  caf::actor supervisor;  // of the queues; guarded by mutex
   std::string node_id;
   std::atomic<std::uint64_t> unknown_queue{0};
   std::atomic<std::uint64_t> bad_requests{0};
+  std::atomic<std::uint64_t> sessions{0};  // open now; kept by the node with its session map
+
+  node_stats stats() const {
+    node_stats out;
+    out.unknown_queue = unknown_queue.load();
+    out.bad_requests = bad_requests.load();
+    out.peers = sessions.load();
+    std::lock_guard lock(mutex);
+    if (endpoint) out.link = endpoint->stats();
+    return out;
+  }
+
+  metrics_source metrics() const {
+    metrics_source out;
+    {
+      std::lock_guard lock(mutex);
+      out.queues.assign(queues.begin(), queues.end());
+      out.supervisor = supervisor;
+    }
+    out.node = stats();
+    return out;
+  }
 
   caf::actor lookup(const std::string& name) const {
     std::lock_guard lock(mutex);
@@ -282,6 +311,40 @@ void handle_replay(session_actor* self, schema::ReplayRequest::Reader replay) {
           });
 }
 
+void handle_info(session_actor* self, schema::InfoRequest::Reader request) {
+  auto& state = self->state;
+  const auto request_id = request.getRequestId();
+  const auto topic = request.getTopic();
+  if (topic != schema::InfoTopic::METRICS && topic != schema::InfoTopic::TREE) {
+    state.shared->refuse(state.peer, ErrorCode::BAD_REQUEST,
+                         "unknown info topic " + std::to_string(static_cast<unsigned>(topic)) +
+                             " (this node knows metrics and tree)",
+                         "", request_id);
+    return;
+  }
+  auto source = state.shared->metrics();
+  if (topic == schema::InfoTopic::TREE) source.queues.clear();  // only the tree is needed
+  // Collected without blocking the session: the reply is sent from the collector.
+  auto reply = [shared = state.shared, peer = state.peer, request_id,
+                topic](metrics_snapshot snapshot) {
+    if (topic == schema::InfoTopic::TREE && !snapshot.tree) {
+      shared->refuse(peer, ErrorCode::INTERNAL,
+                     "node " + shared->node_id + ": the supervisor did not list its tree in time",
+                     "", request_id);
+      return;
+    }
+    const auto text = topic == schema::InfoTopic::METRICS ? render_prometheus(snapshot)
+                                                          : render_tree(*snapshot.tree);
+    shared->send(peer, wire::single_message_frame([&](ProtocolMessage::Builder out) {
+                   auto answer = out.initInfoReply();
+                   answer.setRequestId(request_id);
+                   answer.setTopic(topic);
+                   answer.setText(text);
+                 }));
+  };
+  collect_metrics(self->system(), std::move(source), info_timeout, std::move(reply));
+}
+
 void handle_message(session_actor* self, ProtocolMessage::Reader message) {
   auto& state = self->state;
   switch (message.which()) {
@@ -340,6 +403,9 @@ void handle_message(session_actor* self, ProtocolMessage::Reader message) {
     case ProtocolMessage::REPLAY_REQUEST:
       handle_replay(self, message.getReplayRequest());
       break;
+    case ProtocolMessage::INFO_REQUEST:
+      handle_info(self, message.getInfoRequest());
+      break;
     case ProtocolMessage::ERROR: {
       auto error = message.getError();
       spdlog::warn("node {}: peer {} reports: {}", state.shared->node_id, state.peer_node,
@@ -350,6 +416,7 @@ void handle_message(session_actor* self, ProtocolMessage::Reader message) {
     case ProtocolMessage::DELIVER:
     case ProtocolMessage::LIST_REPLY:
     case ProtocolMessage::REPLAY_REPLY:
+    case ProtocolMessage::INFO_REPLY:
       state.shared->refuse(state.peer, ErrorCode::BAD_REQUEST,
                            "a node does not accept message kind " +
                                std::to_string(static_cast<int>(message.which())) + " from a client",
@@ -425,18 +492,14 @@ class node_impl final : public node {
     shared_->queues[name] = std::move(queue);
   }
 
-  node_stats stats() const override {
-    node_stats stats;
-    stats.unknown_queue = shared_->unknown_queue.load();
-    stats.bad_requests = shared_->bad_requests.load();
-    {
-      std::lock_guard lock(sessions_mutex_);
-      stats.peers = sessions_.size();
-    }
+  node_stats stats() const override { return shared_->stats(); }
+
+  caf::actor supervisor() const override {
     std::lock_guard lock(shared_->mutex);
-    if (shared_->endpoint) stats.link = shared_->endpoint->stats();
-    return stats;
+    return shared_->supervisor;
   }
+
+  weir::metrics_source metrics() const override { return shared_->metrics(); }
 
   status stop() override {
     std::unique_ptr<transport::endpoint> endpoint;
@@ -449,6 +512,7 @@ class node_impl final : public node {
     {
       std::lock_guard lock(sessions_mutex_);
       sessions.swap(sessions_);
+      shared_->sessions = 0;
     }
     caf::scoped_actor self{system_};
     for (auto& [peer, session] : sessions) {
@@ -535,6 +599,10 @@ class node_impl final : public node {
     supervision.max_restarts = 5;
     supervision.period = std::chrono::seconds(10);
     supervisor_ = spawn_supervisor(system_, supervision, std::move(children));
+    {
+      std::lock_guard lock(shared_->mutex);
+      shared_->supervisor = supervisor_;
+    }
 
     // The supervisor starts its children asynchronously: wait until every queue
     // is serving or one failed to start, so a node never serves half its queues.
@@ -568,6 +636,7 @@ class node_impl final : public node {
     supervisor_ = caf::actor{};
     std::lock_guard lock(shared_->mutex);
     shared_->queues.clear();
+    shared_->supervisor = caf::actor{};
   }
 
   // Runs on the link's thread.
@@ -578,6 +647,7 @@ class node_impl final : public node {
         spdlog::info("node {}: peer {} ({}) connected", shared_->node_id, event.peer, event.detail);
         sessions_[event.peer] =
             system_.spawn(session_behavior, shared_, event.peer, std::move(event.detail));
+        shared_->sessions = sessions_.size();
         break;
       }
       case transport::link_event::kind::frame: {
@@ -593,6 +663,7 @@ class node_impl final : public node {
         spdlog::info("node {}: peer {} lost: {}", shared_->node_id, event.peer, event.detail);
         caf::anon_send_exit(it->second, caf::exit_reason::user_shutdown);
         sessions_.erase(it);
+        shared_->sessions = sessions_.size();
         break;
       }
     }

@@ -36,6 +36,7 @@ struct edge_plan {
   std::string queue_name;  // the queue's own name; its log is <data_dir>/<queue_name>.queue
   bool durable = true;
   std::string node;               // where it and the stage reading it run; "" is the home node
+  edge_options options;           // its policies
   std::uint64_t incarnation = 0;  // 0: durable; else new per run (stage.capnp, inputIncarnation)
   std::shared_ptr<shared_handle> handle = std::make_shared<shared_handle>();
 };
@@ -72,17 +73,17 @@ class pipeline_run_impl final : public pipeline_run {
   }
 
   status start(const std::string& pipeline_name, const std::string& source_name,
-               const std::string& source_path, const std::vector<pipeline::op>& ops,
-               const std::string& data_dir, supervisor_options supervision,
-               const deployment* where) {
+               const std::string& source_path, const edge_options& source_queue,
+               const std::vector<pipeline::op>& ops, const std::string& data_dir,
+               supervisor_options supervision, const deployment* where) {
     where_ = where == nullptr ? std::nullopt : std::optional<deployment>(*where);
     // Cut the steps into stages at each queue.
-    edges_.push_back({source_name + ".queue", source_name, true, "", 0});
+    edges_.push_back({source_name + ".queue", source_name, true, "", source_queue, 0});
     std::vector<std::vector<pipeline::op>> chains(1);
     for (const auto& o : ops) {
       if (o.type == op_kind::queue) {
-        edges_.push_back(
-            {o.name, o.name, o.edge.durable, o.edge.node, o.edge.durable ? 0 : new_incarnation()});
+        edges_.push_back({o.name, o.name, o.edge.durable, o.edge.node, o.edge,
+                          o.edge.durable ? 0 : new_incarnation()});
         chains.emplace_back();
       } else {
         chains.back().push_back(o);
@@ -114,6 +115,7 @@ class pipeline_run_impl final : public pipeline_run {
       definition->input_queue = edges_[k].queue_name;
       definition->reads_source = k == 0;
       definition->input_incarnation = edges_[k].incarnation;
+      definition->input_credit = edges_[k].options.credit;
       definition->has_output = k + 1 < edges_.size();
       if (definition->has_output) {
         definition->output_queue = edges_[k + 1].queue_name;
@@ -131,32 +133,38 @@ class pipeline_run_impl final : public pipeline_run {
     // Queues first, then stages, both in order, rest_for_one: a restarted queue
     // restarts every stage (they re-subscribe and republish their outboxes); a
     // restarted stage reloads its checkpoint, and the stages after it restart too.
+    // Dead-letter queues come first: a restarted one restarts the queues that
+    // move messages into it, so they pick up its new handle.
     std::vector<child_spec> children;
     for (const auto& edge : edges_) {
+      const auto& name = edge.options.dead_letter_queue;
+      if (!is_local(edge) || name.empty() || dead_letter_queues_.count(name) != 0) continue;
+      auto handle = std::make_shared<shared_handle>();
+      dead_letter_queues_[name] = handle;
+      queue_options options;
+      options.name = name;
+      options.data_dir = data_dir + "/" + name + ".queue";
+      children.push_back(queue_child(name, fs_, options, handle, nullptr));
+    }
+    for (const auto& edge : edges_) {
       if (!is_local(edge)) continue;
-      child_spec spec;
-      spec.name = edge.name;
-      auto* storage = edge.durable ? &fs_ : static_cast<file_system*>(&memory_fs_);
-      spec.start = [storage, data_dir, queue_name = edge.queue_name, durable = edge.durable,
-                    handle = edge.handle, server = server_.get()](caf::actor_system& sys) {
-        queue_options options;
-        options.name = queue_name;
-        options.data_dir = data_dir + "/" + queue_name + ".queue";
-        options.ack_timeout = std::chrono::seconds(60);
-        // An in-memory edge is a "durable" queue over the run's memory file
-        // system: spawn_queue's own in-memory mode would give every incarnation an
-        // empty one, and a restarted queue would forget its messages.
-        if (!durable) options.log.sync = sync_policy{sync_policy::mode::none, {}};
-        auto spawned = spawn_queue(sys, *storage, options);
-        if (!spawned) {
-          spdlog::error("pipeline: {}", spawned.error().to_string());
-          return caf::actor{};
-        }
-        handle->set(*spawned);
-        if (server != nullptr) server->serve(queue_name, *spawned);
-        return *spawned;
-      };
-      children.push_back(std::move(spec));
+      queue_options options;
+      options.name = edge.queue_name;
+      options.data_dir = data_dir + "/" + edge.queue_name + ".queue";
+      options.ack_timeout = edge.options.ack_timeout;
+      options.retry_backoff = edge.options.retry_backoff;
+      options.max_deliveries = edge.options.max_deliveries;
+      options.log.sync = edge.options.sync;
+      std::shared_ptr<shared_handle> dead_letters;
+      if (!edge.options.dead_letter_queue.empty()) {
+        dead_letters = dead_letter_queues_.at(edge.options.dead_letter_queue);
+      }
+      // An in-memory edge is a "durable" queue over the run's memory file
+      // system: spawn_queue's own in-memory mode would give every incarnation an
+      // empty one, and a restarted queue would forget its messages.
+      if (!edge.durable) options.log.sync = sync_policy{sync_policy::mode::none, {}};
+      children.push_back(queue_child(edge.name, edge.durable ? fs_ : memory_fs_, options,
+                                     edge.handle, dead_letters));
     }
     for (std::size_t k = 0; k < stages_.size(); ++k) {
       if (!is_local(edges_[k])) continue;
@@ -240,8 +248,45 @@ class pipeline_run_impl final : public pipeline_run {
     for (const auto& stage : stages_) {
       if (stage.name == name) return stage.handle->get();
     }
+    if (auto it = dead_letter_queues_.find(name); it != dead_letter_queues_.end()) {
+      return it->second->get();
+    }
     return {};
   }
+
+  /// A queue under the run's supervisor: each start publishes its new actor in
+  /// `handle` (and to the node serving it), with the dead-letter queue's current one.
+  child_spec queue_child(const std::string& name, file_system& storage, queue_options options,
+                         std::shared_ptr<shared_handle> handle,
+                         std::shared_ptr<shared_handle> dead_letters) {
+    child_spec spec;
+    spec.name = name;
+    spec.start = [&storage, options = std::move(options), handle = std::move(handle),
+                  dead_letters = std::move(dead_letters),
+                  server = server_.get()](caf::actor_system& sys) mutable {
+      if (dead_letters) options.dead_letter_queue = dead_letters->get();
+      auto spawned = spawn_queue(sys, storage, options);
+      if (!spawned) {
+        spdlog::error("pipeline: {}", spawned.error().to_string());
+        return caf::actor{};
+      }
+      handle->set(*spawned);
+      if (server != nullptr) server->serve(options.name, *spawned);
+      return *spawned;
+    };
+    return spec;
+  }
+
+  std::vector<std::string> queue_names() const override {
+    std::vector<std::string> names;
+    for (const auto& [name, handle] : dead_letter_queues_) names.push_back(name);
+    for (const auto& edge : edges_) {
+      if (is_local(edge)) names.push_back(edge.name);
+    }
+    return names;
+  }
+
+  caf::actor supervisor() const override { return supervisor_; }
 
  private:
   std::string node_of(const edge_plan& edge) const {
@@ -389,6 +434,7 @@ class pipeline_run_impl final : public pipeline_run {
   memory_file_system memory_fs_;
   std::vector<edge_plan> edges_;
   std::vector<stage_plan> stages_;
+  std::map<std::string, std::shared_ptr<shared_handle>> dead_letter_queues_;  // by name
   std::optional<deployment> where_;         // none: everything runs here
   std::unique_ptr<node> server_;            // serves this node's queues to the others
   std::vector<caf::actor> remote_outputs_;  // queues on other nodes that local stages write
@@ -442,13 +488,47 @@ bool bad_name(const std::string& name) {
   return name.empty() || name.find('/') != std::string::npos;
 }
 
+status check_policy(const std::string& queue, const edge_options& edge) {
+  const auto refuse = [&queue](const std::string& why) {
+    return status{errc::invalid_argument, "queue " + queue + ": " + why};
+  };
+  if (edge.credit == 0) return refuse("credit must be at least 1");
+  if (edge.ack_timeout.count() <= 0) return refuse("ack timeout must be positive");
+  if (auto valid = edge.retry_backoff.validate(); !valid) return refuse(valid.message());
+  if (edge.max_deliveries != 0 && edge.dead_letter_queue.empty()) {
+    return refuse("max_deliveries needs a dead-letter queue");
+  }
+  if (!edge.dead_letter_queue.empty() && bad_name(edge.dead_letter_queue)) {
+    return refuse("dead-letter queue name '" + edge.dead_letter_queue + "' is empty or has a '/'");
+  }
+  return {};
+}
+
+std::set<std::string> dead_letter_queue_names(const edge_options& source_queue,
+                                              const std::vector<pipeline::op>& ops) {
+  std::set<std::string> names;
+  if (!source_queue.dead_letter_queue.empty()) names.insert(source_queue.dead_letter_queue);
+  for (const auto& o : ops) {
+    if (o.type == pipeline::op::kind::queue && !o.edge.dead_letter_queue.empty()) {
+      names.insert(o.edge.dead_letter_queue);
+    }
+  }
+  return names;
+}
+
 }  // namespace
 
 pipeline::pipeline(std::string name) : name_(std::move(name)) {}
 
 pipeline& pipeline::source_lines(std::string name, std::string path) {
+  return source_lines(std::move(name), std::move(path), {.durable = true});
+}
+
+pipeline& pipeline::source_lines(std::string name, std::string path, edge_options queue) {
   source_name_ = std::move(name);
   source_path_ = std::move(path);
+  source_queue_ = std::move(queue);
+  source_queue_.durable = true;
   return *this;
 }
 
@@ -576,6 +656,18 @@ status pipeline::validate() const {
   if (previous->type == op::kind::queue) {
     return refuse("queue " + previous->name + " has no operator after it");
   }
+  if (auto checked = check_policy(source_name_ + ".queue", source_queue_); !checked) {
+    return refuse(checked.message());
+  }
+  for (const auto& o : ops_) {
+    if (o.type != op::kind::queue) continue;
+    if (auto checked = check_policy(o.name, o.edge); !checked) return refuse(checked.message());
+  }
+  for (const auto& dead_letters : dead_letter_queue_names(source_queue_, ops_)) {
+    if (names.count(dead_letters) != 0) {
+      return refuse("dead-letter queue " + dead_letters + " has the name of another step");
+    }
+  }
   return {};
 }
 
@@ -593,6 +685,7 @@ std::string pipeline::to_dot() const {
   queue_node(source_queue, true);
   out << "  " << dot_quote(source_name_) << " -> " << dot_quote(source_queue) << ";\n";
   std::string previous = source_queue;
+  std::set<std::string> drawn_dead_letters;
   // A stage's operators are drawn in a cluster named after it (its last operator).
   std::vector<const op*> stage;
   const auto flush_stage = [&] {
@@ -622,6 +715,19 @@ std::string pipeline::to_dot() const {
     previous = o.name;
   }
   flush_stage();
+  // Dead letters: a dashed edge from each queue to its dead-letter queue.
+  const auto dead_letter_edge = [&](const std::string& queue, const edge_options& edge) {
+    if (edge.dead_letter_queue.empty()) return;
+    if (drawn_dead_letters.insert(edge.dead_letter_queue).second) {
+      queue_node(edge.dead_letter_queue, true);
+    }
+    out << "  " << dot_quote(queue) << " -> " << dot_quote(edge.dead_letter_queue)
+        << " [style=dashed, label=\"dead letters\"];\n";
+  };
+  dead_letter_edge(source_queue, source_queue_);
+  for (const auto& o : ops_) {
+    if (o.type == op::kind::queue) dead_letter_edge(o.name, o.edge);
+  }
   out << "}\n";
   return out.str();
 }
@@ -633,8 +739,8 @@ result<std::unique_ptr<pipeline_run>> pipeline::start(caf::actor_system& system,
   supervision.max_restarts = max_restarts_;
   supervision.period = restart_period_;
   auto run = std::make_unique<pipeline_run_impl>(system, fs);
-  if (auto started =
-          run->start(name_, source_name_, source_path_, ops_, data_dir, supervision, nullptr);
+  if (auto started = run->start(name_, source_name_, source_path_, source_queue_, ops_, data_dir,
+                                supervision, nullptr);
       !started) {
     return started;
   }
@@ -649,8 +755,8 @@ result<std::unique_ptr<pipeline_run>> pipeline::start(caf::actor_system& system,
   supervision.max_restarts = max_restarts_;
   supervision.period = restart_period_;
   auto run = std::make_unique<pipeline_run_impl>(system, fs);
-  if (auto started =
-          run->start(name_, source_name_, source_path_, ops_, data_dir, supervision, &where);
+  if (auto started = run->start(name_, source_name_, source_path_, source_queue_, ops_, data_dir,
+                                supervision, &where);
       !started) {
     return started;
   }

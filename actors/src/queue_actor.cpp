@@ -715,6 +715,14 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         // in the log (acks are written asynchronously, so the log's own totals lag).
         stats.ready = state.ready.size() + state.log->count_ready_from(state.log_cursor);
         stats.unacked += state.replaying.size();
+        // Called on the actor's own thread, so the reader side of its mailbox
+        // (fifo_inbox::size moves arrivals into the queue it reads) is safe here;
+        // from any other thread it would race with the actor.
+        stats.mailbox = self->mailbox().size();
+        const auto log = state.log->stats();
+        stats.log_bytes = log.log_bytes;
+        stats.log_segments = log.segments;
+        stats.fsync_seconds = log.fsync_seconds;
         return stats;
       },
   };

@@ -34,10 +34,8 @@ using window_tick_atom = caf::atom_constant<caf::atom("wstwindow")>;
 using time_point = caf::actor_clock::time_point;
 using wall_clock = std::chrono::system_clock;
 
-/// Deliveries the stage may hold unacked; bounds the parked batches too.
-constexpr std::int64_t stage_credit = 1024;
 /// Unconfirmed outputs past which the stage stops taking input: delivery batches
-/// are parked (at most `stage_credit` deliveries) until confirms bring it back.
+/// are parked (at most the input credit's worth of deliveries) until confirms bring it back.
 constexpr std::size_t outbox_max = 8192;
 constexpr std::size_t publish_batch_max = 512;
 constexpr auto resend_after = std::chrono::seconds(2);
@@ -220,18 +218,69 @@ void resend_all(stage_actor* self, const char* why) {
   publish_unsent(self);
 }
 
+status adopt_checkpoint(stage_state& state);
+
+/// Back to the last checkpoint, which precedes the batch being applied: undoes
+/// what the operators did to the state, windows and outbox since. False when
+/// the stage has quit.
+bool reload_checkpoint(stage_actor* self) {
+  auto& state = self->state;
+  state.data = {};
+  auto loaded = load_stage_checkpoint(*state.fs, state.definition->checkpoint_path,
+                                      state.definition->name, state.data);
+  if (loaded) loaded = adopt_checkpoint(state);
+  if (!loaded) {
+    spdlog::error("stage {}: {}", state.definition->name, loaded.to_string());
+    self->quit(caf::make_error(caf::sec::runtime_error, loaded.to_string()));
+    return false;
+  }
+  // Outputs confirmed since that checkpoint are back in the outbox: send them
+  // again, the queue drops what it has.
+  state.sent_up_to = state.data.outbox_first_seq - 1;
+  return true;
+}
+
+/// Runs the operators over the batch's deliveries not yet applied, skipping
+/// `failed`; stops at the first that throws and returns its id and reason.
+std::optional<std::pair<std::uint64_t, std::string>> run_batch(
+    stage_state& state, const delivery_batch& batch,
+    const std::map<std::uint64_t, std::string>& failed, bool& changed) {
+  for (const auto& d : batch.deliveries) {
+    if (state.data.applied.contains(d.id) || failed.count(d.id) != 0) continue;
+    try {
+      run_chain(state, element{d.data.key, d.data.payload}, 0);
+    } catch (const std::exception& e) {
+      return std::make_pair(d.id, std::string(e.what()));
+    } catch (...) {
+      return std::make_pair(d.id, std::string("an exception that is not a std::exception"));
+    }
+    state.data.applied.insert(d.id);
+    changed = true;
+  }
+  return std::nullopt;
+}
+
 /// Applies a delivery batch (steps 1 to 4 above); false when the stage has quit.
+/// A delivery whose operators throw is nacked, not applied: the queue retries it
+/// after its backoff and moves it to the dead-letter queue after max_deliveries,
+/// while the rest of the batch goes on.
 bool apply_batch(stage_actor* self, const delivery_batch& batch) {
   auto& state = self->state;
   const bool outbox_was_empty = state.data.outbox.empty();
-  std::vector<id_range> acks;
+  std::map<std::uint64_t, std::string> failed;
   bool changed = false;
+  while (auto failure = run_batch(state, batch, failed, changed)) {
+    spdlog::warn("stage {}: message {} failed: {}", state.definition->name, failure->first,
+                 failure->second);
+    failed.insert(*std::move(failure));
+    // The failed element may have changed the state halfway, and the others
+    // before it are run again from the checkpoint (sinks see them again).
+    if (!reload_checkpoint(self)) return false;
+    changed = false;
+  }
+  std::vector<id_range> acks;
   for (const auto& d : batch.deliveries) {
-    if (!state.data.applied.contains(d.id)) {
-      run_chain(state, element{d.data.key, d.data.payload}, 0);
-      state.data.applied.insert(d.id);
-      changed = true;
-    }
+    if (failed.count(d.id) != 0) continue;
     if (!acks.empty() && acks.back().end == d.id) {
       ++acks.back().end;
     } else {
@@ -242,7 +291,12 @@ bool apply_batch(stage_actor* self, const delivery_batch& batch) {
   // or any output published.
   if (changed && !write_checkpoint(self)) return false;
   report_progress(self);
-  self->send(state.input, ack_atom::value, std::move(acks));
+  if (!acks.empty()) self->send(state.input, ack_atom::value, std::move(acks));
+  for (auto& [id, reason] : failed) {
+    state.progress->failed++;
+    self->send(state.input, nack_atom::value,
+               nack_request{{id}, false, 0, state.definition->name + ": " + reason});
+  }
   if (outbox_was_empty && !state.data.outbox.empty()) state.last_progress = self->clock().now();
   publish_unsent(self);
   return true;
@@ -375,7 +429,8 @@ caf::behavior stage_behavior(stage_actor* self, std::shared_ptr<const stage_defi
     auto mine = incarnation;  // a newer incarnation may already be running
     progress->running.compare_exchange_strong(mine, 0);
   });
-  self->send(state.input, subscribe_atom::value, stage_credit);
+  self->send(state.input, subscribe_atom::value,
+             static_cast<std::int64_t>(state.definition->input_credit));
   // The checkpointed outbox may hold outputs the queue never got: send them all;
   // it drops those it has.
   resend_all(self, "restarted");

@@ -47,6 +47,7 @@ struct stage_progress {
   std::atomic<std::uint64_t> parked{0};  ///< deliveries held back while the outbox is full
   std::atomic<std::uint64_t> open_time_windows{0};
   std::atomic<std::uint64_t> next_incarnation{1};
+  std::atomic<std::uint64_t> failed{0};  ///< deliveries nacked because an operator threw
 };
 
 /// A time window that is open: elements arrived, not yet aggregated.
@@ -90,6 +91,7 @@ struct stage_definition {
   std::string input_queue;    ///< the input queue's name, as recorded in the checkpoint
   bool reads_source = false;  ///< the input queue is the one after the source
   std::uint64_t input_incarnation = 0;
+  std::uint32_t input_credit = 1024;  ///< deliveries held unacked at most
   bool has_output = false;   ///< a downstream queue: outputs go to the outbox
   std::string output_queue;  ///< its name, as in its confirmations
   std::uint64_t output_incarnation = 0;

@@ -8,7 +8,6 @@
 //
 //   wordcount INPUT DATA_DIR [--dot]
 
-#include <cctype>
 #include <cstring>
 #include <iostream>
 
@@ -18,6 +17,7 @@
 
 #include "weir/actors/pipeline.hpp"
 #include "weir/actors/protocol.hpp"
+#include "weir/actors/topology.hpp"
 
 namespace {
 
@@ -29,25 +29,6 @@ struct config : caf::actor_system_config {
   }
 };
 
-/// Words are runs of letters and digits, lower-cased.
-std::vector<weir::element> split_words(const weir::element& line) {
-  std::vector<weir::element> words;
-  std::string word;
-  auto flush = [&] {
-    if (!word.empty()) words.push_back({word, word});
-    word.clear();
-  };
-  for (unsigned char c : line.value) {
-    if (std::isalnum(c)) {
-      word += static_cast<char>(std::tolower(c));
-    } else {
-      flush();
-    }
-  }
-  flush();
-  return words;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -57,7 +38,7 @@ int main(int argc, char** argv) {
   }
   weir::pipeline wordcount("wordcount");
   wordcount.source_lines("lines", argv[1])
-      .flat_map("split", split_words)
+      .flat_map("split", weir::split_words)
       .queue("words", {.durable = true})  // exactly once across SIGKILL needs a durable edge
       .count_by_key("count");
   if (argc == 4) {

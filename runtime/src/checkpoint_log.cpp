@@ -252,6 +252,7 @@ class checkpoint_log::impl {
   log_state state_;
   mutable std::map<std::uint64_t, segment_entry> segments_;  // mutable: readers open files lazily
   mutable log_stats counters_;
+  histogram fsync_seconds_;  // atomics: observed by the writer without state_mutex_
   std::vector<std::uint64_t> snapshot_sequences_;  // snapshot files kept, oldest first
   std::uint64_t last_snapshot_covers_ =
       0;  // segment of the newest good snapshot's position; 0: none
@@ -999,7 +1000,9 @@ void checkpoint_log::impl::fail_from(std::vector<pending_record>& records, std::
 }
 
 status checkpoint_log::impl::sync_active() {
+  const auto sync_started = clock_type::now();
   auto synced = active_->sync();
+  fsync_seconds_.observe(std::chrono::duration<double>(clock_type::now() - sync_started).count());
   {
     std::lock_guard lock(state_mutex_);
     ++counters_.syncs;
@@ -1342,6 +1345,7 @@ log_stats checkpoint_log::impl::stats() const {
   out.lost = state_.lost;
   out.ready = (state_.next_id - 1) - state_.done.count_in(1, state_.next_id);
   out.unacked = state_.attempts.size();
+  out.fsync_seconds = fsync_seconds_.snapshot();
   out.segments = segments_.size();
   out.log_bytes = 0;
   for (const auto& [number, entry] : segments_) out.log_bytes += entry.size;

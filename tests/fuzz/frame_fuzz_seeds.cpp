@@ -92,10 +92,24 @@ void fill(ProtocolMessage::Builder message, unsigned kind) {
     case ProtocolMessage::LIST_REPLY: fill_envelopes(message.initListReply().initEnvelopes(1)); break;
     case ProtocolMessage::REPLAY_REQUEST: message.initReplayRequest().setQueue("orders.dead"); break;
     case ProtocolMessage::REPLAY_REPLY: message.initReplayReply().setMoved(3); break;
+    case ProtocolMessage::INFO_REQUEST: {
+      auto request = message.initInfoRequest();
+      request.setRequestId(5);
+      request.setTopic(weir::schema::InfoTopic::TREE);
+      break;
+    }
+    case ProtocolMessage::INFO_REPLY: {
+      auto reply = message.initInfoReply();
+      reply.setRequestId(5);
+      reply.setTopic(weir::schema::InfoTopic::METRICS);
+      reply.setText("# TYPE weir_queue_published_total counter\n"
+                    "weir_queue_published_total{queue=\"orders\"} 3\n");
+      break;
+    }
   }
 }
 
-constexpr unsigned kind_count = 16;
+constexpr unsigned kind_count = 18;
 
 bool write(const std::string& path, const zmq::message_t& frame) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

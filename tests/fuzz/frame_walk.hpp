@@ -170,6 +170,19 @@ class frame_walk {
         mix(x.getMoved());
         break;
       }
+      case W::INFO_REQUEST: {
+        auto x = m.getInfoRequest();
+        mix(x.getRequestId());
+        mix(static_cast<std::uint64_t>(x.getTopic()));
+        break;
+      }
+      case W::INFO_REPLY: {
+        auto x = m.getInfoReply();
+        mix(x.getRequestId());
+        mix(static_cast<std::uint64_t>(x.getTopic()));
+        text(x.getText());
+        break;
+      }
     }
   }
 

@@ -35,6 +35,8 @@ struct ProtocolMessage {
     listReply @13 :ListReply;
     replayRequest @14 :ReplayRequest;
     replayReply @15 :ReplayReply;
+    infoRequest @16 :InfoRequest;
+    infoReply @17 :InfoReply;
   }
 }
 
@@ -148,6 +150,26 @@ struct ReplayReply {
   requestId @0 :UInt64;
   moved @1 :UInt64;
   # Messages now confirmed in the source queue (and acked in the dead-letter queue).
+}
+
+struct InfoRequest {
+  # Asks a node about itself (`weir stats`, `weir tree`); answered with an
+  # infoReply of the same requestId, or an error naming it.
+  requestId @0 :UInt64;
+  topic @1 :InfoTopic;
+}
+
+enum InfoTopic {
+  metrics @0;
+  # The node's metrics in Prometheus text format 0.0.4 (docs/metrics.md).
+  tree @1;
+  # Its supervision tree: one line per actor with its state and restarts.
+}
+
+struct InfoReply {
+  requestId @0 :UInt64;
+  topic @1 :InfoTopic;
+  text @2 :Text;
 }
 
 struct Error {

@@ -2,6 +2,8 @@
 // A node: durable queues under a supervisor, served to other processes over a
 // ZeroMQ endpoint. Each handshaked peer gets a session; a peer that goes silent
 // or away loses its session, and its unacked deliveries are ready again at once.
+// A peer may also ask for the node's metrics or supervision tree (infoRequest:
+// `weir stats`, `weir tree`).
 
 #include <chrono>
 #include <cstdint>
@@ -17,6 +19,8 @@
 #include "weir/transport/link.hpp"
 
 namespace weir {
+
+struct metrics_source;  // metrics.hpp
 
 /// One queue a node serves.
 struct node_queue_options {
@@ -56,6 +60,13 @@ class node {
   virtual result<caf::actor> queue(const std::string& name) const = 0;
 
   virtual node_stats stats() const = 0;
+
+  /// The supervisor of the node's queues (answers tree_atom); invalid once stopped.
+  virtual caf::actor supervisor() const = 0;
+
+  /// Every queue served now, the supervisor and stats(): what render_prometheus
+  /// (metrics.hpp) needs for this node.
+  virtual metrics_source metrics() const = 0;
 
   /// Also serves `queue`, an actor the caller runs, as `name`; after the caller
   /// restarts it, call again with the new actor.

@@ -26,8 +26,10 @@
 
 #include <caf/fwd.hpp>
 
+#include "weir/runtime/backoff.hpp"
 #include "weir/runtime/file_system.hpp"
 #include "weir/runtime/status.hpp"
+#include "weir/runtime/sync_policy.hpp"
 #include "weir/transport/link.hpp"
 
 namespace weir {
@@ -51,6 +53,19 @@ struct edge_options {
   /// deployment::addresses); empty: the home node. A queue on another node than
   /// the stage that writes it must be durable.
   std::string node = {};
+
+  /// Below: the queue's policies (queue.hpp). The log's sync policy applies to a
+  /// durable queue; an in-memory one never syncs.
+  sync_policy sync = {};
+  std::chrono::milliseconds ack_timeout{60'000};
+  backoff_policy retry_backoff = backoff_policy::exponential(std::chrono::milliseconds(100),
+                                                             std::chrono::milliseconds(30'000));
+  /// Deliveries after which a message goes to `dead_letter_queue`; 0 = no limit.
+  std::uint32_t max_deliveries = 0;
+  /// A durable queue the run creates as `<data_dir>/<name>.queue`; needed by max_deliveries.
+  std::string dead_letter_queue = {};
+  /// Deliveries the stage reading this queue holds unacked at most.
+  std::uint32_t credit = 1024;
 };
 
 /// Where the parts of a pipeline run when it spans processes. Every process runs
@@ -73,6 +88,8 @@ class pipeline {
   /// same file resumes: lines already in the queue are recognised and dropped.
   /// Its queue, named "<name>.queue", is durable.
   pipeline& source_lines(std::string name, std::string path);
+  /// The same with the source queue's policies (it is durable whatever `queue.durable` says).
+  pipeline& source_lines(std::string name, std::string path, edge_options queue);
   pipeline& map(std::string name, std::function<element(const element&)> fn);
   pipeline& filter(std::string name, std::function<bool(const element&)> keep);
   pipeline& flat_map(std::string name, std::function<std::vector<element>(const element&)> fn);
@@ -149,6 +166,7 @@ class pipeline {
   std::string name_;
   std::string source_name_;
   std::string source_path_;
+  edge_options source_queue_ = {.durable = true};
   std::vector<op> ops_;
   std::uint32_t max_restarts_ = 5;
   std::chrono::milliseconds restart_period_{10'000};
@@ -172,6 +190,12 @@ class pipeline_run {
   /// or of a stage (by the name of its last operator); an invalid handle while it
   /// restarts or for an unknown name. A hook for tests that kill parts of a run.
   virtual caf::actor actor_of(const std::string& name) const = 0;
+
+  /// The names of the queues this process runs, source's first (for actor_of and metrics).
+  virtual std::vector<std::string> queue_names() const = 0;
+
+  /// The supervisor of this process's part; answers `tree_atom` (supervisor.hpp).
+  virtual caf::actor supervisor() const = 0;
 };
 
 }  // namespace weir

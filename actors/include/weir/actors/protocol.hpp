@@ -8,7 +8,8 @@
 //   queue -> consumer   (deliver_atom, delivery_batch)
 //   consumer -> queue   (ack_atom, std::vector<id_range>) / (nack_atom, nack_request)
 //                       (extend_atom, std::vector<uint64_t> ids, uint32_t extension_ms)
-//   anyone -> queue     (stats_atom) -> queue_stats
+//   anyone -> queue     (stats_atom) -> queue_stats   counters, log size, fsync latencies,
+//                       and the queue actor's own mailbox size
 //   anyone -> queue     (list_atom, uint64_t from_id, uint32_t limit) -> std::vector<delivery>
 //                       ready messages, not delivered (how a dead-letter queue is inspected)
 //   anyone -> queue     (replay_atom, caf::actor target, uint32_t limit) -> uint64_t
@@ -107,6 +108,10 @@ struct queue_stats {
   std::uint64_t consumers = 0;
   std::uint64_t protocol_errors = 0;  ///< bad acks, bad credit, fenced epochs, gaps
   std::uint64_t storage_errors = 0;   ///< appends the log refused or failed
+  std::uint64_t mailbox = 0;          ///< messages waiting in the queue actor's mailbox
+  std::uint64_t log_bytes = 0;        ///< size of the log's segment files
+  std::uint64_t log_segments = 0;
+  histogram_snapshot fsync_seconds = {};  ///< the log's fdatasync latencies
 };
 
 template <class Inspector>
@@ -150,10 +155,15 @@ typename Inspector::result_type inspect(Inspector& f, protocol_error& x) {
   return f(caf::meta::type_name("weir::protocol_error"), x.queue, x.message);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, histogram_snapshot& x) {
+  return f(caf::meta::type_name("weir::histogram_snapshot"), x.bounds, x.counts, x.count, x.sum);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, queue_stats& x) {
   return f(caf::meta::type_name("weir::queue_stats"), x.name, x.ready, x.unacked, x.delayed,
            x.published, x.confirmed, x.duplicates, x.delivered, x.redelivered, x.acked,
-           x.dead_lettered, x.consumers, x.protocol_errors, x.storage_errors);
+           x.dead_lettered, x.consumers, x.protocol_errors, x.storage_errors, x.mailbox,
+           x.log_bytes, x.log_segments, x.fsync_seconds);
 }
 
 /// Registers the protocol's message types (and the supervisor's) on a config.

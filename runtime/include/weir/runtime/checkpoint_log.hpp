@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "weir/runtime/file_system.hpp"
+#include "weir/runtime/histogram.hpp"
 #include "weir/runtime/status.hpp"
 #include "weir/runtime/sync_policy.hpp"
 
@@ -136,6 +137,9 @@ struct log_stats {
   std::uint64_t append_errors = 0;
   std::uint64_t sync_errors = 0;
   std::uint64_t corrupt_reads = 0;  ///< read() calls that met a bad record
+  /// Seconds each fdatasync of the writer took (group commits and segment seals),
+  /// failed ones included; `fsync_seconds.count` equals `syncs`.
+  histogram_snapshot fsync_seconds = {};
 };
 
 /// The newest message of one producer that the log holds.

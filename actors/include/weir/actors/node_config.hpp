@@ -8,7 +8,7 @@
 #include "weir/actors/node.hpp"
 #include "weir/runtime/status.hpp"
 
-namespace weir::cli {
+namespace weir {
 
 /// A queue named only by `--queue NAME`: durable, sync always, five deliveries,
 /// then its dead-letter queue NAME.dlq.
@@ -24,4 +24,4 @@ void add_named_queues(const std::vector<std::string>& names, node_options& optio
 /// One line per queue with its effective settings, for the start-up log.
 std::vector<std::string> describe_queues(const node_options& options);
 
-}  // namespace weir::cli
+}  // namespace weir

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# `weir run` and `weir graph` over the bundled topologies and over broken ones:
+# counts checked against a count made by the shell, a rerun and an interrupted
+# run giving the same counts, --print-config round-tripping, DOT that Graphviz
+# parses, and each configuration error naming file, line and key, exiting 2 and
+# leaving no data directory behind.
+# Usage: cli_run_test.sh WEIR_BINARY TOPOLOGIES_DIR
+set -uo pipefail
+weir=$(realpath "$1")
+topologies=$(cd "$2" && pwd)
+work=$(mktemp -d /tmp/weir-cli-run-XXXXXX)
+run_pid=
+cleanup() {
+  [ -n "$run_pid" ] && kill -9 "$run_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+expect_status() {  # expected actual what
+  [ "$1" = "$2" ] || fail "$3: exit status $2, expected $1"
+}
+export WEIR_NO_PROGRESS=1
+cd "$work" || exit 1
+
+# The shell's own word count: runs of letters and digits, lower-cased.
+shell_counts() {  # FILE -> "count<TAB>word" lines, largest first, then by word
+  tr -cs 'A-Za-z0-9' '\n' < "$1" | tr 'A-Z' 'a-z' | grep -v '^$' | sort | uniq -c |
+    awk '{ print $1 "\t" $2 }' | sort -t "$(printf '\t')" -k1,1nr -k2,2
+}
+
+# --- the bundled word count ---------------------------------------------------
+"$weir" run "$topologies/wordcount.toml" --top 1000 > wc1.out 2> wc1.err
+expect_status 0 $? "wordcount run"
+grep -q "^run wordcount done in .* s; data in $work/weir-data$" wc1.out ||
+  fail "wordcount does not say where its data lives: $(head -1 wc1.out)"
+shell_counts "$topologies/data/weirs.txt" > wc.expected
+sed -n '3,$p' wc1.out > wc1.counts
+diff wc.expected wc1.counts > wc1.diff || fail "wordcount counts differ from the shell's: $(head -5 wc1.diff)"
+grep -q "^top $(wc -l < wc.expected) of $(wc -l < wc.expected) keys counted by stage count:$" wc1.out ||
+  fail "wordcount summary line: $(sed -n 2p wc1.out)"
+grep -q '^\[queue.words\]$' wc1.err && grep -q '^credit = 2048$' wc1.err ||
+  fail "the effective configuration is not printed at start"
+
+# Run again over the same data: nothing is applied twice.
+"$weir" run "$topologies/wordcount.toml" --top 1000 > wc2.out 2> wc2.err
+expect_status 0 $? "wordcount rerun"
+sed -n '3,$p' wc2.out | diff wc.expected - > /dev/null || fail "a rerun changed the counts"
+
+# --- interrupted and run again: the same counts as an uninterrupted run -------
+mkdir big
+for i in $(seq 1 60); do cat "$topologies/data/weirs.txt"; done > big/text.txt
+seq 1 20000 | sed 's/^/line /' >> big/text.txt
+sed -e "s|data/weirs.txt|$work/big/text.txt|" "$topologies/wordcount.toml" > big/wordcount.toml
+shell_counts big/text.txt | head -20 > big.expected
+"$weir" run big/wordcount.toml --data big-data --top 20 > big1.out 2> big1.err &
+run_pid=$!
+sleep 0.4
+kill -INT "$run_pid"
+wait "$run_pid"
+status=$?
+run_pid=
+echo "interrupted run: exit status $status"
+if [ "$status" = 130 ]; then
+  grep -q "SIGINT: stopping; run again to resume" big1.err || fail "interrupt message: $(tail -2 big1.err)"
+else
+  # Finished before the interrupt arrived: still a valid run.
+  expect_status 0 "$status" "interrupted run"
+fi
+"$weir" run big/wordcount.toml --data big-data --top 20 > big2.out 2> big2.err
+expect_status 0 $? "run after the interrupt"
+sed -n '3,$p' big2.out | diff big.expected - > big.diff || fail "counts after an interrupt: $(head -5 big.diff)"
+
+# --- the bundled error counter: regex filter, key by regex, file and stdout sinks, windows
+mkdir errors && (cd errors && "$weir" run "$topologies/errors.toml" > out 2> err)
+expect_status 0 $? "errors run"
+printf 'window\tdb=1 payments=3\nwindow\tdb=1 payments=3\n' > errors.windows
+grep '^window' errors/out | diff errors.windows - > /dev/null || fail "errors windows: $(cat errors/out)"
+grep -q "^6	payments$" errors/out && grep -q "^2	db$" errors/out || fail "errors counts: $(cat errors/out)"
+[ "$(wc -l < errors/errors-by-component.tsv)" = 8 ] && tail -1 errors/errors-by-component.tsv | grep -q "^payments	6$" ||
+  fail "file sink: $(cat errors/errors-by-component.tsv)"
+
+# --- --print-config: the effective configuration is itself a valid topology -----
+"$weir" run "$topologies/errors.toml" --print-config --data pc-data > printed.toml
+expect_status 0 $? "--print-config"
+[ -e pc-data ] && fail "--print-config created the data directory"
+grep -q '^data_dir = "'"$work"'/pc-data"$' printed.toml || fail "--print-config data_dir: $(grep data_dir printed.toml)"
+grep -q '^ack_timeout_ms = 60000$' printed.toml || fail "--print-config leaves out defaults"
+"$weir" graph printed.toml > printed.dot
+expect_status 0 $? "graph of the printed configuration"
+
+# --- weir graph: DOT that Graphviz parses --------------------------------------
+for topology in wordcount errors; do
+  "$weir" graph "$topologies/$topology.toml" > "$topology.dot"
+  expect_status 0 $? "graph $topology"
+  if command -v dot > /dev/null; then
+    dot -Tsvg "$topology.dot" > "$topology.svg" 2> "$topology.dot.err" || fail "dot cannot parse $topology.dot: $(cat "$topology.dot.err")"
+  else
+    fail "Graphviz (dot) is not installed: scripts/setup.sh installs it"
+  fi
+done
+grep -q '"words" -> "words.dlq" \[style=dashed' wordcount.dot || fail "the dead-letter queue is not drawn: $(cat wordcount.dot)"
+
+# --- configuration errors: file, line, key, hint; exit 2; nothing started ------
+config_error() {  # name expected-pattern toml-text
+  printf '%s\n' "$3" > "bad-$1.toml"
+  "$weir" run "bad-$1.toml" --data "data-$1" > /dev/null 2> "bad-$1.err"
+  expect_status 2 $? "config error $1"
+  grep -q -- "$2" "bad-$1.err" || fail "config error $1: expected /$2/, got: $(cat "bad-$1.err")"
+  [ -e "data-$1" ] && fail "config error $1 created the data directory"
+}
+valid_head='[source]
+path = "in.txt"
+output = "lines"
+[queue.lines]'
+: > in.txt
+config_error unknown_key "bad-unknown_key.toml:6: key 'queue.words.snyc': unknown key (did you mean 'sync'?" \
+"$valid_head
+[queue.words]
+snyc = \"always\"
+[[stage]]
+name = \"a\"
+input = \"lines\"
+output = \"words\"
+operators = [{ type = \"split_words\" }]
+[[stage]]
+name = \"b\"
+input = \"words\"
+operators = [{ type = \"count_by_key\" }]"
+config_error wrong_type "bad-wrong_type.toml:5: key 'queue.lines.credit': expected an integer" \
+"[source]
+path = \"in.txt\"
+output = \"lines\"
+[queue.lines]
+credit = \"lots\""
+config_error undeclared "bad-undeclared.toml:8: key 'stage 'a'.output': queue 'words' is referenced but not declared (hint: add a \[queue.words\] table)" \
+"$valid_head
+[[stage]]
+name = \"a\"
+input = \"lines\"
+output = \"words\"
+operators = [{ type = \"split_words\" }]"
+config_error cycle "form a cycle" \
+"$valid_head
+[queue.x]
+[queue.y]
+[[stage]]
+name = \"a\"
+input = \"lines\"
+operators = [{ type = \"split_words\" }]
+[[stage]]
+name = \"b\"
+input = \"x\"
+output = \"y\"
+operators = [{ type = \"split_words\" }]
+[[stage]]
+name = \"c\"
+input = \"y\"
+output = \"x\"
+operators = [{ type = \"split_words\" }]"
+config_error fan_out "already read by stage 'a' (a queue has one reading stage; fan-out is not supported)" \
+"$valid_head
+[[stage]]
+name = \"a\"
+input = \"lines\"
+operators = [{ type = \"split_words\" }]
+[[stage]]
+name = \"b\"
+input = \"lines\"
+operators = [{ type = \"split_words\" }]"
+config_error unknown_operator "key 'stage 'a'.operators\[0\].type': unknown key (did you mean 'split_words'?" \
+"$valid_head
+[[stage]]
+name = \"a\"
+input = \"lines\"
+operators = [{ type = \"split_word\" }]"
+config_error bad_regex "bad-bad_regex.toml:9: key 'stage 'a' operator 'a'.pattern': not a regular expression" \
+"$valid_head
+[[stage]]
+name = \"a\"
+input = \"lines\"
+operators = [
+  { type = \"filter_regex\", pattern = \"(unclosed\" },
+]"
+config_error syntax "bad-syntax.toml:2:" "[source]
+path = "
+config_error no_source "no \[source\] table" "[queue.lines]"
+printf '%s\n' "$valid_head" '[[stage]]' 'name = "a"' 'input = "lines"' 'operators = [{ type = "count_by_key" }]' > ok.toml
+"$weir" run ok.toml --data /etc/passwd/data > /dev/null 2> unwritable.err
+expect_status 2 $? "unwritable data directory"
+grep -q "data directory /etc/passwd/data cannot be created" unwritable.err || fail "unwritable data dir: $(cat unwritable.err)"
+"$weir" run ok.toml --node a > /dev/null 2> node.err
+expect_status 2 $? "--node without nodes"
+# A metrics port in use: refused before the run starts (no data directory).
+python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(30)' > busy.port &
+busy_pid=$!
+for _ in $(seq 1 50); do [ -s busy.port ] && break; sleep 0.1; done
+"$weir" run ok.toml --data busy-data --metrics "127.0.0.1:$(cat busy.port)" > /dev/null 2> busy.err
+expect_status 2 $? "metrics port in use"
+grep -q "metrics 127.0.0.1:$(cat busy.port)" busy.err || fail "metrics port in use: $(cat busy.err)"
+[ -e busy-data/ok.checkpoint ] && fail "a run started although its metrics port was in use"
+kill "$busy_pid" 2>/dev/null
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "ok: weir run and weir graph"
