@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include "stop_signals.hpp"
 #include "system_config.hpp"
 
 #include "weir/actors/node_config.hpp"
@@ -18,13 +19,7 @@
 namespace weir::cli {
 
 int run_node(const node_command_options& command) {
-  // Blocked before any thread starts, so every thread inherits the mask and the
-  // signals wait for sigwait below instead of killing the process mid-write.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = block_stop_signals();
 
   node_options options;
   options.listen = command.listen;

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include "stop_signals.hpp"
 #include "system_config.hpp"
 #include "weir/actors/metrics.hpp"
 #include "weir/actors/topology.hpp"
@@ -109,13 +110,7 @@ int print_graph(const std::string& file) {
 }
 
 int run_topology(const run_options& options) {
-  // Blocked before any thread starts so that every thread inherits the mask:
-  // an interrupt is noticed between waits and the run stops cleanly.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = block_stop_signals();
 
   auto loaded = load_topology(options.file);
   if (!loaded) {

@@ -16,12 +16,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect_status() {  # expected actual what
-  [ "$1" = "$2" ] || fail "$3: exit status $2, expected $1"
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=support/cli_test_lib.sh
+source "$(dirname "$0")/support/cli_test_lib.sh"
 
 # GET PATH from 127.0.0.1:PORT; prints the whole answer (status line, headers, body).
 http_get() {  # port path
@@ -110,4 +106,4 @@ expect_status 0 $? "stats --help"
 grep -q -- "--timeout" "$work/help.out" || fail "stats --help lacks --timeout"
 "$weir" node --help | grep -q -- "--metrics" || fail "node --help lacks --metrics"
 
-[ "$failures" -eq 0 ] && echo "PASS" || exit 1
+finish "weir node --metrics, stats and tree"

@@ -12,12 +12,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect_status() {  # expected actual what
-  [ "$1" = "$2" ] || fail "$3: exit status $2, expected $1"
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=support/cli_test_lib.sh
+source "$(dirname "$0")/support/cli_test_lib.sh"
 
 # Config errors stop the node before it serves anything.
 printf '[node]\nheartbeat_interval_ms = 100\n\n[queue.orders]\nsnyc = "always"\n' > "$work/typo.toml"
@@ -85,4 +81,4 @@ grep -q "stopped cleanly" "$work/node.err" || fail "node did not log a clean sto
 expect_status 0 $? "produce --help"
 grep -q -- "--ids-out" "$work/help.out" || fail "produce --help lacks --ids-out"
 
-[ "$failures" -eq 0 ] && echo "PASS" || exit 1
+finish "weir node, produce, consume and dlq"

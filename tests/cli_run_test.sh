@@ -15,11 +15,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect_status() {  # expected actual what
-  [ "$1" = "$2" ] || fail "$3: exit status $2, expected $1"
-}
+# shellcheck source=support/cli_test_lib.sh
+source "$(dirname "$0")/support/cli_test_lib.sh"
 export WEIR_NO_PROGRESS=1
 cd "$work" || exit 1
 
@@ -201,8 +198,4 @@ grep -q "metrics 127.0.0.1:$(cat busy.port)" busy.err || fail "metrics port in u
 [ -e busy-data/ok.checkpoint ] && fail "a run started although its metrics port was in use"
 kill "$busy_pid" 2>/dev/null
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "ok: weir run and weir graph"
+finish "weir run and weir graph"
