@@ -275,6 +275,10 @@ int run_consume(const consume_options& options) {
     consumer_settings.credit = options.credit;
     std::FILE* ids_file = *ids;
     if (ids_file != nullptr) consumer_settings.before_ack = [ids_file] { std::fflush(ids_file); };
+    // Exactly --count unique messages are taken: the rest stay in the queue.
+    if (options.count != 0) {
+      consumer_settings.done = [&unique, count = options.count] { return unique.load() >= count; };
+    }
     auto seen = std::make_shared<std::unordered_set<std::uint64_t>>();
     auto latencies_ms = std::make_shared<std::vector<float>>();
     auto deliveries = std::make_shared<std::uint64_t>(0);

@@ -71,6 +71,16 @@ tail -1 "$work/consume.out" | grep -Eq '^received=30 unique=30 ' || fail "consum
 "$weir" dlq list --connect "$address" --queue jobs > "$work/empty.out" 2>/dev/null
 grep -q '^dead_letters=0$' "$work/empty.out" || fail "dead letters left after replay: $(tail -1 "$work/empty.out")"
 
+# --count takes exactly N: what the consumer held beyond it stays in the queue
+# for the next one (nothing acked that was not written to --ids-out).
+"$weir" produce --connect "$address" --queue jobs --count 1000 > /dev/null 2>&1
+"$weir" consume --connect "$address" --queue jobs --count 400 --ids-out "$work/first" > "$work/first.out" 2>/dev/null
+tail -1 "$work/first.out" | grep -Eq '^received=400 unique=400 ' || fail "consume --count 400: $(tail -1 "$work/first.out")"
+"$weir" consume --connect "$address" --queue jobs --count 600 --idle-exit 10 --ids-out "$work/second" > "$work/second.out" 2>/dev/null
+expect_status 0 $? "consume of the other 600"
+[ "$(sort -n "$work/first" "$work/second" | uniq | wc -l)" = 1000 ] ||
+  fail "two consumers of 400 and 600 saw $(sort -n "$work/first" "$work/second" | uniq | wc -l) distinct of 1000"
+
 kill -TERM "$node_pid"
 wait "$node_pid"
 expect_status 0 $? "node after SIGTERM"

@@ -15,6 +15,8 @@ struct consumer_state {
   delivery_handler handler;
   std::uint64_t handled = 0;
   std::uint64_t failed = 0;
+  bool unsubscribed = false;  // options.done() said so; deliveries still in flight are left unacked
+  bool unsubscribe_sent = false;
 };
 
 using consumer_actor = caf::stateful_actor<consumer_state>;
@@ -31,6 +33,10 @@ caf::behavior consumer_behavior(consumer_actor* self, caf::actor queue, consumer
         auto& state = self->state;
         std::vector<id_range> acks;
         for (const auto& d : batch.deliveries) {
+          if (state.unsubscribed || (state.options.done && state.options.done())) {
+            state.unsubscribed = true;
+            break;  // neither handled nor acked: the unsubscribe below makes them ready again
+          }
           std::string error;
           try {
             state.handler(d);
@@ -56,12 +62,18 @@ caf::behavior consumer_behavior(consumer_actor* self, caf::actor queue, consumer
         // One ack per delivery batch, sent after the whole batch was handled.
         if (state.options.before_ack) state.options.before_ack();
         if (!acks.empty()) self->send(state.queue, ack_atom::value, std::move(acks));
+        // After the acks: an unsubscribe makes everything still held ready again.
+        if (state.unsubscribed && !state.unsubscribe_sent) {
+          state.unsubscribe_sent = true;
+          self->send(state.queue, unsubscribe_atom::value);
+        }
       },
       [self](protocol_error_atom, const protocol_error& error) {
         spdlog::warn("consumer: queue {} says: {}", error.queue, error.message);
       },
       [self](rebind_atom, caf::actor queue) {
         self->state.queue = std::move(queue);
+        if (self->state.unsubscribed) return;
         self->send(self->state.queue, subscribe_atom::value, self->state.options.credit);
       },
       [self](stats_atom) { return caf::make_message(self->state.handled, self->state.failed); },

@@ -22,6 +22,9 @@ struct consumer_options {
   bool dead_letter_on_error = false;  ///< nack failures to the dead-letter queue instead of requeue
   /// Called after a batch's handlers ran and before its acks are sent (to flush output).
   std::function<void()> before_ack = {};
+  /// Asked before each delivery; once true the consumer handles nothing more
+  /// and unsubscribes: what it holds unhandled is ready again at once for others.
+  std::function<bool()> done = {};
 };
 
 /// Spawns a consumer of `queue`. Send it (stats_atom) for (handled, failed) counts.
