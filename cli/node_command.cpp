@@ -1,5 +1,6 @@
 #include "node_command.hpp"
 
+#include <atomic>
 #include <csignal>
 #include <iostream>
 
@@ -9,9 +10,9 @@
 #include "stop_signals.hpp"
 #include "system_config.hpp"
 
-#include "weir/actors/node_config.hpp"
 #include "weir/actors/metrics.hpp"
 #include "weir/actors/node.hpp"
+#include "weir/actors/node_config.hpp"
 #include "weir/actors/protocol.hpp"
 #include "weir/runtime/file_system.hpp"
 #include "weir/runtime/http_server.hpp"
@@ -59,24 +60,38 @@ int run_node(const node_command_options& command) {
   if (!command.metrics.empty()) {
     node* served = started->get();
     auto serving = http_server::start(
-        command.metrics,
-        [&system, served](const std::string& path) -> std::optional<std::string> {
+        command.metrics, [&system, served](const std::string& path) -> std::optional<std::string> {
           if (path != "/metrics") return std::nullopt;
           return render_prometheus(system, served->metrics(), std::chrono::seconds(2));
         });
     if (!serving) {
-      std::cerr << "weir node: --metrics " << command.metrics << ": "
-                << serving.error().to_string() << "\n";
+      std::cerr << "weir node: --metrics " << command.metrics << ": " << serving.error().to_string()
+                << "\n";
       (void)(*started)->stop();
       return 2;
     }
     metrics = std::move(*serving);
-    spdlog::info("node {}: metrics on http://{}/metrics", options.link.node_id,
-                 metrics->address());
+    spdlog::info("node {}: metrics on http://{}/metrics", options.link.node_id, metrics->address());
   }
 
+  // A supervisor that gave up (a queue kept failing) leaves nothing to serve:
+  // the node then exits 1 rather than run on without its queues.
+  auto supervisor_ended = std::make_shared<std::atomic<bool>>(false);
+  (*started)->supervisor()->attach_functor(
+      [supervisor_ended](const caf::error&) { *supervisor_ended = true; });
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  const timespec poll_every{0, 200'000'000};
+  while ((signal_number = sigtimedwait(&stop_signals, nullptr, &poll_every)) <= 0) {
+    if (*supervisor_ended) {
+      spdlog::error(
+          "node {}: its supervisor gave up (restart intensity exceeded; the log above "
+          "says which queue kept failing); stopping",
+          options.link.node_id);
+      if (metrics) metrics->stop();
+      (void)(*started)->stop();
+      return 1;
+    }
+  }
   spdlog::info("node {}: {} received: closing connections, syncing queues", options.link.node_id,
                signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
   if (metrics) metrics->stop();  // no scrape reaches a stopping node

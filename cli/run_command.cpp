@@ -211,12 +211,12 @@ int run_topology(const run_options& options) {
                                                static_cast<std::int64_t>(options.timeout_s * 1000))
                             : std::chrono::steady_clock::time_point::max();
   int interrupted = 0;
-  status finished{errc::closed, "not finished"};
+  status finished{errc::timed_out, "not finished"};
   for (;;) {
     if ((interrupted = pending_stop_signal(stop_signals)) != 0) break;
     if (reads_source) {
       finished = run->wait(std::chrono::milliseconds(200));
-      if (finished) break;
+      if (finished || finished.code() != errc::timed_out) break;
     } else {
       // Another node reads the source: this one serves until it is stopped.
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -246,6 +246,19 @@ int run_topology(const run_options& options) {
   }
   std::cout << "run " << topology.name << " done in " << std::fixed << std::setprecision(2)
             << seconds << " s; data in " << data_dir << "\n";
+  // Done includes messages that failed max_deliveries times: say where they are.
+  for (const auto& name : topology.dead_letter_queues) {
+    auto queue = run->actor_of(name);
+    if (!queue) continue;
+    self->request(queue, std::chrono::seconds(2), stats_atom::value)
+        .receive(
+            [&](const queue_stats& stats) {
+              if (stats.ready == 0) return;
+              std::cout << "dead letters: " << stats.ready << " in " << name << " (weir inspect "
+                        << data_dir << "/" << name << ".queue)\n";
+            },
+            [](caf::error&) {});
+  }
   if (!topology.counting_stage.empty() && options.top > 0) {
     auto counts = run->state();
     if (!counts) {

@@ -68,6 +68,34 @@ fi
 expect_status 0 $? "run after the interrupt"
 sed -n '3,$p' big2.out | diff big.expected - > big.diff || fail "counts after an interrupt: $(head -5 big.diff)"
 
+# --- SIGKILL at a random moment, then run again: still the counts of one run ---
+"$weir" run big/wordcount.toml --data killed-data --top 20 > /dev/null 2>&1 &
+run_pid=$!
+sleep 0.3
+kill -9 "$run_pid" 2>/dev/null
+wait "$run_pid" 2>/dev/null
+run_pid=
+"$weir" run big/wordcount.toml --data killed-data --top 20 > killed.out 2> killed.err
+expect_status 0 $? "run after SIGKILL"
+sed -n '3,$p' killed.out | diff big.expected - > killed.diff || fail "counts after SIGKILL: $(head -5 killed.diff)"
+
+# --- a torn tail in a queue's log: recovery cuts it, says so, and the run goes on
+segment=$(ls big-data/words.queue/segment-*.wlog | tail -1)
+printf 'torn garbage' >> "$segment"
+"$weir" run big/wordcount.toml --data big-data --top 20 > torn.out 2> torn.err
+expect_status 0 $? "run over a torn tail"
+grep -q "queue words: recovery cut 12 bytes at offset" torn.err || fail "the torn tail is not reported: $(grep -i recover torn.err)"
+sed -n '3,$p' torn.out | diff big.expected - > /dev/null || fail "counts after a torn tail differ"
+
+# --- a stage that cannot start: the run fails at once instead of waiting -----
+cp -r big-data broken-data
+printf 'not a checkpoint' > broken-data/count.checkpoint
+start=$(date +%s)
+"$weir" run big/wordcount.toml --data broken-data --timeout 60 > broken.out 2> broken.err
+expect_status 1 $? "run with an unreadable stage checkpoint"
+[ $(( $(date +%s) - start )) -lt 30 ] || fail "a run whose supervisor gave up waited for its timeout"
+grep -q "pipeline stopped: its supervisor ended" broken.err || fail "supervisor end not reported: $(tail -3 broken.err)"
+
 # --- the bundled error counter: regex filter, key by regex, file and stdout sinks, windows
 mkdir errors && (cd errors && "$weir" run "$topologies/errors.toml" > out 2> err)
 expect_status 0 $? "errors run"
@@ -76,6 +104,28 @@ grep '^window' errors/out | diff errors.windows - > /dev/null || fail "errors wi
 grep -q "^6	payments$" errors/out && grep -q "^2	db$" errors/out || fail "errors counts: $(cat errors/out)"
 [ "$(wc -l < errors/errors-by-component.tsv)" = 8 ] && tail -1 errors/errors-by-component.tsv | grep -q "^payments	6$" ||
   fail "file sink: $(cat errors/errors-by-component.tsv)"
+
+# --- a sink that always fails: its lines end in the dead-letter queue, reported at the end
+printf 'a\nb\nc\n' > three.txt
+cat > poison.toml <<'TOML'
+[source]
+path = "three.txt"
+output = "lines"
+[queue.lines]
+max_deliveries = 2
+dead_letter_queue = "lines.dlq"
+retry_backoff_initial_ms = 10
+retry_backoff_max_ms = 20
+[[stage]]
+name = "write"
+input = "lines"
+operators = [{ type = "file", path = "/etc/passwd/cannot-be-a-file" }]
+TOML
+"$weir" run poison.toml --data poison-data --timeout 60 > poison.out 2> poison.err
+expect_status 0 $? "run whose sink always fails"
+grep -q "^dead letters: 3 in lines.dlq (weir inspect $work/poison-data/lines.dlq.queue)$" poison.out ||
+  fail "dead letters not reported: $(cat poison.out)"
+"$weir" inspect "$work/poison-data/lines.dlq.queue" > poison.inspect 2>&1 || fail "inspect of the dead-letter queue: $(cat poison.inspect)"
 
 # --- --print-config: the effective configuration is itself a valid topology -----
 "$weir" run "$topologies/errors.toml" --print-config --data pc-data > printed.toml

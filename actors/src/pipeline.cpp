@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -163,7 +164,7 @@ class pipeline_run_impl final : public pipeline_run {
       // system: spawn_queue's own in-memory mode would give every incarnation an
       // empty one, and a restarted queue would forget its messages.
       if (!edge.durable) options.log.sync = sync_policy{sync_policy::mode::none, {}};
-      children.push_back(queue_child(edge.name, edge.durable ? fs_ : memory_fs_, options,
+      children.push_back(queue_child(edge.queue_name, edge.durable ? fs_ : memory_fs_, options,
                                      edge.handle, dead_letters));
     }
     for (std::size_t k = 0; k < stages_.size(); ++k) {
@@ -198,6 +199,11 @@ class pipeline_run_impl final : public pipeline_run {
     supervision.name = pipeline_name;
     supervision.strategy = restart_strategy::rest_for_one;
     supervisor_ = spawn_supervisor(system_, supervision, std::move(children));
+    supervisor_->attach_functor([ended = supervisor_ended_](const caf::error& reason) {
+      std::lock_guard lock(ended->mutex);
+      ended->reason = reason ? caf::to_string(reason) : "normal exit";
+      ended->done = true;
+    });
 
     if (is_local(edges_.front())) {
       source_ = std::thread([this, source_path, id = stable_id(pipeline_name + "/" + source_name)] {
@@ -213,10 +219,18 @@ class pipeline_run_impl final : public pipeline_run {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     caf::scoped_actor self{system_};
     for (;;) {
+      {
+        std::lock_guard lock(supervisor_ended_->mutex);
+        if (supervisor_ended_->done) {
+          return {errc::closed, "pipeline stopped: its supervisor ended (" +
+                                    supervisor_ended_->reason +
+                                    "); the log above says which part kept failing"};
+        }
+      }
       auto missing = what_is_missing(self);
       if (missing.empty()) return {};
       if (std::chrono::steady_clock::now() >= deadline) {
-        return {errc::closed, "pipeline did not finish in time: " + missing};
+        return {errc::timed_out, "pipeline did not finish in time: " + missing};
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
@@ -243,7 +257,7 @@ class pipeline_run_impl final : public pipeline_run {
 
   caf::actor actor_of(const std::string& name) const override {
     for (const auto& edge : edges_) {
-      if (edge.name == name) return edge.handle->get();
+      if (edge.name == name || edge.queue_name == name) return edge.handle->get();
     }
     for (const auto& stage : stages_) {
       if (stage.name == name) return stage.handle->get();
@@ -281,7 +295,7 @@ class pipeline_run_impl final : public pipeline_run {
     std::vector<std::string> names;
     for (const auto& [name, handle] : dead_letter_queues_) names.push_back(name);
     for (const auto& edge : edges_) {
-      if (is_local(edge)) names.push_back(edge.name);
+      if (is_local(edge)) names.push_back(edge.queue_name);
     }
     return names;
   }
@@ -439,6 +453,14 @@ class pipeline_run_impl final : public pipeline_run {
   std::unique_ptr<node> server_;            // serves this node's queues to the others
   std::vector<caf::actor> remote_outputs_;  // queues on other nodes that local stages write
   caf::actor supervisor_;
+  struct ended_flag {
+    std::mutex mutex;
+    bool done = false;
+    std::string reason;
+  };
+  // Set when the supervisor ends (it gave up on a part that kept failing):
+  // wait() then fails at once instead of waiting out its timeout.
+  std::shared_ptr<ended_flag> supervisor_ended_ = std::make_shared<ended_flag>();
   std::thread source_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> source_done_{false};

@@ -12,9 +12,9 @@
 
 #include "weir/actors/producer.hpp"
 #include "weir/actors/queue.hpp"
-#include "wire_codec.hpp"
 #include "weir/runtime/memory_file_system.hpp"
 #include "weir/runtime/supervisor.hpp"
+#include "wire_codec.hpp"
 
 namespace weir {
 
@@ -315,6 +315,28 @@ void drop_consumer(queue_actor* self, const caf::actor_addr& consumer, const cha
   if (!held.empty()) {
     spdlog::info("queue {}: consumer {} {}; {} deliveries ready again", state.options.name,
                  caf::to_string(consumer), why, held.size());
+  }
+}
+
+/// One log line per thing recovery cut, skipped or passed over: bad bytes on
+/// disk are reported where an operator looks, not only by `weir inspect`.
+void report_recovery(const std::string& queue, const recovery_report& report) {
+  for (const auto& cut : report.truncations) {
+    spdlog::warn("queue {}: recovery cut {} bytes at offset {} of {}: {}", queue, cut.bytes,
+                 cut.offset, cut.file, cut.reason);
+  }
+  for (const auto& bad : report.corruptions) {
+    spdlog::warn("queue {}: recovery skipped {} corrupt bytes at offset {} of {}: {}", queue,
+                 bad.bytes, bad.offset, bad.file, bad.reason);
+  }
+  for (const auto& warning : report.warnings)
+    spdlog::warn("queue {}: recovery: {}", queue, warning);
+  if (report.records_replayed > 0) {
+    spdlog::info("queue {}: recovered in {:.3f} s ({} records replayed{})", queue, report.seconds,
+                 report.records_replayed,
+                 report.snapshot_sequence
+                     ? " after snapshot " + std::to_string(*report.snapshot_sequence)
+                     : std::string());
   }
 }
 
@@ -780,6 +802,7 @@ result<caf::actor> spawn_queue(caf::actor_system& system, file_system& fs, queue
   if (!log) {
     return status{log.error().code(), "queue " + options.name + ": " + log.error().message()};
   }
+  report_recovery(options.name, (*log)->recovery());
   std::shared_ptr<checkpoint_log> shared = std::move(*log);
   return system.spawn(queue_behavior, std::move(options), std::move(owned_fs), std::move(shared));
 }

@@ -4,6 +4,7 @@
 
 #include "weir/actors/topology.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -521,7 +522,14 @@ class loader {
     t.name = name_.empty() ? std::filesystem::path(path_).stem().string() : name_;
     t.data_dir = data_dir_.empty() ? "weir-data" : data_dir_;
     t.source_path = source_path_;
-    t.source_queue = source_output_ + ".queue";
+    t.source_queue = source_output_;
+    for (const auto& [name, q] : queues_) {
+      const auto& dead = q.policy.dead_letter_queue;
+      if (!dead.empty() && std::find(t.dead_letter_queues.begin(), t.dead_letter_queues.end(),
+                                     dead) == t.dead_letter_queues.end()) {
+        t.dead_letter_queues.push_back(dead);
+      }
+    }
     t.nodes = nodes_;
     t.home = home_;
     t.graph = pipeline(t.name);

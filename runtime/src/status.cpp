@@ -25,6 +25,8 @@ const char* to_string(errc code) noexcept {
       return "closed";
     case errc::in_use:
       return "in_use";
+    case errc::timed_out:
+      return "timed_out";
   }
   // Only reachable through a cast from a value written by a newer version.
   return "unknown";

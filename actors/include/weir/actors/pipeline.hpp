@@ -179,19 +179,21 @@ class pipeline_run {
 
   /// Waits until the whole source is in the first queue and every stage has
   /// applied all its queue holds, confirmed its outbox downstream and closed its
-  /// time windows (open count windows stay open). closed with what is missing otherwise.
+  /// time windows (open count windows stay open). timed_out with what is missing
+  /// otherwise; closed at once when the supervisor gave up (a part kept failing).
   virtual status wait(std::chrono::milliseconds timeout) = 0;
 
   /// The reduce state as last checkpointed (key -> accumulator), sorted by key, of
   /// the stage with a key_by_reduce (the last such stage if several).
   virtual result<std::map<std::string, std::string>> state() const = 0;
 
-  /// The running actor of a queue (by its name; the source's is "<source>.queue")
+  /// The running actor of a queue (by its name; the source's is "<source>" or "<source>.queue")
   /// or of a stage (by the name of its last operator); an invalid handle while it
   /// restarts or for an unknown name. A hook for tests that kill parts of a run.
   virtual caf::actor actor_of(const std::string& name) const = 0;
 
-  /// The names of the queues this process runs, source's first (for actor_of and metrics).
+  /// The queues this process runs, dead-letter queues first, by the names they
+  /// log and answer under (the source's is "<source>"), for actor_of and metrics.
   virtual std::vector<std::string> queue_names() const = 0;
 
   /// The supervisor of this process's part; answers `tree_atom` (supervisor.hpp).

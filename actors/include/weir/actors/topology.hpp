@@ -66,6 +66,8 @@ struct topology {
   /// The stage whose counts `weir run` reports at the end ("" if none): the last
   /// stage with a count_by_key.
   std::string counting_stage;
+  /// The dead-letter queues the run creates, by name.
+  std::vector<std::string> dead_letter_queues;
   /// The whole configuration as TOML, defaults included.
   std::string effective_config;
 };

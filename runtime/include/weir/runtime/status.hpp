@@ -23,6 +23,7 @@ enum class errc : std::uint8_t {
   invalid_argument = 6,  ///< the caller asked for something malformed
   closed = 7,            ///< the object was closed or failed earlier
   in_use = 8,            ///< held by another process or instance (a locked directory)
+  timed_out = 9,         ///< not done within the time given; it may still finish
 };
 
 /// Stable lower-case name of an error kind ("no_space").
