@@ -90,6 +90,36 @@ void print_top(const std::map<std::string, std::string>& counts, std::uint32_t t
   for (const auto& [n, key] : rows) std::cout << n << '\t' << key << '\n';
 }
 
+/// The dead letters left, then the counting stage's largest counts if it runs
+/// in this process; false when the counts cannot be read.
+bool print_results(pipeline_run& run, const topology& topology, const run_options& options,
+                   const std::string& data_dir, caf::scoped_actor& self) {
+  // Done includes messages that failed max_deliveries times: say where they are.
+  for (const auto& name : topology.dead_letter_queues) {
+    auto queue = run.actor_of(name);
+    if (!queue) continue;
+    self->request(queue, std::chrono::seconds(2), stats_atom::value)
+        .receive(
+            [&](const queue_stats& stats) {
+              if (stats.ready == 0) return;
+              std::cout << "dead letters: " << stats.ready << " in " << name << " (weir inspect "
+                        << data_dir << "/" << name << ".queue)\n";
+            },
+            [](caf::error&) {});
+  }
+  if (topology.counting_stage.empty() || options.top == 0 ||
+      !run.actor_of(topology.counting_stage)) {
+    return true;
+  }
+  auto counts = run.state();
+  if (!counts) {
+    std::cerr << "weir run: " << counts.error().message() << "\n";
+    return false;
+  }
+  print_top(*counts, options.top, topology.counting_stage);
+  return true;
+}
+
 /// Pending SIGINT or SIGTERM (both are blocked in every thread), without waiting.
 int pending_stop_signal(const sigset_t& signals) {
   timespec no_wait{0, 0};
@@ -237,8 +267,11 @@ int run_topology(const run_options& options) {
   if (interrupted != 0) {
     std::cerr << "weir run: " << (interrupted == SIGTERM ? "SIGTERM" : "SIGINT")
               << ": stopping; run again to resume (data in " << data_dir << ")\n";
-    run.reset();
-    return reads_source ? 130 : 0;
+    if (reads_source) return 130;
+    // Serving the part of another node's run: its stop is the normal end.
+    std::cout << "run " << topology.name << " stopped on node " << options.node << "; data in "
+              << data_dir << "\n";
+    return print_results(*run, topology, options, data_dir, self) ? 0 : 1;
   }
   if (!finished) {
     std::cerr << "weir run: " << finished.message() << "\n";
@@ -246,28 +279,7 @@ int run_topology(const run_options& options) {
   }
   std::cout << "run " << topology.name << " done in " << std::fixed << std::setprecision(2)
             << seconds << " s; data in " << data_dir << "\n";
-  // Done includes messages that failed max_deliveries times: say where they are.
-  for (const auto& name : topology.dead_letter_queues) {
-    auto queue = run->actor_of(name);
-    if (!queue) continue;
-    self->request(queue, std::chrono::seconds(2), stats_atom::value)
-        .receive(
-            [&](const queue_stats& stats) {
-              if (stats.ready == 0) return;
-              std::cout << "dead letters: " << stats.ready << " in " << name << " (weir inspect "
-                        << data_dir << "/" << name << ".queue)\n";
-            },
-            [](caf::error&) {});
-  }
-  if (!topology.counting_stage.empty() && options.top > 0) {
-    auto counts = run->state();
-    if (!counts) {
-      std::cerr << "weir run: " << counts.error().message() << "\n";
-      return 1;
-    }
-    print_top(*counts, options.top, topology.counting_stage);
-  }
-  return 0;
+  return print_results(*run, topology, options, data_dir, self) ? 0 : 1;
 }
 
 }  // namespace weir::cli

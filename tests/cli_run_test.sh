@@ -127,6 +127,31 @@ grep -q "^dead letters: 3 in lines.dlq (weir inspect $work/poison-data/lines.dlq
   fail "dead letters not reported: $(cat poison.out)"
 "$weir" inspect "$work/poison-data/lines.dlq.queue" > poison.inspect 2>&1 || fail "inspect of the dead-letter queue: $(cat poison.inspect)"
 
+# --- two nodes: a reads and splits, b holds the words queue and counts -------
+port_a=$(free_port)
+port_b=$(free_port)
+metrics_b=$(free_port)
+sed -e "s|tcp://127.0.0.1:7101|tcp://127.0.0.1:$port_a|; s|tcp://127.0.0.1:7102|tcp://127.0.0.1:$port_b|; s|data/weirs.txt|$topologies/data/weirs.txt|" \
+  "$topologies/wordcount-two-nodes.toml" > two.toml
+"$weir" run two.toml --node b --data two-b --metrics "127.0.0.1:$metrics_b" --top 1000 > two-b.out 2> two-b.err &
+run_pid=$!
+"$weir" run two.toml --node a --data two-a --timeout 60 > two-a.out 2> two-a.err
+expect_status 0 $? "node a of a two-node run"
+words=$(awk -F '\t' '{ n += $1 } END { print n }' wc.expected)
+acked=0
+for _ in $(seq 1 200); do
+  acked=$(python3 -c 'import sys,urllib.request; t=urllib.request.urlopen(sys.argv[1]).read().decode(); print(next((l.split()[-1] for l in t.splitlines() if l.startswith("weir_queue_acked_total{queue=\"words\"}")), 0))' "http://127.0.0.1:$metrics_b/metrics" 2>/dev/null)
+  [ "$acked" = "$words" ] && break
+  sleep 0.1
+done
+[ "$acked" = "$words" ] || fail "node b acked $acked of $words words"
+kill -TERM "$run_pid"
+wait "$run_pid"
+expect_status 0 $? "node b after SIGTERM"
+run_pid=
+grep -q "^run wordcount stopped on node b; data in $work/two-b$" two-b.out || fail "node b end line: $(head -1 two-b.out)"
+sed -n '3,$p' two-b.out | diff wc.expected - > two.diff || fail "two-node counts differ: $(head -5 two.diff)"
+
 # --- --print-config: the effective configuration is itself a valid topology -----
 "$weir" run "$topologies/errors.toml" --print-config --data pc-data > printed.toml
 expect_status 0 $? "--print-config"
@@ -137,7 +162,7 @@ grep -q '^ack_timeout_ms = 60000$' printed.toml || fail "--print-config leaves o
 expect_status 0 $? "graph of the printed configuration"
 
 # --- weir graph: DOT that Graphviz parses --------------------------------------
-for topology in wordcount errors; do
+for topology in wordcount errors wordcount-two-nodes; do
   "$weir" graph "$topologies/$topology.toml" > "$topology.dot"
   expect_status 0 $? "graph $topology"
   if command -v dot > /dev/null; then
