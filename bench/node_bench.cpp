@@ -23,6 +23,8 @@
 
 #include <zmq.hpp>
 
+#include "weir/runtime/progress.hpp"
+
 #include "child_process.hpp"
 
 namespace {
@@ -181,15 +183,22 @@ int main(int argc, char** argv) {
       "latency at half rate p50 / p99 ms |\n");
   std::printf("| --- | --- | --- | --- | --- |\n");
   bool ok = true;
+  // Six measurements, each tens of seconds: a bar on stderr while a person watches.
+  weir::progress_bar progress("node_bench runs", 6);
+  std::uint64_t runs_done = 0;
   for (std::size_t size : {std::size_t{100}, std::size_t{1024}}) {
     const double raw = b.raw_rate(messages, size);
+    progress.update(++runs_done);
     const auto full = b.weir_run(messages, size, 0);
+    progress.update(++runs_done);
     const auto half = b.weir_run(messages / 2, size, full.msg_per_s / 2);
+    progress.update(++runs_done);
     ok = ok && full.msg_per_s > 0 && raw > 0;
     std::printf("| %zu B | %.0f | %.0f | %.1f%% | %.2f / %.2f |\n", size, full.msg_per_s, raw,
                 raw > 0 ? 100.0 * full.msg_per_s / raw : 0.0, half.p50_ms, half.p99_ms);
     std::fflush(stdout);
   }
+  progress.finish();
   std::filesystem::remove_all(b.dir);
   return ok ? 0 : 1;
 }
