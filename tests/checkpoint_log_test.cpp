@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "fault_injection_fs.hpp"
 #include "log_model.hpp"
 #include "temp_dir.hpp"
+#include "test_helpers.hpp"
 #include "weir/runtime/checkpoint_log.hpp"
 #include "weir/runtime/crc32c.hpp"
 
@@ -552,4 +554,142 @@ BOOST_AUTO_TEST_CASE(a_directory_has_one_writer_at_a_time) {
   BOOST_TEST((*reader)->recovery().warnings.empty());
   first->reset();
   BOOST_TEST(checkpoint_log::open(fs, dir.path()).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(appends_flow_while_a_snapshot_is_written_and_recovery_uses_it) {
+  for (const char* policy : {"always", "none"}) {
+    BOOST_TEST_CONTEXT("sync " << policy) {
+      temp_dir dir;
+      posix_file_system base;
+      fault_injection_fs fs(base);
+      auto options = small_segments();
+      options.sync = *sync_policy::parse(policy);
+      log_model model;
+      auto log = checkpoint_log::open(fs, dir.path(), options);
+      BOOST_REQUIRE(log);
+      for (int batch = 0; batch < 40; ++batch) {
+        auto p = payloads(4, "b" + std::to_string(batch) + "-", 100);
+        BOOST_REQUIRE(publish_and_wait(**log, p));
+        model.publish(p);
+      }
+      BOOST_REQUIRE(ack_and_wait(**log, 1, 81));
+      model.ack(1, 81);
+      const auto segments_before = (*log)->stats().segments;
+
+      // The snapshot's fsync stalls; the log's own files are not held.
+      fs.hold_syncs_of(".wsnap.tmp");
+      auto snapshot = std::async(std::launch::async, [&] { return (*log)->snapshot(); });
+      BOOST_REQUIRE(eventually([&] { return fs.held_syncs() == 1; }));
+      for (int batch = 0; batch < 30; ++batch) {
+        auto p = payloads(4, "during" + std::to_string(batch) + "-", 100);
+        BOOST_REQUIRE(publish_and_wait(**log, p));  // its callback fired
+        model.publish(p);
+      }
+      BOOST_REQUIRE(ack_and_wait(**log, 81, 90));
+      model.ack(81, 90);
+      // All of that happened with the snapshot still in flight.
+      BOOST_TEST((snapshot.wait_for(std::chrono::seconds(0)) == std::future_status::timeout));
+      BOOST_TEST((*log)->stats().snapshots == 0u);
+      BOOST_TEST((*log)->stats().segments > segments_before);  // rolled meanwhile
+
+      fs.release_held_syncs();
+      BOOST_REQUIRE(snapshot.get());
+      BOOST_TEST((*log)->stats().snapshots == 1u);
+      BOOST_TEST(count_files(dir.path(), ".wsnap") == 1u);
+      BOOST_TEST(compare_with_model(**log, model) == "");
+      BOOST_REQUIRE((*log)->sync());
+      log->reset();
+
+      auto reopened = checkpoint_log::open(fs, dir.path(), options);
+      BOOST_REQUIRE(reopened);
+      const auto& report = (*reopened)->recovery();
+      BOOST_TEST(report.snapshot_sequence.value_or(0) == 1u);
+      BOOST_TEST(report.records_replayed >= 31u);  // what was appended while it was written
+      BOOST_TEST(!report.found_damage());
+      BOOST_TEST(report.warnings.empty());
+      BOOST_TEST(compare_with_model(**reopened, model) == "");
+      // The segments acked before the capture were compacted.
+      BOOST_TEST(report.segments.front().first_id > 1u);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(automatic_snapshots_run_one_at_a_time_without_holding_up_appends) {
+  temp_dir dir;
+  posix_file_system base;
+  fault_injection_fs fs(base);
+  auto options = small_segments();
+  options.snapshot_every_bytes = 2048;
+  log_model model;
+  auto log = checkpoint_log::open(fs, dir.path(), options);
+  BOOST_REQUIRE(log);
+  fs.hold_syncs_of(".wsnap.tmp");
+  for (int batch = 0; batch < 60; ++batch) {
+    auto p = payloads(4, "a" + std::to_string(batch) + "-", 100);
+    BOOST_REQUIRE(publish_and_wait(**log, p));
+    model.publish(p);
+  }
+  // Many triggers came while the first snapshot was held: none started a second.
+  BOOST_REQUIRE(eventually([&] { return fs.held_syncs() >= 1u; }));
+  BOOST_TEST(fs.held_syncs() == 1u);
+  BOOST_TEST((*log)->stats().snapshots == 0u);
+  fs.release_held_syncs();
+  BOOST_REQUIRE(eventually([&] { return (*log)->stats().snapshots >= 1u; }));
+  BOOST_REQUIRE(ack_and_wait(**log, 1, model.next_id));
+  model.ack(1, model.next_id);
+  for (int batch = 0; batch < 20; ++batch) {
+    auto p = payloads(4, "z" + std::to_string(batch) + "-", 100);
+    BOOST_REQUIRE(publish_and_wait(**log, p));
+    model.publish(p);
+  }
+  BOOST_REQUIRE(eventually([&] { return (*log)->stats().snapshots >= 3u; }));
+  BOOST_TEST(compare_with_model(**log, model) == "");
+  log->reset();  // waits for a snapshot still in flight
+
+  auto reopened = checkpoint_log::open(fs, dir.path(), options);
+  BOOST_REQUIRE(reopened);
+  BOOST_TEST((*reopened)->recovery().snapshot_sequence.has_value());
+  BOOST_TEST(!(*reopened)->recovery().found_damage());
+  BOOST_TEST(count_files(dir.path(), ".wsnap") <= 2u);
+  BOOST_TEST(compare_with_model(**reopened, model) == "");
+}
+
+BOOST_AUTO_TEST_CASE(a_power_cut_while_a_snapshot_is_written_keeps_every_confirmed_append) {
+  temp_dir dir;
+  posix_file_system base;
+  fault_injection_fs fs(base);
+  const auto options = small_segments();
+  log_model model;
+  {
+    auto log = checkpoint_log::open(fs, dir.path(), options);
+    BOOST_REQUIRE(log);
+    for (int batch = 0; batch < 20; ++batch) {
+      auto p = payloads(4, "p" + std::to_string(batch) + "-", 100);
+      BOOST_REQUIRE(publish_and_wait(**log, p));
+      model.publish(p);
+    }
+    BOOST_REQUIRE(ack_and_wait(**log, 1, 41));
+    model.ack(1, 41);
+    BOOST_REQUIRE((*log)->snapshot());
+    BOOST_REQUIRE(ack_and_wait(**log, 41, 61));
+    model.ack(41, 61);
+
+    fs.hold_syncs_of(".wsnap.tmp");
+    auto snapshot = std::async(std::launch::async, [&] { return (*log)->snapshot(); });
+    BOOST_REQUIRE(eventually([&] { return fs.held_syncs() == 1; }));
+    for (int batch = 0; batch < 10; ++batch) {
+      auto p = payloads(4, "q" + std::to_string(batch) + "-", 100);
+      BOOST_REQUIRE(publish_and_wait(**log, p));
+      model.publish(p);
+    }
+    BOOST_REQUIRE(fs.crash());
+    fs.release_held_syncs();
+    BOOST_TEST(!snapshot.get());  // its fsync met the power cut
+  }
+  fs.restart();
+  auto log = checkpoint_log::open(fs, dir.path(), options);
+  BOOST_REQUIRE(log);
+  BOOST_TEST((*log)->recovery().snapshot_sequence.value_or(0) == 1u);
+  BOOST_TEST(compare_with_model(**log, model) == "");
+  BOOST_TEST(count_files(dir.path(), ".tmp") == 0u);
 }

@@ -400,3 +400,101 @@ BOOST_AUTO_TEST_CASE(a_foreign_file_named_like_a_segment_is_reported_not_trusted
   for (const auto& w : report.warnings) warned |= w.find("notes.txt") != std::string::npos;
   BOOST_TEST(warned);
 }
+
+BOOST_AUTO_TEST_CASE(recovery_reports_its_progress_per_segment_and_within_large_ones) {
+  struct call {
+    std::uint64_t done;
+    std::uint64_t total;
+  };
+  // Checks the calls of one open() and returns how many there were.
+  auto check_calls = [](const std::vector<call>& calls, std::uint64_t expected_total) {
+    BOOST_REQUIRE(!calls.empty());
+    std::uint64_t previous = 0;
+    for (const auto& c : calls) {
+      BOOST_TEST(c.total == expected_total);
+      BOOST_TEST(c.done >= previous);
+      BOOST_TEST(c.done <= c.total);
+      previous = c.done;
+    }
+    BOOST_TEST(calls.back().done == expected_total);
+    return calls.size();
+  };
+  auto segment_bytes = [](const std::string& dir) {
+    std::uint64_t bytes = 0;
+    std::size_t count = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      if (!entry.path().string().ends_with(".wlog")) continue;
+      bytes += entry.file_size();
+      ++count;
+    }
+    return std::pair{bytes, count};
+  };
+  posix_file_system fs;
+
+  // One large segment: calls within it, about every 4 MiB.
+  {
+    temp_dir dir;
+    auto options = unsynced_one_segment();
+    {
+      auto log = checkpoint_log::open(fs, dir.path(), options);
+      BOOST_REQUIRE(log);
+      const std::vector<std::string> batch(100, std::string(1024, 'k'));
+      for (int i = 0; i < 100; ++i) BOOST_REQUIRE(publish_and_wait(**log, batch));  // ~10 MiB
+    }
+    const auto [bytes, segments] = segment_bytes(dir.path());
+    BOOST_REQUIRE(segments == 1u);
+    std::vector<call> calls;
+    options.recovery_progress = [&](std::uint64_t done, std::uint64_t total) {
+      calls.push_back({done, total});
+    };
+    auto log = checkpoint_log::open(fs, dir.path(), options);
+    BOOST_REQUIRE(log);
+    const auto n = check_calls(calls, bytes);
+    BOOST_TEST(n >= 3u);                          // at 4 and 8 MiB, and the end
+    BOOST_TEST(n <= bytes / (4u << 20) + 2u);     // not more often than every 4 MiB
+  }
+
+  // Many small segments, with a snapshot: only the segments after it are read.
+  {
+    temp_dir dir;
+    log_options options;
+    options.segment_size_bytes_max = 4096;
+    options.snapshot_every_bytes = 0;
+    {
+      auto log = checkpoint_log::open(fs, dir.path(), options);
+      BOOST_REQUIRE(log);
+      for (int i = 0; i < 20; ++i) BOOST_REQUIRE(publish_and_wait(**log, {std::string(500, 'a')}));
+      BOOST_REQUIRE((*log)->snapshot());
+      for (int i = 0; i < 40; ++i) BOOST_REQUIRE(publish_and_wait(**log, {std::string(500, 'b')}));
+    }
+    std::vector<call> calls;
+    options.recovery_progress = [&](std::uint64_t done, std::uint64_t total) {
+      calls.push_back({done, total});
+    };
+    auto log = checkpoint_log::open(fs, dir.path(), options);
+    BOOST_REQUIRE(log);
+    std::uint64_t expected_total = 0;
+    std::size_t scanned = 0;
+    for (const auto& segment : (*log)->recovery().segments) {
+      if (!segment.scanned) continue;
+      expected_total += std::filesystem::file_size(segment.file);
+      ++scanned;
+    }
+    BOOST_TEST(scanned >= 4u);
+    BOOST_TEST(expected_total < segment_bytes(dir.path()).first);  // covered ones were skipped
+    BOOST_TEST(check_calls(calls, expected_total) >= scanned);
+  }
+
+  // An empty directory: one call, 0 of 0.
+  {
+    temp_dir dir;
+    std::vector<call> calls;
+    log_options options;
+    options.recovery_progress = [&](std::uint64_t done, std::uint64_t total) {
+      calls.push_back({done, total});
+    };
+    auto log = checkpoint_log::open(fs, dir.path(), options);
+    BOOST_REQUIRE(log);
+    BOOST_TEST(check_calls(calls, 0) == 1u);
+  }
+}

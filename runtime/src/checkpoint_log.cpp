@@ -178,6 +178,7 @@ class checkpoint_log::impl {
   status recover();
   void start_writer() {
     writer_ = std::thread([this] { writer_loop(); });
+    snapshotter_ = std::thread([this] { snapshot_loop(); });
   }
   void stop();
 
@@ -210,12 +211,23 @@ class checkpoint_log::impl {
     bool snapshot;  // else: sync
     std::promise<status> result;
   };
+  // A snapshot captured by the writer thread and written by the snapshot thread.
+  struct snapshot_job {
+    std::uint64_t sequence = 0;
+    std::uint64_t covers_segment = 0;  // everything before (segment, offset) was synced
+    std::uint64_t covers_offset = 0;
+    std::vector<std::uint64_t> deletable;         // segments to delete once it is durable
+    std::vector<std::uint64_t> stale_snapshots;   // snapshot files to delete then
+    std::unique_ptr<capnp::MallocMessageBuilder> message;
+    status outcome;  // set by the snapshot thread
+  };
 
   // Recovery.
   status load_snapshot(const std::map<std::uint64_t, std::string>& snapshots, bool& fell_back);
   status scan_segment(segment_entry& segment, std::uint64_t start_offset, std::uint64_t stop_at,
                       bool is_last, bool apply);
   status open_active_segment(std::uint64_t number, bool create);
+  void report_progress(std::uint64_t segment_bytes_done, bool force);
 
   // Writer thread.
   void writer_loop();
@@ -224,11 +236,16 @@ class checkpoint_log::impl {
   status roll_segment();
   status sync_active();
   void fire_awaiting(const status& outcome);
-  status take_snapshot();
-  status write_snapshot_file(std::uint64_t sequence, const std::string& path,
-                             std::uint64_t covers_segment, std::uint64_t covers_offset,
-                             const std::vector<std::uint64_t>& deleted);
+  void start_snapshot(std::vector<control_request*> waiters);
+  void finish_snapshot(snapshot_job& job);
+  std::unique_ptr<capnp::MallocMessageBuilder> build_snapshot(
+      std::uint64_t sequence, std::uint64_t covers_segment, std::uint64_t covers_offset,
+      const std::vector<std::uint64_t>& deleted) const;
   void enter_failed(const status& error);
+
+  // Snapshot thread.
+  void snapshot_loop();
+  void write_snapshot(snapshot_job& job);
 
   file_system& fs_;
   const std::string dir_;
@@ -253,9 +270,26 @@ class checkpoint_log::impl {
   mutable std::map<std::uint64_t, segment_entry> segments_;  // mutable: readers open files lazily
   mutable log_stats counters_;
   histogram fsync_seconds_;  // atomics: observed by the writer without state_mutex_
-  std::vector<std::uint64_t> snapshot_sequences_;  // snapshot files kept, oldest first
-  std::uint64_t last_snapshot_covers_ =
-      0;  // segment of the newest good snapshot's position; 0: none
+
+  // Snapshot files kept (oldest first) and the segment of the newest one's position
+  // (0: none). Recovery sets them; then only the writer thread, between snapshots.
+  std::vector<std::uint64_t> snapshot_sequences_;
+  std::uint64_t last_snapshot_covers_ = 0;
+
+  // At most one snapshot job at a time: handed to the snapshot thread under
+  // snapshot_mutex_, handed back (finished) under append_mutex_ in snapshot_done_.
+  std::mutex snapshot_mutex_;
+  std::condition_variable snapshot_ready_;
+  std::unique_ptr<snapshot_job> snapshot_todo_;
+  bool snapshot_stopping_ = false;
+  std::unique_ptr<snapshot_job> snapshot_done_;  // guarded by append_mutex_
+  std::thread snapshotter_;
+
+  // Recovery progress: bytes of the segments read before the current one, and the total.
+  std::uint64_t progress_base_ = 0;
+  std::uint64_t progress_segment_bytes_ = 0;
+  std::uint64_t progress_total_ = 0;
+  std::uint64_t progress_reported_ = 0;
 
   // Owned by the writer thread after recovery.
   std::unique_ptr<writable_file> active_;
@@ -263,6 +297,9 @@ class checkpoint_log::impl {
   std::vector<durable_callback> awaiting_sync_;
   clock_type::time_point last_sync_ = clock_type::now();
   std::uint64_t bytes_since_snapshot_ = 0;
+  bool snapshot_in_flight_ = false;
+  std::vector<control_request*> snapshot_waiters_;  // snapshot() calls the job in flight answers
+  std::vector<control_request*> snapshot_queued_;   // came while one was in flight: need a newer one
   std::thread writer_;
 
   // The last publish record read, and where the record after it starts.
@@ -375,8 +412,27 @@ status checkpoint_log::impl::recover() {
 
   // Replay: segments from the snapshot's position on; others are only verified on request.
   const std::uint64_t last_number = segments_.empty() ? 0 : segments_.rbegin()->first;
+  std::map<std::uint64_t, std::uint64_t> scan_bytes;  // by segment: its size, for progress
+  if (options_.recovery_progress) {
+    for (const auto& [number, entry] : segments_) {
+      if (number < covers_segment && !options_.verify_all_segments) continue;
+      auto size = fs_.file_size(entry.path);
+      scan_bytes[number] = size ? *size : 0;
+      progress_total_ += scan_bytes[number];
+    }
+  }
   for (auto& [number, entry] : segments_) {
     const bool is_last = number == last_number;
+    progress_segment_bytes_ = options_.recovery_progress ? scan_bytes[number] : 0;
+    // Reported once the segment is read, whichever way the body below leaves it.
+    struct segment_done {
+      impl& self;
+      ~segment_done() {
+        self.progress_base_ += self.progress_segment_bytes_;
+        self.progress_segment_bytes_ = 0;
+        self.report_progress(0, true);
+      }
+    } progress_step{*this};
     if (number < covers_segment) {
       if (options_.verify_all_segments) {
         entry.records = 0;
@@ -408,6 +464,7 @@ status checkpoint_log::impl::recover() {
     entry.records += covered_records;
   }
 
+  if (segments_.empty()) report_progress(0, true);
   next_assigned_id_ = state_.next_id;
   for (const auto& [number, entry] : segments_) {
     report_.segments.push_back({entry.path, number, entry.size, entry.records, entry.scanned,
@@ -421,6 +478,16 @@ status checkpoint_log::impl::recover() {
   const bool create = segments_.empty();
   return open_active_segment(create ? std::max(last_number, covers_segment) + 1 : last_number,
                              create);
+}
+
+void checkpoint_log::impl::report_progress(std::uint64_t segment_bytes_done, bool force) {
+  if (!options_.recovery_progress) return;
+  constexpr std::uint64_t report_every_bytes = 4ull << 20;
+  auto done = progress_base_ + std::min(segment_bytes_done, progress_segment_bytes_);
+  done = std::clamp(done, progress_reported_, progress_total_);
+  if (!force && done < progress_reported_ + report_every_bytes) return;
+  progress_reported_ = done;
+  options_.recovery_progress(done, progress_total_);
 }
 
 status checkpoint_log::impl::load_snapshot(const std::map<std::uint64_t, std::string>& snapshots,
@@ -559,6 +626,7 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
     }
     if (applied) {
       offset += frame.size;
+      report_progress(offset, false);
       continue;
     }
     // A bad record: skip to the next good one if any follows, else cut the tail.
@@ -620,7 +688,15 @@ void checkpoint_log::impl::stop() {
   }
   work_ready_.notify_all();
   space_ready_.notify_all();
+  // The writer waits for a snapshot in flight before it ends, so the snapshot
+  // thread is idle when it is told to stop.
   if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lock(snapshot_mutex_);
+    snapshot_stopping_ = true;
+  }
+  snapshot_ready_.notify_all();
+  if (snapshotter_.joinable()) snapshotter_.join();
 }
 
 // --- appends ------------------------------------------------------------------
@@ -803,10 +879,12 @@ void checkpoint_log::impl::writer_loop() {
   std::deque<control_request*> requests;
   for (;;) {
     bool stop = false;
+    std::unique_ptr<snapshot_job> finished;
     {
       std::unique_lock lock(append_mutex_);
       auto has_work = [&] {
-        return stopping_ || !pending_records_.empty() || !pending_requests_.empty();
+        return (stopping_ && !snapshot_in_flight_) || !pending_records_.empty() ||
+               !pending_requests_.empty() || snapshot_done_ != nullptr;
       };
       if (!awaiting_sync_.empty() && options_.sync.kind == sync_policy::mode::interval) {
         work_ready_.wait_until(lock, last_sync_ + options_.sync.interval, has_work);
@@ -816,6 +894,7 @@ void checkpoint_log::impl::writer_loop() {
       words.swap(pending_words_);
       records.swap(pending_records_);
       requests.swap(pending_requests_);
+      finished = std::move(snapshot_done_);
       stop = stopping_;
     }
     space_ready_.notify_all();
@@ -828,31 +907,40 @@ void checkpoint_log::impl::writer_loop() {
                               clock_type::now() >= last_sync_ + options_.sync.interval;
     if (!awaiting_sync_.empty() && (interval_due || stop)) sync_active();
 
+    if (finished) finish_snapshot(*finished);
+
     for (auto* req : requests) {
       status outcome;
       {
         std::lock_guard lock(append_mutex_);
         outcome = failure_.is_ok() ? status{} : status{errc::closed, failure_.to_string()};
       }
-      if (outcome) outcome = req->snapshot ? take_snapshot() : sync_active();
+      if (outcome && req->snapshot) {
+        // Answered once a snapshot captured after this point is durable.
+        snapshot_queued_.push_back(req);
+        continue;
+      }
+      if (outcome) outcome = sync_active();
       req->result.set_value(outcome);
     }
     requests.clear();
 
-    if (options_.snapshot_every_bytes != 0 &&
-        bytes_since_snapshot_ >= options_.snapshot_every_bytes) {
-      bool healthy;
-      {
-        std::lock_guard lock(append_mutex_);
-        healthy = failure_.is_ok();
+    if (!snapshot_in_flight_) {
+      if (!snapshot_queued_.empty()) {
+        start_snapshot(std::exchange(snapshot_queued_, {}));
+      } else if (!stop && options_.snapshot_every_bytes != 0 &&
+                 bytes_since_snapshot_ >= options_.snapshot_every_bytes) {
+        start_snapshot({});
       }
-      if (healthy) take_snapshot();
     }
+    // A trigger while a snapshot is in flight is not queued: the bytes keep
+    // counting and the next snapshot starts once this one is finished.
 
     if (stop) {
-      // Appends still queued when stop was requested have been written above.
+      // Appends still queued when stop was requested have been written above,
+      // and a snapshot in flight has been waited for.
       std::unique_lock lock(append_mutex_);
-      if (pending_records_.empty() && pending_requests_.empty()) break;
+      if (pending_records_.empty() && pending_requests_.empty() && !snapshot_in_flight_) break;
     }
   }
   if (active_) {
@@ -1073,128 +1161,207 @@ status checkpoint_log::impl::roll_segment() {
 }
 
 // --- snapshots ------------------------------------------------------------------
+//
+// The writer thread captures a snapshot (start_snapshot), the snapshot thread
+// writes it and compacts (write_snapshot), the writer appends its marker and
+// answers snapshot() (finish_snapshot). Appends flow meanwhile; one job at a time.
+//
+// Why every crash point recovers correctly:
+// - The capture syncs the active segment first, so everything before the
+//   snapshot's position is durable before the snapshot can be.
+// - The file is written to a .tmp, fsynced, renamed and the directory fsynced.
+//   A crash before that leaves the previous snapshot as the newest (a .tmp is
+//   removed at recovery); all segments are still there.
+// - Segments rolled while the snapshot was in flight sort after its position,
+//   so recovery replays them (only unlisted segments *before* it count as compacted).
+// - Segments and old snapshot files are deleted only after the new snapshot is
+//   durable, and only segments before the previous snapshot's position too
+//   (compact_below): if the new snapshot is ever unreadable, the previous one
+//   still finds every segment it needs. A crash part-way through the deletions
+//   leaves segments that recovery recognises as compacted and removes.
+// - The marker is informational (recovery skips it); the writer appends it,
+//   being the only appender, after the snapshot is durable.
+// - Done ids only grow, so a segment all done at capture is all done when it is deleted.
 
-status checkpoint_log::impl::take_snapshot() {
-  if (auto synced = sync_active(); !synced) return synced;
-  const std::uint64_t covers_segment = active_number_;
-  const std::uint64_t covers_offset = active_->size();
-  const std::uint64_t sequence = snapshot_sequences_.empty() ? 1 : snapshot_sequences_.back() + 1;
+void checkpoint_log::impl::start_snapshot(std::vector<control_request*> waiters) {
+  auto refuse = [&](const status& error) {
+    for (auto* req : waiters) req->result.set_value(error);
+  };
+  {
+    std::lock_guard lock(append_mutex_);
+    if (!failure_.is_ok()) return refuse({errc::closed, failure_.to_string()});
+  }
+  if (auto synced = sync_active(); !synced) return refuse(synced);
 
+  auto job = std::make_unique<snapshot_job>();
+  job->sequence = snapshot_sequences_.empty() ? 1 : snapshot_sequences_.back() + 1;
+  job->covers_segment = active_number_;
+  job->covers_offset = active_->size();
   // Keep every segment the previous snapshot needs, so that if this snapshot is
   // ever unreadable, recovery can fall back to that one and still replay.
-  std::uint64_t compact_below = covers_segment;
+  std::uint64_t compact_below = job->covers_segment;
   if (last_snapshot_covers_ != 0) compact_below = std::min(compact_below, last_snapshot_covers_);
-  std::vector<std::uint64_t> deletable;
   {
+    // The capture: the Cap'n Proto message itself, built under the lock. It is the
+    // cheapest consistent copy (flat words, no per-range allocation), and only the
+    // file write and the fsyncs were ever slow.
     std::lock_guard lock(state_mutex_);
     for (const auto& [number, entry] : segments_) {
       if (number >= compact_below) break;
-      if (state_.done.contains_all(entry.first_id, entry.end_id)) deletable.push_back(number);
+      if (state_.done.contains_all(entry.first_id, entry.end_id)) job->deletable.push_back(number);
     }
+    job->message = build_snapshot(job->sequence, job->covers_segment, job->covers_offset,
+                                  job->deletable);
   }
-
-  const auto path = join(dir_, snapshot_name(sequence));
-  if (auto written = write_snapshot_file(sequence, path, covers_segment, covers_offset, deletable);
-      !written) {
-    return written;
+  // Two are kept: the new one and the one to fall back to if it is ever unreadable.
+  if (snapshot_sequences_.size() > 1) {
+    job->stale_snapshots.assign(snapshot_sequences_.begin(), snapshot_sequences_.end() - 1);
   }
-  snapshot_sequences_.push_back(sequence);
-  last_snapshot_covers_ = covers_segment;
   bytes_since_snapshot_ = 0;
-
-  // A marker in the log tells readers where snapshots were taken.
-  capnp::MallocMessageBuilder marker;
-  auto m = marker.initRoot<schema::LogRecord>().initSnapshotMarker();
-  m.setSequence(sequence);
-  m.getCovers().setSegment(covers_segment);
-  m.getCovers().setOffset(covers_offset);
-  std::vector<capnp::word> framed;
-  record_format::append_record(framed, marker);
-  if (auto written = active_->append(std::as_bytes(std::span{framed})); written) {
-    std::lock_guard lock(state_mutex_);
-    auto& segment = segments_[active_number_];
-    ++segment.records;
-    segment.size = active_->size();
-  } else if (auto cut = active_->truncate(covers_offset); !cut) {
-    enter_failed(cut);
+  snapshot_in_flight_ = true;
+  snapshot_waiters_ = std::move(waiters);
+  {
+    std::lock_guard lock(snapshot_mutex_);
+    snapshot_todo_ = std::move(job);
   }
+  snapshot_ready_.notify_one();
+}
 
-  for (auto number : deletable) {
+void checkpoint_log::impl::finish_snapshot(snapshot_job& job) {
+  snapshot_in_flight_ = false;
+  if (job.outcome) {
+    snapshot_sequences_.erase(
+        std::remove_if(snapshot_sequences_.begin(), snapshot_sequences_.end(),
+                       [&](std::uint64_t s) {
+                         return std::find(job.stale_snapshots.begin(), job.stale_snapshots.end(),
+                                          s) != job.stale_snapshots.end();
+                       }),
+        snapshot_sequences_.end());
+    snapshot_sequences_.push_back(job.sequence);
+    last_snapshot_covers_ = job.covers_segment;
+
+    bool healthy;
+    {
+      std::lock_guard lock(append_mutex_);
+      healthy = failure_.is_ok();
+    }
+    if (healthy) {
+      // A marker in the log tells readers where snapshots were taken.
+      capnp::MallocMessageBuilder marker;
+      auto m = marker.initRoot<schema::LogRecord>().initSnapshotMarker();
+      m.setSequence(job.sequence);
+      m.getCovers().setSegment(job.covers_segment);
+      m.getCovers().setOffset(job.covers_offset);
+      std::vector<capnp::word> framed;
+      record_format::append_record(framed, marker);
+      const std::uint64_t before = active_->size();
+      if (auto written = active_->append(std::as_bytes(std::span{framed})); written) {
+        std::lock_guard lock(state_mutex_);
+        auto& segment = segments_[active_number_];
+        ++segment.records;
+        segment.size = active_->size();
+      } else if (auto cut = active_->truncate(before); !cut) {
+        enter_failed(cut);
+      }
+    }
+    std::lock_guard lock(state_mutex_);
+    ++counters_.snapshots;
+  }
+  for (auto* req : std::exchange(snapshot_waiters_, {})) req->result.set_value(job.outcome);
+}
+
+void checkpoint_log::impl::snapshot_loop() {
+  for (;;) {
+    std::unique_ptr<snapshot_job> job;
+    {
+      std::unique_lock lock(snapshot_mutex_);
+      snapshot_ready_.wait(lock, [&] { return snapshot_stopping_ || snapshot_todo_ != nullptr; });
+      if (!snapshot_todo_) return;
+      job = std::move(snapshot_todo_);
+    }
+    write_snapshot(*job);
+    {
+      std::lock_guard lock(append_mutex_);
+      snapshot_done_ = std::move(job);
+    }
+    work_ready_.notify_all();
+  }
+}
+
+void checkpoint_log::impl::write_snapshot(snapshot_job& job) {
+  job.outcome = write_checkpoint_file(fs_, join(dir_, snapshot_name(job.sequence)), *job.message,
+                                      checkpoint_kind::log_snapshot, format_version);
+  job.message.reset();
+  if (!job.outcome) return;
+  // Durable now: what only older snapshots needed can go.
+  for (auto number : job.deletable) {
     std::string segment_path;
     {
       std::lock_guard lock(state_mutex_);
-      segment_path = segments_[number].path;
-      segments_.erase(number);
+      auto it = segments_.find(number);
+      if (it == segments_.end()) continue;
+      segment_path = it->second.path;
+      segments_.erase(it);
     }
     fs_.remove_file(segment_path);
   }
-  // Two are kept: the new one and the one to fall back to if it is ever unreadable.
-  while (snapshot_sequences_.size() > 2) {
-    fs_.remove_file(join(dir_, snapshot_name(snapshot_sequences_.front())));
-    snapshot_sequences_.erase(snapshot_sequences_.begin());
+  for (auto sequence : job.stale_snapshots) {
+    fs_.remove_file(join(dir_, snapshot_name(sequence)));
   }
   fs_.sync_dir(dir_);
-  std::lock_guard lock(state_mutex_);
-  ++counters_.snapshots;
-  return {};
 }
 
-status checkpoint_log::impl::write_snapshot_file(std::uint64_t sequence, const std::string& path,
-                                                 std::uint64_t covers_segment,
-                                                 std::uint64_t covers_offset,
-                                                 const std::vector<std::uint64_t>& deleted) {
-  capnp::MallocMessageBuilder builder;
-  auto snap = builder.initRoot<schema::Snapshot>();
+std::unique_ptr<capnp::MallocMessageBuilder> checkpoint_log::impl::build_snapshot(
+    std::uint64_t sequence, std::uint64_t covers_segment, std::uint64_t covers_offset,
+    const std::vector<std::uint64_t>& deleted) const {
+  auto builder = std::make_unique<capnp::MallocMessageBuilder>();
+  auto snap = builder->initRoot<schema::Snapshot>();
   snap.setSequence(sequence);
   snap.getCovers().setSegment(covers_segment);
   snap.getCovers().setOffset(covers_offset);
-  {
-    std::lock_guard lock(state_mutex_);
-    snap.setNextId(state_.next_id);
-    auto done = snap.initDone(static_cast<unsigned>(state_.done.ranges().size()));
-    unsigned i = 0;
-    for (const auto& [begin, end] : state_.done.ranges()) {
-      done[i].setBegin(begin);
-      done[i].setEnd(end);
-      ++i;
-    }
-    auto attempts = snap.initAttempts(static_cast<unsigned>(state_.attempts.size()));
-    i = 0;
-    for (const auto& [id, count] : state_.attempts) {
-      attempts[i].setId(id);
-      attempts[i].setAttempts(count);
-      ++i;
-    }
-    snap.setPublishedCount(state_.published);
-    snap.setAckedCount(state_.acked);
-    snap.setDeadLetteredCount(state_.dead_lettered);
-    snap.setLostCount(state_.lost);
-    auto producers = snap.initProducers(static_cast<unsigned>(state_.producers.size()));
-    i = 0;
-    for (const auto& [id, position] : state_.producers) {
-      producers[i].setProducerId(id);
-      producers[i].setEpoch(position.epoch);
-      producers[i].setLastSeq(position.last_seq);
-      ++i;
-    }
-    auto segments = snap.initSegments(static_cast<unsigned>(segments_.size() - deleted.size()));
-    i = 0;
-    for (const auto& [number, entry] : segments_) {
-      if (std::find(deleted.begin(), deleted.end(), number) != deleted.end()) continue;
-      auto out = segments[i++];
-      out.setNumber(number);
-      out.setFirstId(entry.first_id);
-      out.setEndId(entry.end_id);
-      out.setSize(number == covers_segment ? covers_offset : entry.size);
-      auto entries = out.initEntries(static_cast<unsigned>(entry.index.size()));
-      for (unsigned e = 0; e < entry.index.size(); ++e) {
-        entries[e].setFirstId(entry.index[e].first);
-        entries[e].setOffset(entry.index[e].second);
-      }
+  snap.setNextId(state_.next_id);
+  auto done = snap.initDone(static_cast<unsigned>(state_.done.ranges().size()));
+  unsigned i = 0;
+  for (const auto& [begin, end] : state_.done.ranges()) {
+    done[i].setBegin(begin);
+    done[i].setEnd(end);
+    ++i;
+  }
+  auto attempts = snap.initAttempts(static_cast<unsigned>(state_.attempts.size()));
+  i = 0;
+  for (const auto& [id, count] : state_.attempts) {
+    attempts[i].setId(id);
+    attempts[i].setAttempts(count);
+    ++i;
+  }
+  snap.setPublishedCount(state_.published);
+  snap.setAckedCount(state_.acked);
+  snap.setDeadLetteredCount(state_.dead_lettered);
+  snap.setLostCount(state_.lost);
+  auto producers = snap.initProducers(static_cast<unsigned>(state_.producers.size()));
+  i = 0;
+  for (const auto& [id, position] : state_.producers) {
+    producers[i].setProducerId(id);
+    producers[i].setEpoch(position.epoch);
+    producers[i].setLastSeq(position.last_seq);
+    ++i;
+  }
+  auto segments = snap.initSegments(static_cast<unsigned>(segments_.size() - deleted.size()));
+  i = 0;
+  for (const auto& [number, entry] : segments_) {
+    if (std::find(deleted.begin(), deleted.end(), number) != deleted.end()) continue;
+    auto out = segments[i++];
+    out.setNumber(number);
+    out.setFirstId(entry.first_id);
+    out.setEndId(entry.end_id);
+    out.setSize(number == covers_segment ? covers_offset : entry.size);
+    auto entries = out.initEntries(static_cast<unsigned>(entry.index.size()));
+    for (unsigned e = 0; e < entry.index.size(); ++e) {
+      entries[e].setFirstId(entry.index[e].first);
+      entries[e].setOffset(entry.index[e].second);
     }
   }
-
-  return write_checkpoint_file(fs_, path, builder, checkpoint_kind::log_snapshot, format_version);
+  return builder;
 }
 
 // --- reads ------------------------------------------------------------------------

@@ -81,6 +81,7 @@ class fault_injection_fs::tracked_writable final : public writable_file {
   status sync() override {
     const std::string what = "sync " + path();
     fs_.wait_sync_delay();
+    fs_.wait_if_held(path());
     std::lock_guard lock(fs_.mutex_);
     if (auto s = fs_.check_alive(generation_, what); !s) return s;
     ++fs_.sync_count_;
@@ -354,6 +355,32 @@ void fault_injection_fs::wait_sync_delay() const {
   if (const auto us = sync_delay_us_.load(); us > 0) {
     std::this_thread::sleep_for(std::chrono::microseconds(us));
   }
+}
+
+void fault_injection_fs::hold_syncs_of(std::string path_suffix) {
+  std::lock_guard lock(hold_mutex_);
+  hold_suffix_ = std::move(path_suffix);
+}
+
+void fault_injection_fs::release_held_syncs() {
+  {
+    std::lock_guard lock(hold_mutex_);
+    hold_suffix_.clear();
+  }
+  hold_released_.notify_all();
+}
+
+std::uint64_t fault_injection_fs::held_syncs() const {
+  std::lock_guard lock(hold_mutex_);
+  return held_syncs_;
+}
+
+void fault_injection_fs::wait_if_held(const std::string& path) {
+  std::unique_lock lock(hold_mutex_);
+  if (hold_suffix_.empty() || !path.ends_with(hold_suffix_)) return;
+  ++held_syncs_;
+  // Bounded, so that a test that forgets to release fails instead of hanging.
+  hold_released_.wait_for(lock, std::chrono::seconds(30), [&] { return hold_suffix_.empty(); });
 }
 
 result<std::shared_ptr<void>> fault_injection_fs::lock_file(const std::string& path) {

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -67,6 +68,14 @@ class fault_injection_fs final : public weir::file_system {
   /// appends pile up behind it and group commit is observable deterministically.
   void set_sync_delay(std::chrono::microseconds delay);
 
+  /// Makes sync() of files whose path ends with `path_suffix` wait until
+  /// release_held_syncs() (or 30 s at most), like a disk stalled on that one file,
+  /// while every other operation goes on. Used to hold a snapshot's fsync.
+  void hold_syncs_of(std::string path_suffix);
+  void release_held_syncs();
+  /// sync() calls that were held (started waiting) so far.
+  std::uint64_t held_syncs() const;
+
   /// sync() and sync_dir() calls made while alive, including injected failures.
   std::uint64_t sync_count() const;
 
@@ -107,6 +116,13 @@ class fault_injection_fs final : public weir::file_system {
 
   void wait_sync_delay() const;
   std::atomic<std::int64_t> sync_delay_us_{0};
+
+  // Held syncs have their own mutex, so that waiting blocks nothing else.
+  void wait_if_held(const std::string& path);
+  mutable std::mutex hold_mutex_;
+  std::condition_variable hold_released_;
+  std::string hold_suffix_;  // empty: nothing is held
+  std::uint64_t held_syncs_ = 0;
 
   std::uint64_t sync_count_ = 0;
   std::uint64_t appended_bytes_ = 0;

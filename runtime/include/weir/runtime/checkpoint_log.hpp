@@ -30,6 +30,11 @@ struct log_options {
   std::uint64_t snapshot_every_bytes = 256ull << 20;  ///< automatic snapshot; 0 = only on request
   bool read_only = false;            ///< inspect only: nothing is truncated, created or written
   bool verify_all_segments = false;  ///< also CRC-check segments a snapshot covers
+  /// Called from open() while recovery reads segments: after each segment, at most
+  /// every 4 MiB within one, and finally with bytes_done == bytes_total. The total is
+  /// the size of the segments recovery reads (those a snapshot covers count only
+  /// with verify_all_segments); it is 0, with one call, when there is nothing to read.
+  std::function<void(std::uint64_t bytes_done, std::uint64_t bytes_total)> recovery_progress = {};
 };
 
 struct id_range {
@@ -181,7 +186,9 @@ class checkpoint_log {
   status sync();
 
   /// Writes an ack-state snapshot covering everything accepted so far, then deletes
-  /// segments whose messages are all acked or dead-lettered. Blocks until done.
+  /// segments whose messages are all acked or dead-lettered. Blocks until the
+  /// snapshot is durable; appends keep flowing meanwhile (it is written off the
+  /// writer thread).
   status snapshot();
 
   /// Reads a message back by id; not_found for ids never published or already done.
