@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "weir/runtime/checkpoint_log.hpp"
+#include "weir/runtime/progress.hpp"
 
 namespace weir::cli {
 
@@ -114,6 +115,7 @@ int run_inspect(const inspect_options& options, std::ostream& out, std::ostream&
   log_options log_opts;
   log_opts.read_only = true;
   log_opts.verify_all_segments = true;
+  log_opts.recovery_progress = progress_bar::callback("reading " + options.dir);
   auto log = checkpoint_log::open(fs, options.dir, log_opts);
   if (!log) {
     err << "weir inspect: " << log.error().to_string() << "\n";

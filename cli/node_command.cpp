@@ -16,6 +16,7 @@
 #include "weir/actors/protocol.hpp"
 #include "weir/runtime/file_system.hpp"
 #include "weir/runtime/http_server.hpp"
+#include "weir/runtime/progress.hpp"
 
 namespace weir::cli {
 
@@ -43,6 +44,9 @@ int run_node(const node_command_options& command) {
     return 2;
   }
   if (options.link.node_id.empty()) options.link.node_id = command.listen;
+  for (auto& q : options.queues) {
+    q.queue.log.recovery_progress = progress_bar::callback("recovering " + q.queue.name);
+  }
 
   system_config config;
   caf::actor_system system{config};

@@ -71,6 +71,17 @@ tail -1 "$work/consume.out" | grep -Eq '^received=30 unique=30 ' || fail "consum
 "$weir" dlq list --connect "$address" --queue jobs > "$work/empty.out" 2>/dev/null
 grep -q '^dead_letters=0$' "$work/empty.out" || fail "dead letters left after replay: $(tail -1 "$work/empty.out")"
 
+# Progress bars draw only on a terminal: piped, --progress leaves no trace;
+# under a pseudo-terminal (script) the bar is drawn on stderr.
+"$weir" produce --connect "$address" --queue jobs --count 10 --progress > "$work/quiet.out" 2> "$work/quiet.err"
+expect_status 0 $? "produce --progress piped"
+grep -q $'\r' "$work/quiet.err" "$work/quiet.out" && fail "a progress bar was drawn into a pipe"
+if command -v script > /dev/null; then
+  script -qec "\"$weir\" produce --connect $address --queue jobs --count 10 --progress" /dev/null > "$work/tty.out" 2>&1
+  grep -q 'confirmed \[#*' "$work/tty.out" || fail "no progress bar on a terminal: $(cat -v "$work/tty.out" | head -3)"
+fi
+"$weir" consume --connect "$address" --queue jobs --count 20 --idle-exit 10 > /dev/null 2>&1
+
 # --count takes exactly N: what the consumer held beyond it stays in the queue
 # for the next one (nothing acked that was not written to --ids-out).
 "$weir" produce --connect "$address" --queue jobs --count 1000 > /dev/null 2>&1

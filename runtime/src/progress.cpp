@@ -31,6 +31,17 @@ progress_bar::~progress_bar() {
   finish();
 }
 
+std::function<void(std::uint64_t, std::uint64_t)> progress_bar::callback(std::string label) {
+  if (!enabled()) return {};
+  auto bar = std::make_shared<std::unique_ptr<progress_bar>>();
+  return [bar, label = std::move(label)](std::uint64_t done, std::uint64_t total) {
+    if (total == 0) return;  // nothing to read: no bar
+    if (!*bar) *bar = std::make_unique<progress_bar>(label, total);
+    (*bar)->update(done);
+    if (done >= total) (*bar)->finish();
+  };
+}
+
 void progress_bar::update(std::uint64_t done) {
   done_ = done;
   if (!enabled_ || finished_) return;

@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 namespace weir {
@@ -23,6 +25,10 @@ class progress_bar {
 
   /// Whether bars draw in this process (stdout is a terminal, WEIR_NO_PROGRESS unset).
   static bool enabled();
+
+  /// A (done, total) callback that draws a bar from its first call and ends the
+  /// line when done reaches total: for log_options::recovery_progress.
+  static std::function<void(std::uint64_t done, std::uint64_t total)> callback(std::string label);
 
  private:
   void draw();
