@@ -358,10 +358,12 @@ class pipeline_run_impl final : public pipeline_run {
       self->request(queue, std::chrono::seconds(1), stats_atom::value)
           .receive(
               [&](const queue_stats& stats) {
-                if (stats.ready + stats.unacked + stats.delayed != 0) {
+                if (stats.ready + stats.unacked + stats.delayed + stats.dead_lettering != 0) {
                   missing = "queue " + edge.name + " holds " + std::to_string(stats.ready) +
-                            " ready, " + std::to_string(stats.unacked) + " unacked and " +
-                            std::to_string(stats.delayed) + " delayed messages";
+                            " ready, " + std::to_string(stats.unacked) + " unacked, " +
+                            std::to_string(stats.delayed) + " delayed and " +
+                            std::to_string(stats.dead_lettering) +
+                            " messages on their way to the dead-letter queue";
                 }
               },
               [&](caf::error& e) {

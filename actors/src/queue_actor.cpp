@@ -733,6 +733,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         auto stats = state.stats;
         stats.unacked = state.in_flight.size();
         stats.delayed = state.delayed.size();
+        stats.dead_lettering = state.dlq_pending.size();
         // Ids below the cursor are tracked here; those above it are all still ready
         // in the log (acks are written asynchronously, so the log's own totals lag).
         stats.ready = state.ready.size() + state.log->count_ready_from(state.log_cursor);

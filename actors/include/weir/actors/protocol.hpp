@@ -98,6 +98,7 @@ struct queue_stats {
   std::uint64_t ready = 0;    ///< waiting for delivery (depth)
   std::uint64_t unacked = 0;  ///< delivered, not yet acked
   std::uint64_t delayed = 0;  ///< waiting out a retry backoff
+  std::uint64_t dead_lettering = 0;  ///< sent to the dead-letter queue, not yet confirmed there
   std::uint64_t published = 0;
   std::uint64_t confirmed = 0;
   std::uint64_t duplicates = 0;  ///< resent publishes dropped by de-duplication
@@ -161,6 +162,7 @@ typename Inspector::result_type inspect(Inspector& f, histogram_snapshot& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, queue_stats& x) {
   return f(caf::meta::type_name("weir::queue_stats"), x.name, x.ready, x.unacked, x.delayed,
+           x.dead_lettering,
            x.published, x.confirmed, x.duplicates, x.delivered, x.redelivered, x.acked,
            x.dead_lettered, x.consumers, x.protocol_errors, x.storage_errors, x.mailbox,
            x.log_bytes, x.log_segments, x.fsync_seconds);
