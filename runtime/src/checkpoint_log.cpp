@@ -246,6 +246,8 @@ class checkpoint_log::impl {
   // Snapshot thread.
   void snapshot_loop();
   void write_snapshot(snapshot_job& job);
+  /// Removes a compacted segment, freeing its space a slice at a time first.
+  void release_segment(const std::string& path);
 
   file_system& fs_;
   const std::string dir_;
@@ -1303,12 +1305,29 @@ void checkpoint_log::impl::write_snapshot(snapshot_job& job) {
       segment_path = it->second.path;
       segments_.erase(it);
     }
-    fs_.remove_file(segment_path);
+    release_segment(segment_path);
   }
   for (auto sequence : job.stale_snapshots) {
     fs_.remove_file(join(dir_, snapshot_name(sequence)));
   }
   fs_.sync_dir(dir_);
+}
+
+void checkpoint_log::impl::release_segment(const std::string& path) {
+  // Freeing a whole segment in one unlink holds up the writer's next fdatasync
+  // behind the filesystem journal (most of the 1 KiB p99 tail in node_bench);
+  // cut in slices with pauses between them, the work is spread out. A crash
+  // part-way leaves a shorter compacted segment, which recovery removes unread.
+  constexpr std::uint64_t slice_bytes = 8ull << 20;
+  constexpr auto pause = std::chrono::milliseconds(5);
+  if (auto size = fs_.file_size(path)) {
+    for (auto left = *size; left > slice_bytes;) {
+      left -= slice_bytes;
+      if (!fs_.truncate_file(path, left)) break;
+      std::this_thread::sleep_for(pause);
+    }
+  }
+  fs_.remove_file(path);
 }
 
 std::unique_ptr<capnp::MallocMessageBuilder> checkpoint_log::impl::build_snapshot(
