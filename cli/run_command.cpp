@@ -179,6 +179,8 @@ int run_topology(const run_options& options) {
   }
   std::cerr << config_text << std::flush;
 
+  topology.graph.recovery_progress(
+      [](const std::string& queue) { return progress_bar::callback("recovering " + queue); });
   system_config config;
   caf::actor_system system{config};
   posix_file_system fs;
@@ -240,6 +242,16 @@ int run_topology(const run_options& options) {
                             ? started_at + std::chrono::milliseconds(
                                                static_cast<std::int64_t>(options.timeout_s * 1000))
                             : std::chrono::steady_clock::time_point::max();
+  // Lines stored in the source's queue; a rerun stores nothing new, and the
+  // lines it already held count as duplicates.
+  auto update_progress = [&] {
+    auto queue = progress ? run->actor_of(topology.source_queue) : caf::actor{};
+    if (!queue) return;
+    self->request(queue, std::chrono::milliseconds(100), stats_atom::value)
+        .receive(
+            [&](const queue_stats& stats) { progress->update(stats.published + stats.duplicates); },
+            [](caf::error&) {});
+  };
   int interrupted = 0;
   status finished{errc::timed_out, "not finished"};
   for (;;) {
@@ -252,15 +264,12 @@ int run_topology(const run_options& options) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     if (std::chrono::steady_clock::now() >= deadline) break;
-    if (progress) {
-      if (auto queue = run->actor_of(topology.source_queue)) {
-        self->request(queue, std::chrono::milliseconds(100), stats_atom::value)
-            .receive([&](const queue_stats& stats) { progress->update(stats.published); },
-                     [](caf::error&) {});
-      }
-    }
+    update_progress();
   }
-  if (progress) progress->finish();
+  if (progress) {
+    update_progress();
+    progress->finish();
+  }
   stop_metrics();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count();

@@ -57,7 +57,9 @@ std::uint64_t new_incarnation() {
 
 class pipeline_run_impl final : public pipeline_run {
  public:
-  pipeline_run_impl(caf::actor_system& system, file_system& fs) : system_(system), fs_(fs) {}
+  pipeline_run_impl(caf::actor_system& system, file_system& fs,
+                    pipeline::recovery_progress_factory recovery_progress)
+      : system_(system), fs_(fs), recovery_progress_(std::move(recovery_progress)) {}
 
   ~pipeline_run_impl() override {
     stopping_ = true;
@@ -273,6 +275,7 @@ class pipeline_run_impl final : public pipeline_run {
   child_spec queue_child(const std::string& name, file_system& storage, queue_options options,
                          std::shared_ptr<shared_handle> handle,
                          std::shared_ptr<shared_handle> dead_letters) {
+    if (recovery_progress_) options.log.recovery_progress = recovery_progress_(name);
     child_spec spec;
     spec.name = name;
     spec.start = [&storage, options = std::move(options), handle = std::move(handle),
@@ -446,6 +449,7 @@ class pipeline_run_impl final : public pipeline_run {
 
   caf::actor_system& system_;
   file_system& fs_;
+  pipeline::recovery_progress_factory recovery_progress_;  // may be empty
   // In-memory edges' logs: outlive their queues' restarts, not the run.
   memory_file_system memory_fs_;
   std::vector<edge_plan> edges_;
@@ -758,33 +762,35 @@ std::string pipeline::to_dot() const {
 
 result<std::unique_ptr<pipeline_run>> pipeline::start(caf::actor_system& system, file_system& fs,
                                                       const std::string& data_dir) const {
+  return start_run(system, fs, data_dir, nullptr);
+}
+
+result<std::unique_ptr<pipeline_run>> pipeline::start(caf::actor_system& system, file_system& fs,
+                                                      const std::string& data_dir,
+                                                      const deployment& where) const {
+  return start_run(system, fs, data_dir, &where);
+}
+
+result<std::unique_ptr<pipeline_run>> pipeline::start_run(caf::actor_system& system,
+                                                          file_system& fs,
+                                                          const std::string& data_dir,
+                                                          const deployment* where) const {
   if (auto valid = validate(); !valid) return valid;
   supervisor_options supervision;
   supervision.max_restarts = max_restarts_;
   supervision.period = restart_period_;
-  auto run = std::make_unique<pipeline_run_impl>(system, fs);
+  auto run = std::make_unique<pipeline_run_impl>(system, fs, recovery_progress_);
   if (auto started = run->start(name_, source_name_, source_path_, source_queue_, ops_, data_dir,
-                                supervision, nullptr);
+                                supervision, where);
       !started) {
     return started;
   }
   return std::unique_ptr<pipeline_run>(std::move(run));
 }
 
-result<std::unique_ptr<pipeline_run>> pipeline::start(caf::actor_system& system, file_system& fs,
-                                                      const std::string& data_dir,
-                                                      const deployment& where) const {
-  if (auto valid = validate(); !valid) return valid;
-  supervisor_options supervision;
-  supervision.max_restarts = max_restarts_;
-  supervision.period = restart_period_;
-  auto run = std::make_unique<pipeline_run_impl>(system, fs);
-  if (auto started = run->start(name_, source_name_, source_path_, source_queue_, ops_, data_dir,
-                                supervision, &where);
-      !started) {
-    return started;
-  }
-  return std::unique_ptr<pipeline_run>(std::move(run));
+pipeline& pipeline::recovery_progress(recovery_progress_factory make) {
+  recovery_progress_ = std::move(make);
+  return *this;
 }
 
 }  // namespace weir

@@ -125,6 +125,13 @@ class pipeline {
   /// Default: 5 within 10 s.
   pipeline& restart_intensity(std::uint32_t max_restarts, std::chrono::milliseconds period);
 
+  /// Makes, per queue name, the callback its log's recovery reports progress to
+  /// (log_options::recovery_progress; e.g. progress_bar::callback).
+  using recovery_progress_factory =
+      std::function<std::function<void(std::uint64_t bytes_done, std::uint64_t bytes_total)>(
+          const std::string& queue)>;
+  pipeline& recovery_progress(recovery_progress_factory make);
+
   /// invalid_argument naming the problem: no source, no operator, a queue with no
   /// operator before or after it, two key_by_reduce in one stage, bad or duplicate
   /// names (operators, queues and the source share one namespace), empty windows.
@@ -170,6 +177,11 @@ class pipeline {
   std::vector<op> ops_;
   std::uint32_t max_restarts_ = 5;
   std::chrono::milliseconds restart_period_{10'000};
+  recovery_progress_factory recovery_progress_ = {};
+
+  result<std::unique_ptr<pipeline_run>> start_run(caf::actor_system& system, file_system& fs,
+                                                  const std::string& data_dir,
+                                                  const deployment* where) const;
 };
 
 /// A started pipeline; destroying it stops it.
