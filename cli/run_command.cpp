@@ -55,19 +55,6 @@ std::uint64_t count_lines(const std::string& path) {
   return lines;
 }
 
-std::string with_data_dir(std::string config, const std::string& data_dir) {
-  const std::string key = "\ndata_dir = ";
-  auto at = config.find(key);
-  if (at == std::string::npos) return config;
-  auto end = config.find('\n', at + 1);
-  std::string quoted = "\"";
-  for (char c : data_dir) {
-    if (c == '"' || c == '\\') quoted += '\\';
-    quoted += c;
-  }
-  return config.replace(at, end - at, key + quoted + "\"");
-}
-
 /// The counting stage's largest counts first (then by key), `top` of them.
 void print_top(const std::map<std::string, std::string>& counts, std::uint32_t top,
                const std::string& stage) {
@@ -142,15 +129,14 @@ int print_graph(const std::string& file) {
 int run_topology(const run_options& options) {
   const sigset_t stop_signals = block_stop_signals();
 
-  auto loaded = load_topology(options.file);
+  auto loaded = load_topology(options.file, operator_registry{}, options.data_dir);
   if (!loaded) {
     std::cerr << "weir run: " << loaded.error().message() << "\n";
     return 2;
   }
   auto& topology = *loaded;
-  if (!options.data_dir.empty()) topology.data_dir = options.data_dir;
-  const auto data_dir = std::filesystem::absolute(topology.data_dir).lexically_normal().string();
-  const auto config_text = with_data_dir(topology.effective_config, data_dir);
+  const auto& data_dir = topology.data_dir;
+  const auto& config_text = topology.effective_config;
   if (options.print_config) {
     std::cout << config_text;
     return 0;

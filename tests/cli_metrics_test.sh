@@ -19,18 +19,6 @@ trap cleanup EXIT
 # shellcheck source=support/cli_test_lib.sh
 source "$(dirname "$0")/support/cli_test_lib.sh"
 
-# GET PATH from 127.0.0.1:PORT; prints the whole answer (status line, headers, body).
-http_get() {  # port path
-  if command -v curl > /dev/null; then
-    curl -s -i --max-time 10 "http://127.0.0.1:$1$2"
-  else
-    exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
-    printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&3
-    timeout 10 cat <&3
-    exec 3<&-
-  fi
-}
-
 port=$(free_port)
 metrics_port=$(free_port)
 address=tcp://127.0.0.1:$port

@@ -140,7 +140,8 @@ expect_status 0 $? "node a of a two-node run"
 words=$(awk -F '\t' '{ n += $1 } END { print n }' wc.expected)
 acked=0
 for _ in $(seq 1 200); do
-  acked=$(python3 -c 'import sys,urllib.request; t=urllib.request.urlopen(sys.argv[1]).read().decode(); print(next((l.split()[-1] for l in t.splitlines() if l.startswith("weir_queue_acked_total{queue=\"words\"}")), 0))' "http://127.0.0.1:$metrics_b/metrics" 2>/dev/null)
+  acked=$(http_get "$metrics_b" /metrics 2>/dev/null | tr -d '\r' |
+    awk '$1 == "weir_queue_acked_total{queue=\"words\"}" { print $2 }')
   [ "$acked" = "$words" ] && break
   sleep 0.1
 done

@@ -5,6 +5,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -17,7 +18,9 @@
 
 #include "actor_test_config.hpp"
 #include "temp_dir.hpp"
+#include "test_helpers.hpp"
 #include "weir/actors/pipeline.hpp"
+#include "weir/actors/protocol.hpp"
 
 using namespace weir;
 using namespace std::chrono_literals;
@@ -284,6 +287,43 @@ BOOST_FIXTURE_TEST_CASE(in_memory_edges_keep_exactly_once_across_actor_restarts,
   auto state = (*started)->state();
   BOOST_REQUIRE(state);
   BOOST_TEST((*state == expected));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_stage_holds_no_more_deliveries_than_its_queue_s_credit, fixture) {
+  // Guarantee 4 for stages: a stage that does not keep up holds `credit`
+  // deliveries; the rest of its input stays ready in the queue, not in memory.
+  write_lines(dir.file("in.txt"), make_lines(100, 11));
+  std::mutex mutex;
+  std::condition_variable released_cv;
+  bool released = false;
+  std::atomic<int> seen{0};
+  pipeline p("credit");
+  p.source_lines("in", dir.file("in.txt"), {.durable = true, .credit = 7})
+      .sink("hold", [&](const element&) {
+        std::unique_lock lock(mutex);
+        released_cv.wait(lock, [&] { return released; });
+        ++seen;
+      });
+  auto run = p.start(system, fs, dir.file("data"));
+  BOOST_REQUIRE_MESSAGE(run, run.error().to_string());
+  caf::scoped_actor self{system};
+  queue_stats held;
+  const bool settled = testing::eventually([&] {
+    self->request((*run)->actor_of("in"), 1s, stats_atom::value)
+        .receive([&](const queue_stats& s) { held = s; }, [](caf::error&) {});
+    return held.unacked + held.ready == 100 && held.unacked >= 7;
+  });
+  BOOST_TEST(settled);
+  BOOST_TEST(held.unacked == 7u);  // exactly the credit, never more
+  BOOST_TEST(held.ready == 93u);
+  {
+    std::lock_guard lock(mutex);
+    released = true;
+  }
+  released_cv.notify_all();
+  auto done = (*run)->wait(60s);
+  BOOST_REQUIRE_MESSAGE(done, done.to_string());
+  BOOST_TEST(seen.load() == 100);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_sink_sees_every_element_at_least_once_and_counts_stay_exact, fixture) {

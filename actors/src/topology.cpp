@@ -77,8 +77,8 @@ bool bad_name(const std::string& name) {
 
 class loader {
  public:
-  loader(std::string path, const operator_registry& operators)
-      : path_(std::move(path)), operators_(operators) {
+  loader(std::string path, const operator_registry& operators, std::string data_dir)
+      : path_(std::move(path)), operators_(operators), data_dir_override_(std::move(data_dir)) {
     base_dir_ = std::filesystem::absolute(path_).parent_path().string();
   }
 
@@ -520,7 +520,10 @@ class loader {
   result<topology> build(const std::vector<const stage_decl*>& chain) {
     topology t;
     t.name = name_.empty() ? std::filesystem::path(path_).stem().string() : name_;
-    t.data_dir = data_dir_.empty() ? "weir-data" : data_dir_;
+    const auto& data_dir = !data_dir_override_.empty() ? data_dir_override_
+                           : !data_dir_.empty()        ? data_dir_
+                                                       : std::string("weir-data");
+    t.data_dir = std::filesystem::absolute(data_dir).lexically_normal().string();
     t.source_path = source_path_;
     t.source_queue = source_output_;
     for (const auto& [name, q] : queues_) {
@@ -614,6 +617,7 @@ class loader {
   std::string base_dir_;
   std::string name_;
   std::string data_dir_;
+  std::string data_dir_override_;
   std::uint32_t restart_max_ = 5;
   std::chrono::milliseconds restart_period_{10'000};
   std::string home_;
@@ -628,8 +632,9 @@ class loader {
 
 }  // namespace
 
-result<topology> load_topology(const std::string& path, const operator_registry& operators) {
-  loader reading(path, operators);
+result<topology> load_topology(const std::string& path, const operator_registry& operators,
+                               const std::string& data_dir) {
+  loader reading(path, operators, data_dir);
   return reading.load();
 }
 

@@ -58,7 +58,7 @@ struct topology_node {
 struct topology {
   std::string name;
   pipeline graph{""};
-  std::string data_dir;  ///< where queue logs and stage checkpoints live
+  std::string data_dir;  ///< where queue logs and stage checkpoints live (absolute)
   std::string source_path;
   std::string source_queue;          ///< the source's queue as pipeline_run::actor_of names it
   std::vector<topology_node> nodes;  ///< empty: everything in one process
@@ -74,10 +74,12 @@ struct topology {
 
 /// Reads and checks FILE: unknown keys, wrong types, undeclared queues, cycles,
 /// fan-out and unconnected stages are errors "FILE:LINE: key 'K': what (hint)".
-/// Relative paths of sources and sinks are relative to FILE's directory; a
-/// relative data_dir to the working directory (default "./weir-data").
+/// Relative paths of sources are relative to FILE's directory. `data_dir`, when
+/// not empty, replaces [pipeline] data_dir; either is made absolute against the
+/// working directory (default "./weir-data").
 result<topology> load_topology(const std::string& path,
-                               const operator_registry& operators = operator_registry{});
+                               const operator_registry& operators = operator_registry{},
+                               const std::string& data_dir = {});
 
 /// The split_words operator: runs of letters and digits, lower-cased; key and value are the word.
 std::vector<element> split_words(const element& line);
