@@ -228,6 +228,51 @@ BOOST_FIXTURE_TEST_CASE(redelivers_after_ack_deadline, fixture) {
   BOOST_TEST(s.unacked == 0u);
 }
 
+BOOST_FIXTURE_TEST_CASE(only_the_unacked_deliveries_come_back_after_the_deadline, fixture) {
+  auto opts = options("partial");
+  opts.ack_timeout = 200ms;
+  auto q = queue(opts);
+  publish(q, 1, 1, 1, numbered(300));
+  await_confirm();
+  self->send(q, subscribe_atom::value, std::int64_t{300});
+  auto first = await_deliveries(300);
+  BOOST_REQUIRE_EQUAL(first.size(), 300u);
+  std::vector<std::uint64_t> acked, kept;
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    (i % 3 == 0 ? kept : acked).push_back(first[i].id);
+  }
+  ack(q, acked);
+  auto again = await_deliveries(kept.size(), 3s);
+  BOOST_REQUIRE_EQUAL(again.size(), kept.size());
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    BOOST_TEST(again[i].id == kept[i]);  // in id order
+    BOOST_TEST(again[i].attempt == 2u);
+  }
+  BOOST_TEST(no_delivery_within(100ms));
+  ack(q, kept);
+  auto s = stats(q);
+  BOOST_TEST(s.acked == 300u);
+  BOOST_TEST(s.redelivered == kept.size());
+  BOOST_TEST(s.unacked == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(bodies_past_the_cache_come_from_the_log_unchanged, fixture) {
+  auto opts = options("small-cache");
+  opts.body_cache_bytes_max = 2000;  // a few messages; the rest are read back from disk
+  auto q = queue(opts);
+  std::vector<std::string> payloads;
+  for (int i = 1; i <= 500; ++i) payloads.push_back(std::string(static_cast<std::size_t>(i), 'a' + i % 26));
+  publish(q, 1, 1, 1, payloads);
+  await_confirm();
+  self->send(q, subscribe_atom::value, std::int64_t{1000});
+  auto got = await_deliveries(500);
+  BOOST_REQUIRE_EQUAL(got.size(), 500u);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    BOOST_TEST(got[i].data.payload == payloads[i]);
+    BOOST_TEST(got[i].producer_seq == i + 1);
+  }
+}
+
 BOOST_FIXTURE_TEST_CASE(extend_lease_holds_off_redelivery, fixture) {
   auto opts = options("lease");
   opts.ack_timeout = 150ms;

@@ -12,6 +12,7 @@
 
 #include "weir/actors/producer.hpp"
 #include "weir/actors/queue.hpp"
+#include "weir/runtime/id_map.hpp"
 #include "weir/runtime/memory_file_system.hpp"
 #include "weir/runtime/supervisor.hpp"
 #include "wire_codec.hpp"
@@ -31,13 +32,10 @@ struct consumer_entry {
   std::uint32_t outstanding = 0;  // deliveries it holds unacked
 };
 
-/// In-flight ids by ack deadline, so the next deadline is found without a scan.
-using deadline_index = std::multimap<time_point, std::uint64_t>;
-
 struct in_flight_entry {
   caf::actor_addr consumer;
   std::uint32_t attempt = 0;
-  deadline_index::iterator deadline;  // its slot in queue_state::deadlines
+  time_point deadline;  // of its ack; found by a scan at each tick, see expire_deliveries
 };
 
 struct producer_entry {
@@ -58,6 +56,66 @@ struct dead_letter_pending {
   std::string last_error;
 };
 
+/// Bodies of recent publishes, so that a first delivery needs no disk read.
+/// Ids arrive in ascending order and first deliveries take them in the same
+/// order, so a deque sorted by id serves both ends without an allocation per
+/// message; the few taken out of order (dead letters, replays) leave holes that
+/// go when they reach the front.
+class body_cache {
+ public:
+  struct body {
+    message_data data;
+    std::uint64_t producer_id = 0;
+    std::uint64_t producer_seq = 0;
+  };
+
+  explicit body_cache(std::uint64_t bytes_max = 0) : bytes_max_(bytes_max) {}
+
+  /// Keeps the body of `id` (larger than every id kept before) unless that would pass the bound.
+  bool keep(std::uint64_t id, message_data&& data, std::uint64_t producer_id,
+            std::uint64_t producer_seq) {
+    const auto bytes = cost(data);
+    if (bytes_ + bytes > bytes_max_) return false;
+    bytes_ += bytes;
+    entries_.push_back({id, {std::move(data), producer_id, producer_seq}});
+    return true;
+  }
+
+  /// Takes the body of `id` out, if it is here.
+  std::optional<body> take(std::uint64_t id) {
+    if (entries_.empty() || id < entries_.front().id || id > entries_.back().id) {
+      return std::nullopt;
+    }
+    auto it = entries_.front().id == id
+                  ? entries_.begin()
+                  : std::lower_bound(entries_.begin(), entries_.end(), id,
+                                     [](const entry& e, std::uint64_t v) { return e.id < v; });
+    if (it == entries_.end() || it->id != id || it->taken) return std::nullopt;
+    bytes_ -= cost(it->value.data);
+    std::optional<body> out = std::move(it->value);
+    it->taken = true;
+    it->value = {};
+    while (!entries_.empty() && entries_.front().taken) entries_.pop_front();
+    return out;
+  }
+
+ private:
+  struct entry {
+    std::uint64_t id = 0;
+    body value;
+    bool taken = false;
+  };
+
+  // What an entry holds, plus its bookkeeping, so that empty bodies are bounded too.
+  static std::uint64_t cost(const message_data& data) {
+    return data.payload.size() + data.key.size() + sizeof(entry);
+  }
+
+  std::deque<entry> entries_;  // ascending ids
+  std::uint64_t bytes_ = 0;
+  std::uint64_t bytes_max_ = 0;
+};
+
 struct queue_state {
   static inline const char* name = "weir.queue";
   queue_options options;
@@ -65,8 +123,7 @@ struct queue_state {
   std::shared_ptr<checkpoint_log> log;
   std::map<caf::actor_addr, consumer_entry> consumers;
   caf::actor_addr last_served;  // round robin between consumers
-  std::unordered_map<std::uint64_t, in_flight_entry> in_flight;
-  deadline_index deadlines;  // every in-flight id, by ack deadline
+  id_map<in_flight_entry> in_flight;
   std::deque<ready_entry> ready;
   std::multimap<time_point, ready_entry> delayed;
   std::unordered_map<std::uint64_t, std::string> last_errors;  // of messages not yet acked
@@ -78,15 +135,7 @@ struct queue_state {
   std::uint64_t dlq_next_seq = 1;
   std::map<std::uint64_t, dead_letter_pending> dlq_pending;  // by dlq sequence
   std::unordered_set<std::uint64_t> dead_lettering;          // ids in dlq_pending
-  // Bodies of recent publishes, by id, so a first delivery needs no disk read.
-  // Bounded by body_cache_bytes_max; an entry leaves when it is delivered.
-  struct cached_body {
-    message_data data;
-    std::uint64_t producer_id;
-    std::uint64_t producer_seq;
-  };
-  std::unordered_map<std::uint64_t, cached_body> recent_bodies;
-  std::uint64_t recent_bytes = 0;
+  body_cache recent_bodies;  // bounded by options.body_cache_bytes_max
   // Replays into another queue, as a producer of our own: pending by sequence.
   std::uint64_t replay_producer_id = 0;
   std::uint64_t replay_epoch = 0;
@@ -112,6 +161,7 @@ struct queue_state {
 
 using queue_actor = caf::stateful_actor<queue_state>;
 
+
 void dispatch(queue_actor* self);
 
 void report_protocol_error(queue_actor* self, const caf::strong_actor_ptr& to, std::string what) {
@@ -124,26 +174,33 @@ void report_protocol_error(queue_actor* self, const caf::strong_actor_ptr& to, s
   }
 }
 
-void schedule_tick(queue_actor* self) {
+/// Ack deadlines have no index (keeping one cost two tree updates per delivery):
+/// a tick scans the in-flight deliveries. Ticks come at the earliest deadline,
+/// but no closer together than this, so expiry is at most this late.
+caf::actor_clock::duration_type deadline_scan_interval(const queue_options& options) {
+  return std::clamp<caf::actor_clock::duration_type>(
+      options.ack_timeout / 16, std::chrono::milliseconds(1), std::chrono::milliseconds(100));
+}
+
+/// A tick at `at`, unless one is due sooner.
+void schedule_tick_at(queue_actor* self, time_point at) {
   auto& state = self->state;
-  std::optional<time_point> earliest;
-  if (!state.deadlines.empty()) earliest = state.deadlines.begin()->first;
-  if (!state.delayed.empty() && (!earliest || state.delayed.begin()->first < *earliest)) {
-    earliest = state.delayed.begin()->first;
-  }
-  if (!earliest || (state.tick_at && *state.tick_at <= *earliest)) return;
-  state.tick_at = *earliest;
+  if (state.tick_at && *state.tick_at <= at) return;
+  state.tick_at = at;
   const auto now = self->clock().now();
-  const auto wait = *earliest > now ? *earliest - now : caf::actor_clock::duration_type{0};
+  const auto wait = at > now ? at - now : caf::actor_clock::duration_type{0};
   self->delayed_send(self, wait, tick_atom::value, ++state.tick_generation);
 }
 
+/// A tick for the first delayed message to become ready.
+void schedule_tick(queue_actor* self) {
+  if (!self->state.delayed.empty()) schedule_tick_at(self, self->state.delayed.begin()->first);
+}
+
+
 void dead_letter(queue_actor* self, std::uint64_t id, std::uint32_t attempts, std::string reason) {
   auto& state = self->state;
-  if (auto cached = state.recent_bodies.find(id); cached != state.recent_bodies.end()) {
-    state.recent_bytes -= cached->second.data.payload.size() + cached->second.data.key.size();
-    state.recent_bodies.erase(cached);
-  }
+  state.recent_bodies.take(id);
   auto message = state.log->read(id);
   std::string last_error;
   if (auto it = state.last_errors.find(id); it != state.last_errors.end()) {
@@ -225,7 +282,9 @@ void dispatch(queue_actor* self) {
                                               state.options.delivery_batch_max);
       delivery_batch batch;
       batch.queue = state.options.name;
+      batch.deliveries.reserve(std::min(take, state.ready.size()));
       std::vector<delivery_attempt> attempts;
+      attempts.reserve(batch.deliveries.capacity());
       const auto deadline = self->clock().now() + state.options.ack_timeout;
       while (batch.deliveries.size() < take && !state.ready.empty()) {
         auto next = state.ready.front();
@@ -238,12 +297,10 @@ void dispatch(queue_actor* self) {
         delivery d;
         d.id = next.id;
         d.attempt = next.attempts + 1;
-        if (auto cached = state.recent_bodies.find(next.id); cached != state.recent_bodies.end()) {
-          state.recent_bytes -= cached->second.data.payload.size() + cached->second.data.key.size();
-          d.data = std::move(cached->second.data);
-          d.producer_id = cached->second.producer_id;
-          d.producer_seq = cached->second.producer_seq;
-          state.recent_bodies.erase(cached);
+        if (auto cached = state.recent_bodies.take(next.id)) {
+          d.data = std::move(cached->data);
+          d.producer_id = cached->producer_id;
+          d.producer_seq = cached->producer_seq;
         } else {
           auto message = state.log->read(next.id);
           if (!message) {
@@ -261,10 +318,11 @@ void dispatch(queue_actor* self) {
         }
         if (d.attempt > 1) ++state.stats.redelivered;
         attempts.push_back({d.id, d.attempt});
-        state.in_flight[d.id] = {address, d.attempt, state.deadlines.emplace(deadline, d.id)};
+        state.in_flight[d.id] = {address, d.attempt, deadline};
         batch.deliveries.push_back(std::move(d));
       }
       if (batch.deliveries.empty()) continue;
+      schedule_tick_at(self, deadline);
       // Counted before the delivery so that a message that crashes its consumer
       // every time still reaches max_deliveries across restarts.
       state.log->record_attempts(attempts, {});
@@ -279,34 +337,41 @@ void dispatch(queue_actor* self) {
   schedule_tick(self);
 }
 
+/// Takes a delivery held by `consumer` out of flight; nothing when it holds no
+/// such id (the caller reports it). The consumer's outstanding count is the caller's.
+std::optional<in_flight_entry> take_in_flight(queue_state& state, const caf::actor_addr& consumer,
+                                              std::uint64_t id) {
+  auto* entry = state.in_flight.find(id);
+  if (!entry || entry->consumer != consumer) return std::nullopt;
+  std::optional<in_flight_entry> taken = std::move(*entry);
+  state.in_flight.erase(id);
+  return taken;
+}
+
+void note_returned(queue_state& state, const caf::actor_addr& consumer, std::uint32_t count) {
+  if (auto c = state.consumers.find(consumer); c != state.consumers.end()) {
+    c->second.outstanding -= std::min(c->second.outstanding, count);
+  }
+}
+
 /// Releases a delivery held by `consumer`; nothing when it holds no such id (the caller reports
 /// it).
 std::optional<in_flight_entry> release(queue_actor* self, const caf::actor_addr& consumer,
                                        std::uint64_t id) {
-  auto& state = self->state;
-  auto it = state.in_flight.find(id);
-  if (it == state.in_flight.end() || it->second.consumer != consumer) return std::nullopt;
-  auto entry = it->second;
-  state.deadlines.erase(entry.deadline);
-  state.in_flight.erase(it);
-  if (auto c = state.consumers.find(consumer);
-      c != state.consumers.end() && c->second.outstanding) {
-    --c->second.outstanding;
-  }
+  auto entry = take_in_flight(self->state, consumer, id);
+  if (entry) note_returned(self->state, consumer, 1);
   return entry;
 }
 
 void drop_consumer(queue_actor* self, const caf::actor_addr& consumer, const char* why) {
   auto& state = self->state;
   std::vector<std::pair<std::uint64_t, std::uint32_t>> held;
-  for (const auto& [id, entry] : state.in_flight) {
+  state.in_flight.for_each([&](std::uint64_t id, const in_flight_entry& entry) {
     if (entry.consumer == consumer) held.emplace_back(id, entry.attempt);
-  }
+  });
   std::sort(held.begin(), held.end());
   for (const auto& [id, attempt] : held) {
-    auto it = state.in_flight.find(id);
-    state.deadlines.erase(it->second.deadline);
-    state.in_flight.erase(it);
+    state.in_flight.erase(id);
     // Ready again at once: the consumer is gone, there is nothing to back off from.
     requeue(self, id, attempt, std::chrono::milliseconds(0), why);
   }
@@ -315,6 +380,31 @@ void drop_consumer(queue_actor* self, const caf::actor_addr& consumer, const cha
   if (!held.empty()) {
     spdlog::info("queue {}: consumer {} {}; {} deliveries ready again", state.options.name,
                  caf::to_string(consumer), why, held.size());
+  }
+}
+
+/// Requeues in-flight deliveries past their ack deadline, in id order, and
+/// schedules the tick for the earliest deadline left.
+void expire_deliveries(queue_actor* self, time_point now) {
+  auto& state = self->state;
+  std::vector<std::pair<std::uint64_t, in_flight_entry>> expired;
+  std::optional<time_point> earliest;
+  state.in_flight.for_each([&](std::uint64_t id, const in_flight_entry& entry) {
+    if (entry.deadline <= now) {
+      expired.emplace_back(id, entry);
+    } else if (!earliest || entry.deadline < *earliest) {
+      earliest = entry.deadline;
+    }
+  });
+  std::sort(expired.begin(), expired.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [id, entry] : expired) {
+    release(self, entry.consumer, id);
+    state.last_errors.try_emplace(id, "ack deadline expired");
+    requeue(self, id, entry.attempt, std::nullopt, "ack deadline expired");
+  }
+  if (earliest) {
+    schedule_tick_at(self, std::max(*earliest, now + deadline_scan_interval(state.options)));
   }
 }
 
@@ -347,6 +437,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
   state.options = std::move(options);
   state.owned_fs = std::move(owned_fs);
   state.log = std::move(log);
+  state.recent_bodies = body_cache{state.options.body_cache_bytes_max};
   state.stats.name = state.options.name;
   state.dlq_producer_id = std::hash<std::string>{}("weir.dlq." + state.options.name) | 1;
   state.dlq_epoch = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch() /
@@ -438,13 +529,10 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         }
         state.stats.published += count - skip;
         for (std::size_t i = skip; i < count; ++i) {
-          auto& m = batch.messages[i];
-          const auto bytes = m.payload.size() + m.key.size();
-          if (state.recent_bytes + bytes > state.options.body_cache_bytes_max) break;
-          state.recent_bytes += bytes;
-          state.recent_bodies.emplace(
-              *published + (i - skip),
-              queue_state::cached_body{std::move(m), batch.producer_id, batch.first_seq + i});
+          if (!state.recent_bodies.keep(*published + (i - skip), std::move(batch.messages[i]),
+                                        batch.producer_id, batch.first_seq + i)) {
+            break;
+          }
         }
         if (batch.producer_id != 0) state.producers[batch.producer_id].accepted = last_seq;
       },
@@ -568,7 +656,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
             continue;
           }
           for (auto id = range.begin; id < range.end; ++id) {
-            if (!release(self, consumer, id)) {
+            if (!take_in_flight(state, consumer, id)) {
               ++unknown;
               continue;
             }
@@ -581,6 +669,9 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           }
         }
         if (!valid.empty()) {
+          std::uint64_t returned = 0;
+          for (const auto& r : valid) returned += r.end - r.begin;
+          note_returned(state, consumer, static_cast<std::uint32_t>(returned));
           if (auto stored = state.log->ack(valid, {}); !stored) {
             ++state.stats.storage_errors;
             spdlog::error("queue {}: ack not stored: {}", state.options.name, stored.to_string());
@@ -633,11 +724,10 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         const auto consumer = caf::actor_cast<caf::actor_addr>(self->current_sender());
         const auto deadline = self->clock().now() + std::chrono::milliseconds(extension_ms);
         for (auto id : ids) {
-          auto it = state.in_flight.find(id);
-          if (it != state.in_flight.end() && it->second.consumer == consumer &&
-              it->second.deadline->first < deadline) {
-            state.deadlines.erase(it->second.deadline);
-            it->second.deadline = state.deadlines.emplace(deadline, id);
+          // A later deadline needs no new tick: the scheduled one finds it.
+          auto* entry = state.in_flight.find(id);
+          if (entry && entry->consumer == consumer && entry->deadline < deadline) {
+            entry->deadline = deadline;
           }
         }
       },
@@ -645,18 +735,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         auto& state = self->state;
         if (generation == state.tick_generation) state.tick_at.reset();
         const auto now = self->clock().now();
-        std::vector<std::pair<std::uint64_t, in_flight_entry>> expired;
-        for (auto it = state.deadlines.begin(); it != state.deadlines.end() && it->first <= now;
-             ++it) {
-          expired.emplace_back(it->second, state.in_flight.at(it->second));
-        }
-        std::sort(expired.begin(), expired.end(),
-                  [](const auto& a, const auto& b) { return a.first < b.first; });
-        for (const auto& [id, entry] : expired) {
-          release(self, entry.consumer, id);
-          state.last_errors.try_emplace(id, "ack deadline expired");
-          requeue(self, id, entry.attempt, std::nullopt, "ack deadline expired");
-        }
+        expire_deliveries(self, now);
         while (!state.delayed.empty() && state.delayed.begin()->first <= now) {
           state.ready.push_back(state.delayed.begin()->second);
           state.delayed.erase(state.delayed.begin());
@@ -676,7 +755,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         std::vector<delivery> listed;
         state.log->for_each_ready(from_id, std::min<std::uint32_t>(limit, 10'000),
                                   [&](std::uint64_t id, std::uint32_t attempts) {
-                                    if (state.in_flight.count(id) != 0)
+                                    if (state.in_flight.contains(id))
                                       return;  // out with a consumer
                                     auto message = state.log->read(id);
                                     if (!message) return;
@@ -709,12 +788,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           batch.messages.push_back({std::move(message->key), std::move(message->payload),
                                     std::move(message->headers), message->publish_time_ns});
           ids.push_back(next.id);
-          if (auto cached = state.recent_bodies.find(next.id);
-              cached != state.recent_bodies.end()) {
-            state.recent_bytes -=
-                cached->second.data.payload.size() + cached->second.data.key.size();
-            state.recent_bodies.erase(cached);
-          }
+          state.recent_bodies.take(next.id);
         }
         if (ids.empty()) return std::uint64_t{0};
         auto promise = self->make_response_promise<std::uint64_t>();
