@@ -261,7 +261,9 @@ BOOST_FIXTURE_TEST_CASE(bodies_past_the_cache_come_from_the_log_unchanged, fixtu
   opts.body_cache_bytes_max = 2000;  // a few messages; the rest are read back from disk
   auto q = queue(opts);
   std::vector<std::string> payloads;
-  for (int i = 1; i <= 500; ++i) payloads.push_back(std::string(static_cast<std::size_t>(i), 'a' + i % 26));
+  for (int i = 1; i <= 500; ++i) {
+    payloads.push_back(std::string(static_cast<std::size_t>(i), static_cast<char>('a' + i % 26)));
+  }
   publish(q, 1, 1, 1, payloads);
   await_confirm();
   self->send(q, subscribe_atom::value, std::int64_t{1000});
