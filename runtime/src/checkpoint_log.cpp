@@ -311,6 +311,9 @@ class checkpoint_log::impl {
     std::uint64_t count = 0;
     std::uint64_t next_offset = 0;
     std::vector<capnp::word> record;  // framed, as read from disk
+    // Decoded once for all the reads it serves; points into `record`.
+    std::unique_ptr<decoded_record> decoded;
+    capnp::List<schema::Envelope>::Reader envelopes;
   };
   mutable std::mutex cursor_mutex_;
   mutable read_cursor cursor_;
@@ -1432,11 +1435,20 @@ result<stored_message> checkpoint_log::impl::read(std::uint64_t id) const {
         id >= cursor_.first_id + cursor_.count) {
       return false;
     }
-    auto payload = std::span<const capnp::word>(cursor_.record).subspan(1);
-    return with_log_record(payload, [&](schema::LogRecord::Reader record) {
-      auto envelopes = record.getPublish().getEnvelopes();
-      fill_stored_message(envelopes[static_cast<unsigned>(id - cursor_.first_id)], id, message);
-    });
+    try {
+      if (!cursor_.decoded) {
+        auto payload = std::span<const capnp::word>(cursor_.record).subspan(1);
+        cursor_.decoded = std::make_unique<decoded_record>(payload);
+        cursor_.envelopes =
+            cursor_.decoded->reader.getRoot<schema::LogRecord>().getPublish().getEnvelopes();
+      }
+      fill_stored_message(cursor_.envelopes[static_cast<unsigned>(id - cursor_.first_id)], id,
+                          message);
+      return true;
+    } catch (const kj::Exception&) {
+      cursor_.decoded.reset();
+      return false;
+    }
   };
   if (take_from_cache()) return message;
   if (cursor_.segment == segment_number && cursor_.first_id + cursor_.count <= id &&
@@ -1481,6 +1493,7 @@ result<stored_message> checkpoint_log::impl::read(std::uint64_t id) const {
       cursor_.first_id = first;
       cursor_.count = count;
       cursor_.next_offset = offset;
+      cursor_.decoded.reset();
       cursor_.record = std::move(buffer);
       if (take_from_cache()) return message;
       return corrupt("publish record does not decode");
