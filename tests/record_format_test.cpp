@@ -10,17 +10,17 @@ namespace rf = weir::record_format;
 
 namespace {
 
-std::vector<capnp::word> framed_ack(std::uint64_t begin, std::uint64_t end) {
+rf::word_buffer framed_ack(std::uint64_t begin, std::uint64_t end) {
   capnp::MallocMessageBuilder builder;
   auto ranges = builder.initRoot<weir::schema::LogRecord>().initAck().initRanges(1);
   ranges[0].setBegin(begin);
   ranges[0].setEnd(end);
-  std::vector<capnp::word> words;
+  rf::word_buffer words;
   rf::append_record(words, builder);
   return words;
 }
 
-std::span<std::byte> bytes_of(std::vector<capnp::word>& words) {
+std::span<std::byte> bytes_of(rf::word_buffer& words) {
   return std::as_writable_bytes(std::span{words});
 }
 
@@ -62,7 +62,7 @@ BOOST_AUTO_TEST_CASE(a_cut_record_is_incomplete_not_ok) {
 BOOST_AUTO_TEST_CASE(resync_finds_the_record_after_a_damaged_one) {
   auto first = framed_ack(1, 2);
   auto second = framed_ack(5, 6);
-  std::vector<capnp::word> both = first;
+  rf::word_buffer both = first;
   both.insert(both.end(), second.begin(), second.end());
   auto bytes = bytes_of(both);
   bytes[3] ^= std::byte{0x10};  // damage the first record's length

@@ -271,6 +271,25 @@ BOOST_AUTO_TEST_CASE(encodes_multi_segment_builders_in_the_standard_layout) {
                     digest_of(builder.getRoot<schema::Frame>().asReader()));
 }
 
+BOOST_AUTO_TEST_CASE(a_frame_builder_gives_the_standard_layout_whether_or_not_its_guess_fits) {
+  for (std::size_t guess : {std::size_t{0}, std::size_t{64}, std::size_t{1} << 20}) {
+    frame_builder builder(guess);
+    fill_every_kind(builder.initRoot<schema::Frame>());
+    const auto segments = builder.getSegmentsForOutput().size();
+    BOOST_TEST_CONTEXT("guess " << guess << " bytes, " << segments << " segments") {
+      if (guess >= (std::size_t{1} << 20)) BOOST_TEST(segments == 1u);
+      if (guess == 0) BOOST_TEST(segments > 1u);
+      auto reference = capnp::messageToFlatArray(builder);
+      const auto expected_digest = digest_of(builder.getRoot<schema::Frame>().asReader());
+      auto encoded = builder.finish();
+      BOOST_REQUIRE_EQUAL(encoded.size(), reference.asBytes().size());
+      BOOST_CHECK(std::memcmp(encoded.data(), reference.asBytes().begin(), encoded.size()) == 0);
+      auto frame = frame_of(decode_frame(std::move(encoded), {}));
+      BOOST_CHECK_EQUAL(digest_of(frame->root()), expected_digest);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(encode_error_builds_a_frame_with_one_error_message) {
   auto frame = frame_of(decode_frame(encode_error(ErrorCode::BAD_REQUEST, "credit 0"), {}));
   auto messages = frame->root().getMessages();

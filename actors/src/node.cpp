@@ -125,17 +125,18 @@ caf::behavior consumer_proxy_behavior(consumer_proxy* self, shared_ptr shared,
   return {
       [self](deliver_atom, const delivery_batch& batch) {
         auto& state = self->state;
-        state.shared->send(
-            state.peer, wire::single_message_frame([&](ProtocolMessage::Builder out) {
-              auto deliver = out.initDeliver();
-              deliver.setQueue(state.queue_name);
-              deliver.setConsumerId(state.consumer_id);
-              auto envelopes =
-                  deliver.initEnvelopes(static_cast<unsigned>(batch.deliveries.size()));
-              for (unsigned i = 0; i < batch.deliveries.size(); ++i) {
-                wire::write_delivery(envelopes[i], batch.deliveries[i]);
-              }
-            }));
+        std::size_t bytes = state.queue_name.size();
+        for (const auto& d : batch.deliveries) bytes += wire::frame_bytes_of(d.data);
+        auto write = [&](ProtocolMessage::Builder out) {
+          auto deliver = out.initDeliver();
+          deliver.setQueue(state.queue_name);
+          deliver.setConsumerId(state.consumer_id);
+          auto envelopes = deliver.initEnvelopes(static_cast<unsigned>(batch.deliveries.size()));
+          for (unsigned i = 0; i < batch.deliveries.size(); ++i) {
+            wire::write_delivery(envelopes[i], batch.deliveries[i]);
+          }
+        };
+        state.shared->send(state.peer, wire::single_message_frame(write, bytes));
       },
       [self](protocol_error_atom, const protocol_error& e) {
         auto& state = self->state;

@@ -58,9 +58,12 @@ struct remote_state {
 
 using remote_actor = caf::stateful_actor<remote_state>;
 
-void send_frame(remote_actor* self, const wire::message_writer& write) {
+void send_frame(remote_actor* self, const wire::message_writer& write,
+                std::size_t expected_bytes = 0) {
   auto& state = self->state;
-  if (state.up && state.connection) state.connection->send(wire::single_message_frame(write));
+  if (state.up && state.connection) {
+    state.connection->send(wire::single_message_frame(write, expected_bytes));
+  }
 }
 
 void send_subscribe(remote_actor* self, std::uint64_t id, const remote_consumer& consumer) {
@@ -267,17 +270,22 @@ caf::behavior remote_behavior(remote_actor* self, remote_queue_options options) 
         if (producer && state.producers.emplace(batch.producer_id, producer).second) {
           self->monitor(producer);
         }
-        send_frame(self, [&](ProtocolMessage::Builder out) {
-          auto publish = out.initPublish();
-          publish.setQueue(state.options.queue);
-          publish.setProducerId(batch.producer_id);
-          publish.setProducerEpoch(batch.epoch);
-          publish.setFirstSeq(batch.first_seq);
-          auto envelopes = publish.initEnvelopes(static_cast<unsigned>(batch.messages.size()));
-          for (unsigned i = 0; i < batch.messages.size(); ++i) {
-            wire::write_message(envelopes[i], batch.messages[i]);
-          }
-        });
+        std::size_t bytes = state.options.queue.size();
+        for (const auto& m : batch.messages) bytes += wire::frame_bytes_of(m);
+        send_frame(
+            self,
+            [&](ProtocolMessage::Builder out) {
+              auto publish = out.initPublish();
+              publish.setQueue(state.options.queue);
+              publish.setProducerId(batch.producer_id);
+              publish.setProducerEpoch(batch.epoch);
+              publish.setFirstSeq(batch.first_seq);
+              auto envelopes = publish.initEnvelopes(static_cast<unsigned>(batch.messages.size()));
+              for (unsigned i = 0; i < batch.messages.size(); ++i) {
+                wire::write_message(envelopes[i], batch.messages[i]);
+              }
+            },
+            bytes);
       },
       [self](subscribe_atom, std::int64_t credit) {
         auto& state = self->state;

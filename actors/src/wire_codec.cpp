@@ -34,12 +34,24 @@ void add_wire_types(caf::actor_system_config& config) {
   config.add_message_type<connection_handle>("weir::wire::connection_handle");
 }
 
-zmq::message_t single_message_frame(const message_writer& write) {
-  capnp::MallocMessageBuilder builder;
+zmq::message_t single_message_frame(const message_writer& write, std::size_t expected_bytes) {
+  // The frame, its one protocol message and the message's fixed fields.
+  constexpr std::size_t frame_overhead_bytes = 256;
+  transport::frame_builder builder(expected_bytes + frame_overhead_bytes);
   auto frame = builder.initRoot<schema::Frame>();
   frame.setProtocolVersion(schema::WIRE_PROTOCOL_VERSION);
   write(frame.initMessages(1)[0]);
-  return transport::encode_frame(builder);
+  return builder.finish();
+}
+
+std::size_t frame_bytes_of(const message_data& message) {
+  auto padded = [](std::size_t bytes) { return (bytes + 7) / 8 * 8; };
+  // An envelope: a struct of 6 data words and 3 pointers, its list pointer slot.
+  std::size_t bytes = 80 + padded(message.key.size()) + padded(message.payload.size());
+  for (const auto& header : message.headers) {
+    bytes += 32 + padded(header.name.size() + 1) + padded(header.value.size());
+  }
+  return bytes;
 }
 
 void write_message(schema::Envelope::Builder out, const message_data& message) {

@@ -47,7 +47,11 @@ using message_writer = std::function<void(schema::ProtocolMessage::Builder)>;
 
 /// A frame of one protocol message; publish and deliver messages carry whole
 /// batches, so one frame holds many queue messages.
-zmq::message_t single_message_frame(const message_writer& write);
+/// `expected_bytes` is a guess of its size: when the frame fits, it is sent without a copy.
+zmq::message_t single_message_frame(const message_writer& write, std::size_t expected_bytes = 0);
+
+/// About how many bytes a message takes in a frame (to size the frame).
+std::size_t frame_bytes_of(const message_data& message);
 
 void write_message(schema::Envelope::Builder out, const message_data& message);
 void write_delivery(schema::Envelope::Builder out, const delivery& d);

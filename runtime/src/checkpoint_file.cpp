@@ -18,7 +18,7 @@ const char* magic_of(checkpoint_kind kind) {
 status write_checkpoint_file(file_system& fs, const std::string& path,
                              capnp::MessageBuilder& message, checkpoint_kind kind,
                              std::uint32_t version) {
-  std::vector<capnp::word> words(record_format::header_size / sizeof(capnp::word));
+  record_format::word_buffer words(record_format::header_size / sizeof(capnp::word));
   record_format::write_file_header(reinterpret_cast<std::byte*>(words.data()), magic_of(kind),
                                    version);
   record_format::append_record(words, message);

@@ -231,7 +231,7 @@ class checkpoint_log::impl {
 
   // Writer thread.
   void writer_loop();
-  void write_batch(std::vector<capnp::word>& words, std::vector<pending_record>& records);
+  void write_batch(record_format::word_buffer& words, std::vector<pending_record>& records);
   void fail_from(std::vector<pending_record>& records, std::size_t first, const status& error);
   status roll_segment();
   status sync_active();
@@ -259,7 +259,7 @@ class checkpoint_log::impl {
   mutable std::mutex append_mutex_;
   std::condition_variable work_ready_;
   std::condition_variable space_ready_;
-  std::vector<capnp::word> pending_words_;
+  record_format::word_buffer pending_words_;
   std::vector<pending_record> pending_records_;
   std::deque<control_request*> pending_requests_;
   std::uint64_t next_assigned_id_ = 1;  // ids handed out; >= state_.next_id
@@ -310,7 +310,7 @@ class checkpoint_log::impl {
     std::uint64_t first_id = 0;
     std::uint64_t count = 0;
     std::uint64_t next_offset = 0;
-    std::vector<capnp::word> record;  // framed, as read from disk
+    record_format::word_buffer record;  // framed, as read from disk
     // Decoded once for all the reads it serves; points into `record`.
     std::unique_ptr<decoded_record> decoded;
     capnp::List<schema::Envelope>::Reader envelopes;
@@ -879,7 +879,7 @@ status checkpoint_log::impl::request(bool snapshot) {
 // --- writer thread ------------------------------------------------------------
 
 void checkpoint_log::impl::writer_loop() {
-  std::vector<capnp::word> words;
+  record_format::word_buffer words;
   std::vector<pending_record> records;
   std::deque<control_request*> requests;
   for (;;) {
@@ -959,7 +959,7 @@ void checkpoint_log::impl::writer_loop() {
   fire_awaiting({errc::closed, "log " + dir_ + " closed before the append was synced"});
 }
 
-void checkpoint_log::impl::write_batch(std::vector<capnp::word>& words,
+void checkpoint_log::impl::write_batch(record_format::word_buffer& words,
                                        std::vector<pending_record>& records) {
   {
     std::lock_guard lock(append_mutex_);
@@ -1257,7 +1257,7 @@ void checkpoint_log::impl::finish_snapshot(snapshot_job& job) {
       m.setSequence(job.sequence);
       m.getCovers().setSegment(job.covers_segment);
       m.getCovers().setOffset(job.covers_offset);
-      std::vector<capnp::word> framed;
+      record_format::word_buffer framed;
       record_format::append_record(framed, marker);
       const std::uint64_t before = active_->size();
       if (auto written = active_->append(std::as_bytes(std::span{framed})); written) {
@@ -1462,7 +1462,7 @@ result<stored_message> checkpoint_log::impl::read(std::uint64_t id) const {
     return {errc::corruption, path + " offset " + std::to_string(offset) + ": " + why +
                                   " while reading message " + std::to_string(id)};
   };
-  std::vector<capnp::word> buffer;
+  record_format::word_buffer buffer;
   while (offset + record_format::frame_header_size <= limit) {
     std::byte header[record_format::frame_header_size];
     auto got = file->read_at(offset, header);

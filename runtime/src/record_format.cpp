@@ -90,7 +90,7 @@ header_check check_file_header(std::span<const std::byte> bytes, const char* mag
   return version == expected_version ? header_check::ok : header_check::other_version;
 }
 
-void append_record(std::vector<capnp::word>& out, capnp::MessageBuilder& message) {
+void append_record(word_buffer& out, capnp::MessageBuilder& message) {
   auto segments = message.getSegmentsForOutput();
   const std::size_t table_words = (segments.size() + 2) / 2;
   std::size_t payload_words = table_words;

@@ -14,8 +14,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <capnp/message.h>
@@ -30,6 +32,31 @@ inline constexpr std::size_t frame_header_size = 8;
 inline constexpr char segment_magic[8] = {'W', 'E', 'I', 'R', 'L', 'O', 'G', '\0'};
 inline constexpr char snapshot_magic[8] = {'W', 'E', 'I', 'R', 'S', 'N', 'P', '\0'};
 inline constexpr char stage_magic[8] = {'W', 'E', 'I', 'R', 'S', 'T', 'G', '\0'};
+
+/// An allocator whose resize() leaves new elements uninitialised: buffers of
+/// records are written in full before they are read, and zero-filling them
+/// first cost a pass over every byte appended or read back.
+template <class T>
+struct uninitialized_allocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = uninitialized_allocator<U>;
+  };
+  uninitialized_allocator() = default;
+  template <class U>
+  uninitialized_allocator(const uninitialized_allocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+/// Record bytes in 8-byte words, as Cap'n Proto reads them.
+using word_buffer = std::vector<capnp::word, uninitialized_allocator<capnp::word>>;
 
 /// Builds the 16-byte file header for `magic` and `version`.
 void write_file_header(std::byte* out, const char* magic, std::uint32_t version);
@@ -50,7 +77,7 @@ result<std::vector<capnp::word>> read_file_aligned(file_system& fs, const std::s
                                                    std::uint64_t& size_bytes);
 
 /// Appends one framed record holding `message` to `out` (which stays 8-byte aligned).
-void append_record(std::vector<capnp::word>& out, capnp::MessageBuilder& message);
+void append_record(word_buffer& out, capnp::MessageBuilder& message);
 
 /// Outcome of looking at the bytes at one offset.
 enum class frame_status {

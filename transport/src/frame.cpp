@@ -1,9 +1,13 @@
 #include "weir/transport/frame.hpp"
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <new>
 #include <optional>
+#include <utility>
 
 #include <capnp/serialize.h>
 #include <kj/array.h>
@@ -371,6 +375,42 @@ zmq::message_t encode_frame(capnp::MessageBuilder& builder) {
     std::memcpy(cursor, segment.begin(), segment.size() * word_bytes);
     cursor += segment.size() * word_bytes;
   }
+  return out;
+}
+
+frame_builder::frame_builder(std::size_t expected_bytes)
+    : first_words_(std::max<std::size_t>(16, (expected_bytes + word_bytes - 1) / word_bytes)) {}
+
+frame_builder::~frame_builder() noexcept(false) {
+  std::free(first_);
+  for (auto* segment : more_) std::free(segment);
+}
+
+kj::ArrayPtr<capnp::word> frame_builder::allocateSegment(unsigned minimum_words) {
+  if (!first_given_ && minimum_words <= first_words_) {
+    first_given_ = true;
+    first_ = static_cast<capnp::word*>(std::calloc(first_words_ + 1, word_bytes));
+    if (first_ == nullptr) throw std::bad_alloc();
+    return {first_ + 1, first_words_};
+  }
+  next_words_ = std::max<std::size_t>({minimum_words, next_words_ * 2, first_words_, 1024});
+  auto* segment = static_cast<capnp::word*>(std::calloc(next_words_, word_bytes));
+  if (segment == nullptr) throw std::bad_alloc();
+  more_.push_back(segment);
+  return {segment, next_words_};
+}
+
+zmq::message_t frame_builder::finish() {
+  auto segments = getSegmentsForOutput();
+  if (segments.size() != 1 || first_ == nullptr || segments[0].begin() != first_ + 1) {
+    return encode_frame(*this);
+  }
+  auto* table = reinterpret_cast<unsigned char*>(first_);
+  store_le32(table, 0);  // one segment
+  store_le32(table + 4, static_cast<std::uint32_t>(segments[0].size()));
+  const auto bytes = (1 + segments[0].size()) * word_bytes;
+  zmq::message_t out(static_cast<void*>(std::exchange(first_, nullptr)), bytes,
+                     [](void* data, void*) { std::free(data); });
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include <capnp/message.h>
 #include <zmq.hpp>
@@ -47,6 +48,29 @@ std::variant<inbound_frame_ptr, frame_error> decode_frame(const void* data, std:
 
 /// Serialises a built frame (its protocolVersion set by the caller) into one message.
 zmq::message_t encode_frame(capnp::MessageBuilder& builder);
+
+/// A message builder whose frame, when it fits the expected size, becomes a
+/// ZeroMQ message without a copy: the segment table goes in a word reserved
+/// before the first segment, and ZeroMQ frees the buffer once it is sent.
+class frame_builder final : public capnp::MessageBuilder {
+ public:
+  explicit frame_builder(std::size_t expected_bytes);
+  ~frame_builder() noexcept(false) override;
+  frame_builder(const frame_builder&) = delete;
+  frame_builder& operator=(const frame_builder&) = delete;
+
+  kj::ArrayPtr<capnp::word> allocateSegment(unsigned minimum_words) override;
+
+  /// The frame in the flat layout; the builder must not be used afterwards.
+  zmq::message_t finish();
+
+ private:
+  capnp::word* first_ = nullptr;  // [0] is the segment table; the segment follows
+  std::size_t first_words_ = 0;   // of the segment, without the table word
+  bool first_given_ = false;
+  std::vector<capnp::word*> more_;  // further segments, when the guess was short
+  std::size_t next_words_ = 0;
+};
 
 /// A frame holding one Error message, sent back to a peer whose frame was refused.
 zmq::message_t encode_error(schema::ErrorCode code, const std::string& message);
