@@ -47,6 +47,28 @@ bool get_sequence(const std::string& payload, std::uint64_t& k) {
   return true;
 }
 
+/// The sequence numbers a consumer has seen: a bitmap over the dense 1..N that
+/// `weir produce` sends (a hash set cost an allocation per message), and a set
+/// for numbers too large to keep a bitmap up to.
+class seen_sequences {
+ public:
+  /// True when `k` was not seen before.
+  bool insert(std::uint64_t k) {
+    if (k >= bitmap_bits_max) return others_.insert(k).second;
+    const auto word = static_cast<std::size_t>(k / 64);
+    if (word >= bits_.size()) bits_.resize(std::max(word + 1, 2 * bits_.size()));
+    const auto mask = std::uint64_t{1} << (k % 64);
+    const bool fresh = (bits_[word] & mask) == 0;
+    bits_[word] |= mask;
+    return fresh;
+  }
+
+ private:
+  static constexpr std::uint64_t bitmap_bits_max = std::uint64_t{1} << 28;  // 32 MiB
+  std::vector<std::uint64_t> bits_;
+  std::unordered_set<std::uint64_t> others_;
+};
+
 /// The message a node or proxy put in an error, without CAF's decoration.
 std::string error_text(caf::actor_system& system, const caf::error& error) {
   const auto& context = error.context();
@@ -279,7 +301,7 @@ int run_consume(const consume_options& options) {
     if (options.count != 0) {
       consumer_settings.done = [&unique, count = options.count] { return unique.load() >= count; };
     }
-    auto seen = std::make_shared<std::unordered_set<std::uint64_t>>();
+    auto seen = std::make_shared<seen_sequences>();
     auto latencies_ms = std::make_shared<std::vector<float>>();
     auto deliveries = std::make_shared<std::uint64_t>(0);
     auto handler = [&, seen, deliveries, ids_file, latencies_ms](const delivery& d) {
@@ -300,7 +322,7 @@ int run_consume(const consume_options& options) {
       }
       if (ids_file != nullptr) std::fprintf(ids_file, "%llu\n", static_cast<unsigned long long>(k));
       ++received;
-      if (seen->insert(k).second) ++unique;
+      if (seen->insert(k)) ++unique;
     };
     auto consumer = spawn_consumer(system, *remote, consumer_settings, handler);
     const auto idle = std::chrono::duration_cast<clock_type::duration>(

@@ -1351,11 +1351,11 @@ std::unique_ptr<capnp::MallocMessageBuilder> checkpoint_log::impl::build_snapsho
   }
   auto attempts = snap.initAttempts(static_cast<unsigned>(state_.attempts.size()));
   i = 0;
-  for (const auto& [id, count] : state_.attempts) {
+  state_.attempts.for_each([&](std::uint64_t id, std::uint32_t count) {
     attempts[i].setId(id);
     attempts[i].setAttempts(count);
     ++i;
-  }
+  });
   snap.setPublishedCount(state_.published);
   snap.setAckedCount(state_.acked);
   snap.setDeadLetteredCount(state_.dead_lettered);
@@ -1405,7 +1405,7 @@ result<stored_message> checkpoint_log::impl::read(std::uint64_t id) const {
       return status{errc::not_found,
                     "message " + std::to_string(id) + " is acked, dead-lettered or lost"};
     }
-    if (auto a = state_.attempts.find(id); a != state_.attempts.end()) message.attempts = a->second;
+    if (auto* a = state_.attempts.find(id)) message.attempts = *a;
     auto holder = std::find_if(segments_.begin(), segments_.end(), [&](const auto& entry) {
       return id >= entry.second.first_id && id < entry.second.end_id;
     });
@@ -1512,8 +1512,8 @@ void checkpoint_log::impl::for_each_ready(
     while (ready.size() < limit) {
       id = state_.done.first_missing_from(id);
       if (id >= state_.next_id) break;
-      auto a = state_.attempts.find(id);
-      ready.emplace_back(id, a == state_.attempts.end() ? 0 : a->second);
+      auto* a = state_.attempts.find(id);
+      ready.emplace_back(id, a == nullptr ? 0 : *a);
       ++id;
     }
   }

@@ -12,8 +12,8 @@ void forget_attempts(log_state& state, std::uint64_t begin, std::uint64_t end) {
     for (auto id = begin; id < end; ++id) state.attempts.erase(id);
     return;
   }
-  std::erase_if(state.attempts,
-                [&](const auto& entry) { return entry.first >= begin && entry.first < end; });
+  state.attempts.erase_if(
+      [&](std::uint64_t id, std::uint32_t) { return id >= begin && id < end; });
 }
 
 void mark_done(log_state& state, std::uint64_t begin, std::uint64_t end, std::uint64_t& counter) {

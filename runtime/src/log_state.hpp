@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "weir/runtime/file_system.hpp"
+#include "weir/runtime/id_map.hpp"
 #include "weir/runtime/id_set.hpp"
 #include "weir/schema/log.capnp.h"
 
@@ -42,7 +43,7 @@ struct producer_position {
 struct log_state {
   std::uint64_t next_id = 1;
   id_set done;  ///< acked, dead-lettered, lost or compacted away
-  std::unordered_map<std::uint64_t, std::uint32_t> attempts;  ///< only ids not done
+  id_map<std::uint32_t> attempts;  ///< only ids not done
   std::uint64_t published = 0;
   std::uint64_t acked = 0;
   std::uint64_t dead_lettered = 0;
