@@ -36,8 +36,9 @@ struct queue_options {
   caf::actor dead_letter_queue;
   std::uint32_t delivery_batch_max = 256;  ///< messages per deliver message
   std::uint32_t ready_window = 4096;       ///< ready ids held in memory; the rest stay on disk
-  /// Bodies of recently published messages kept for their first delivery; past
-  /// this, messages are read back from the log.
+  /// Bodies of recently published messages kept for their first delivery (each
+  /// counts its key, payload and about 150 bytes of bookkeeping); past this,
+  /// messages are read back from the log.
   std::uint64_t body_cache_bytes_max = 16ull << 20;
 };
 
