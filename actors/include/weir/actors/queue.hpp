@@ -37,7 +37,7 @@ struct queue_options {
   std::uint32_t delivery_batch_max = 256;  ///< messages per deliver message
   std::uint32_t ready_window = 4096;       ///< ready ids held in memory; the rest stay on disk
   /// Bodies of recently published messages kept for their first delivery (each
-  /// counts its key, payload and about 150 bytes of bookkeeping); past this,
+  /// counts its key, payload and about 130 bytes of bookkeeping); past this,
   /// messages are read back from the log.
   std::uint64_t body_cache_bytes_max = 16ull << 20;
 };
