@@ -25,6 +25,12 @@ namespace {
 
 using test_config = weir::testing::actor_test_config;
 
+std::vector<std::string> numbered(int count, const std::string& prefix = "m") {
+  std::vector<std::string> out;
+  for (int i = 1; i <= count; ++i) out.push_back(prefix + std::to_string(i));
+  return out;
+}
+
 struct fixture {
   temp_dir dir;
   posix_file_system fs;
@@ -83,6 +89,16 @@ struct fixture {
     return out;
   }
 
+  /// Publishes `count` numbered messages and takes them all as one consumer.
+  std::vector<delivery> publish_and_take(const caf::actor& q, int count) {
+    publish(q, 1, 1, 1, numbered(count));
+    await_confirm();
+    self->send(q, subscribe_atom::value, std::int64_t{count});
+    auto taken = await_deliveries(static_cast<std::size_t>(count));
+    BOOST_REQUIRE_EQUAL(taken.size(), static_cast<std::size_t>(count));
+    return taken;
+  }
+
   /// True when nothing is delivered within `quiet`.
   bool no_delivery_within(std::chrono::milliseconds quiet) {
     bool delivered = false;
@@ -119,11 +135,6 @@ struct fixture {
   }
 };
 
-std::vector<std::string> numbered(int count, const std::string& prefix = "m") {
-  std::vector<std::string> out;
-  for (int i = 1; i <= count; ++i) out.push_back(prefix + std::to_string(i));
-  return out;
-}
 
 }  // namespace
 
@@ -232,11 +243,7 @@ BOOST_FIXTURE_TEST_CASE(only_the_unacked_deliveries_come_back_after_the_deadline
   auto opts = options("partial");
   opts.ack_timeout = 200ms;
   auto q = queue(opts);
-  publish(q, 1, 1, 1, numbered(300));
-  await_confirm();
-  self->send(q, subscribe_atom::value, std::int64_t{300});
-  auto first = await_deliveries(300);
-  BOOST_REQUIRE_EQUAL(first.size(), 300u);
+  auto first = publish_and_take(q, 300);
   std::vector<std::uint64_t> acked, kept;
   for (std::size_t i = 0; i < first.size(); ++i) {
     (i % 3 == 0 ? kept : acked).push_back(first[i].id);
@@ -379,11 +386,7 @@ BOOST_FIXTURE_TEST_CASE(a_restarted_queue_redelivers_what_was_unacked, fixture) 
   auto opts = options("durable");
   {
     auto q = queue(opts);
-    publish(q, 1, 1, 1, numbered(5));
-    await_confirm();
-    self->send(q, subscribe_atom::value, std::int64_t{5});
-    auto d = await_deliveries(5);
-    BOOST_REQUIRE_EQUAL(d.size(), 5u);
+    auto d = publish_and_take(q, 5);
     ack(q, {d[0].id, d[1].id});
     BOOST_TEST(stats(q).acked == 2u);
     self->send_exit(q, caf::exit_reason::kill);
