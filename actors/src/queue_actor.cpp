@@ -161,7 +161,6 @@ struct queue_state {
 
 using queue_actor = caf::stateful_actor<queue_state>;
 
-
 void dispatch(queue_actor* self);
 
 void report_protocol_error(queue_actor* self, const caf::strong_actor_ptr& to, std::string what) {
@@ -196,7 +195,6 @@ void schedule_tick_at(queue_actor* self, time_point at) {
 void schedule_tick(queue_actor* self) {
   if (!self->state.delayed.empty()) schedule_tick_at(self, self->state.delayed.begin()->first);
 }
-
 
 void dead_letter(queue_actor* self, std::uint64_t id, std::uint32_t attempts, std::string reason) {
   auto& state = self->state;
@@ -733,7 +731,9 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
       },
       [self](tick_atom, std::uint64_t generation) {
         auto& state = self->state;
-        if (generation == state.tick_generation) state.tick_at.reset();
+        // A superseded tick: the one that replaced it did (or will do) the scan.
+        if (generation != state.tick_generation) return;
+        state.tick_at.reset();
         const auto now = self->clock().now();
         expire_deliveries(self, now);
         while (!state.delayed.empty() && state.delayed.begin()->first <= now) {

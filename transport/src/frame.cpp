@@ -355,6 +355,20 @@ std::variant<inbound_frame_ptr, frame_error> decode_frame(const void* data, std:
   return check_and_open(std::make_shared<checked_frame>(data, size));
 }
 
+namespace {
+
+/// The segment table of the flat layout: segment count - 1, each size, padded to a word.
+void store_segment_table(unsigned char* out,
+                         kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) {
+  std::memset(out, 0, (segments.size() + 2) / 2 * word_bytes);
+  store_le32(out, static_cast<std::uint32_t>(segments.size() - 1));
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    store_le32(out + 4 + 4 * i, static_cast<std::uint32_t>(segments[i].size()));
+  }
+}
+
+}  // namespace
+
 zmq::message_t encode_frame(capnp::MessageBuilder& builder) {
   // The standard flat layout (as capnp::messageToFlatArray), written straight
   // into the message's buffer so the frame is copied once.
@@ -365,11 +379,7 @@ zmq::message_t encode_frame(capnp::MessageBuilder& builder) {
 
   zmq::message_t out(total_words * word_bytes);
   auto* bytes = static_cast<unsigned char*>(out.data());
-  std::memset(bytes, 0, table_words * word_bytes);
-  store_le32(bytes, static_cast<std::uint32_t>(segments.size() - 1));
-  for (std::size_t i = 0; i < segments.size(); ++i) {
-    store_le32(bytes + 4 + 4 * i, static_cast<std::uint32_t>(segments[i].size()));
-  }
+  store_segment_table(bytes, segments);
   auto* cursor = bytes + table_words * word_bytes;
   for (auto segment : segments) {
     std::memcpy(cursor, segment.begin(), segment.size() * word_bytes);
@@ -405,9 +415,7 @@ zmq::message_t frame_builder::finish() {
   if (segments.size() != 1 || first_ == nullptr || segments[0].begin() != first_ + 1) {
     return encode_frame(*this);
   }
-  auto* table = reinterpret_cast<unsigned char*>(first_);
-  store_le32(table, 0);  // one segment
-  store_le32(table + 4, static_cast<std::uint32_t>(segments[0].size()));
+  store_segment_table(reinterpret_cast<unsigned char*>(first_), segments);
   const auto bytes = (1 + segments[0].size()) * word_bytes;
   zmq::message_t out(static_cast<void*>(std::exchange(first_, nullptr)), bytes,
                      [](void* data, void*) { std::free(data); });
