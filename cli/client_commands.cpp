@@ -288,6 +288,9 @@ int run_consume(const consume_options& options) {
   std::atomic<std::uint64_t> received{0};
   std::atomic<std::uint64_t> unique{0};
   std::atomic<clock_type::rep> last_delivery{start.time_since_epoch().count()};
+  // Set by the first delivery: the rate between first and last delivery leaves
+  // out start-up and shutdown, as the raw ZeroMQ ceiling in bench/ does.
+  std::atomic<clock_type::rep> first_delivery{0};
   int exit_status = 0;
   if (auto found = probe_queue(self, *remote, probe_deadline); !found) {
     std::cerr << "weir consume: " << found.message() << "\n";
@@ -310,7 +313,7 @@ int run_consume(const consume_options& options) {
                                 1e6f);
       }
       last_delivery = clock_type::now().time_since_epoch().count();
-      ++*deliveries;
+      if (++*deliveries == 1) first_delivery = last_delivery.load();
       if (options.fail_every != 0 && *deliveries % options.fail_every == 0) {
         throw std::runtime_error("failed on purpose (--fail-every " +
                                  std::to_string(options.fail_every) + ")");
@@ -348,6 +351,13 @@ int run_consume(const consume_options& options) {
       std::snprintf(line, sizeof line, "latency_ms p50=%.3f p99=%.3f max=%.3f", at(0.5), at(0.99),
                     samples.back());
       std::cout << line << "\n";
+    }
+    if (*deliveries > 1) {
+      const auto window = std::chrono::duration<double>(
+                              clock_type::duration(last_delivery.load() - first_delivery.load()))
+                              .count();
+      std::cout << "first_to_last_delivery_s=" << fixed3(window)
+                << " delivery_msg_per_s=" << rate(*deliveries - 1, window) << "\n";
     }
     // A round trip after the last ack: the node has read it before we close.
     self->request(*remote, std::chrono::seconds(2), list_atom::value, std::uint64_t{0},

@@ -66,6 +66,8 @@ grep -q '^replayed=30$' "$work/replay.out" || fail "dlq replay: $(cat "$work/rep
 "$weir" consume --connect "$address" --queue jobs --count 30 --idle-exit 10 --ids-out "$work/got" > "$work/consume.out" 2>/dev/null
 expect_status 0 $? "consume after replay"
 tail -1 "$work/consume.out" | grep -Eq '^received=30 unique=30 ' || fail "consume: $(tail -1 "$work/consume.out")"
+grep -Eq '^first_to_last_delivery_s=[0-9.]+ delivery_msg_per_s=[0-9]+$' "$work/consume.out" ||
+  fail "consume prints no delivery rate: $(cat "$work/consume.out")"
 [ "$(sort -n "$work/got" | tr '\n' ' ')" = "$(seq 30 | tr '\n' ' ')" ] || fail "received ids differ from 1..30"
 
 "$weir" dlq list --connect "$address" --queue jobs > "$work/empty.out" 2>/dev/null
