@@ -17,14 +17,22 @@ struct waiting_send {
   caf::response_promise promise;
 };
 
+/// A publish as sent, kept until confirmed. The queue is sent this same
+/// message, so a remote queue encodes it without a copy and a resend costs
+/// nothing to build; a local queue copies it when it takes the bodies.
+struct sent_batch {
+  std::uint64_t last_seq = 0;
+  caf::message publish;  // (publish_atom, publish_batch)
+};
+
 struct producer_state {
   static inline const char* name = "weir.producer";
   producer_options options;
   caf::actor queue;
-  // unconfirmed[i] has sequence number confirmed_up_to + 1 + i.
-  std::deque<message_data> unconfirmed;
+  std::deque<sent_batch> unconfirmed;  // ascending sequence numbers, none confirmed whole
   std::uint64_t confirmed_up_to = 0;
-  std::uint64_t sent_up_to = 0;      // highest sequence number sent at least once
+  std::uint64_t accepted_up_to = 0;
+  std::size_t sent_batches = 0;      // unconfirmed[0..sent_batches) went to the current queue
   time_point last_progress;          // last confirm, or the first send after one
   std::deque<waiting_send> waiting;  // sends held back by a full window
   std::vector<caf::response_promise> flushes;
@@ -33,25 +41,15 @@ struct producer_state {
 
 using producer_actor = caf::stateful_actor<producer_state>;
 
-std::uint64_t next_seq(const producer_state& state) {
-  return state.confirmed_up_to + state.unconfirmed.size() + 1;
+std::uint64_t unconfirmed_count(const producer_state& state) {
+  return state.accepted_up_to - state.confirmed_up_to;
 }
 
 void send_unsent(producer_actor* self) {
   auto& state = self->state;
   if (!state.queue) return;
-  while (state.sent_up_to + 1 < next_seq(state)) {
-    publish_batch batch;
-    batch.producer_id = state.options.producer_id;
-    batch.epoch = state.options.epoch;
-    batch.first_seq = state.sent_up_to + 1;
-    const auto offset = state.sent_up_to - state.confirmed_up_to;
-    const auto count =
-        std::min<std::uint64_t>(state.options.batch_max, state.unconfirmed.size() - offset);
-    batch.messages.assign(state.unconfirmed.begin() + static_cast<std::ptrdiff_t>(offset),
-                          state.unconfirmed.begin() + static_cast<std::ptrdiff_t>(offset + count));
-    state.sent_up_to += count;
-    self->send(state.queue, publish_atom::value, std::move(batch));
+  for (; state.sent_batches < state.unconfirmed.size(); ++state.sent_batches) {
+    self->send(state.queue, state.unconfirmed[state.sent_batches].publish);
   }
 }
 
@@ -59,9 +57,11 @@ void resend_all(producer_actor* self, const char* why) {
   auto& state = self->state;
   if (state.unconfirmed.empty()) return;
   spdlog::info("producer {}: resending {} unconfirmed messages ({})", state.options.producer_id,
-               state.unconfirmed.size(), why);
-  state.stats.resent += state.sent_up_to - state.confirmed_up_to;
-  state.sent_up_to = state.confirmed_up_to;
+               unconfirmed_count(state), why);
+  if (state.sent_batches > 0) {
+    state.stats.resent += state.unconfirmed[state.sent_batches - 1].last_seq - state.confirmed_up_to;
+  }
+  state.sent_batches = 0;
   state.last_progress = self->clock().now();
   send_unsent(self);
 }
@@ -70,13 +70,30 @@ bool accept(producer_actor* self, std::vector<message_data>& messages) {
   auto& state = self->state;
   // A batch larger than the window is still accepted when nothing is pending,
   // or it could never be sent.
-  if (!state.unconfirmed.empty() &&
-      state.unconfirmed.size() + messages.size() > state.options.window) {
+  if (unconfirmed_count(state) != 0 &&
+      unconfirmed_count(state) + messages.size() > state.options.window) {
     return false;
   }
-  if (state.unconfirmed.empty()) state.last_progress = self->clock().now();
-  for (auto& m : messages) state.unconfirmed.push_back(std::move(m));
-  state.stats.accepted += messages.size();
+  if (unconfirmed_count(state) == 0) state.last_progress = self->clock().now();
+  const std::size_t batch_max = std::max<std::uint32_t>(1, state.options.batch_max);
+  const auto total = messages.size();
+  for (std::size_t from = 0; from < total; from += batch_max) {
+    const auto count = std::min(batch_max, total - from);
+    publish_batch batch;
+    batch.producer_id = state.options.producer_id;
+    batch.epoch = state.options.epoch;
+    batch.first_seq = state.accepted_up_to + 1;
+    if (count == total) {
+      batch.messages = std::move(messages);
+    } else {
+      batch.messages.assign(std::make_move_iterator(messages.begin() + from),
+                            std::make_move_iterator(messages.begin() + from + count));
+    }
+    state.accepted_up_to += count;
+    state.unconfirmed.push_back(
+        {state.accepted_up_to, caf::make_message(publish_atom::value, std::move(batch))});
+  }
+  state.stats.accepted += total;
   send_unsent(self);
   return true;
 }
@@ -89,7 +106,7 @@ caf::behavior producer_behavior(producer_actor* self, caf::actor queue, producer
   self->set_down_handler([self](caf::down_msg& msg) {
     if (self->state.queue && msg.source == self->state.queue.address()) {
       spdlog::warn("producer {}: queue is down; holding {} unconfirmed until rebound",
-                   self->state.options.producer_id, self->state.unconfirmed.size());
+                   self->state.options.producer_id, unconfirmed_count(self->state));
       self->state.queue = nullptr;
     }
   });
@@ -113,13 +130,13 @@ caf::behavior producer_behavior(producer_actor* self, caf::actor queue, producer
             c.up_to_seq <= state.confirmed_up_to) {
           return;
         }
-        const auto newly =
-            std::min<std::uint64_t>(c.up_to_seq - state.confirmed_up_to, state.unconfirmed.size());
-        state.unconfirmed.erase(state.unconfirmed.begin(),
-                                state.unconfirmed.begin() + static_cast<std::ptrdiff_t>(newly));
-        state.confirmed_up_to += newly;
-        state.sent_up_to = std::max(state.sent_up_to, state.confirmed_up_to);
-        state.stats.confirmed += newly;
+        const auto up_to = std::min(c.up_to_seq, state.accepted_up_to);
+        state.stats.confirmed += up_to - state.confirmed_up_to;
+        state.confirmed_up_to = up_to;
+        while (!state.unconfirmed.empty() && state.unconfirmed.front().last_seq <= up_to) {
+          state.unconfirmed.pop_front();
+          if (state.sent_batches > 0) --state.sent_batches;
+        }
         state.last_progress = self->clock().now();
         if (state.options.on_confirmed) state.options.on_confirmed(state.confirmed_up_to);
         while (!state.waiting.empty() && accept(self, state.waiting.front().messages)) {
@@ -156,7 +173,7 @@ caf::behavior producer_behavior(producer_actor* self, caf::actor queue, producer
       },
       [self](stats_atom) {
         auto stats = self->state.stats;
-        stats.unconfirmed = self->state.unconfirmed.size();
+        stats.unconfirmed = unconfirmed_count(self->state);
         return stats;
       },
   };

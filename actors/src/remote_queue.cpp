@@ -264,7 +264,9 @@ caf::behavior remote_behavior(remote_actor* self, remote_queue_options options) 
         for (auto id : sent) fail_request(self, id, "lost the node: " + reason);
       },
       [self](frame_atom, const wire::frame_handle& handle) { handle_frame(self, handle); },
-      [self](publish_atom, publish_batch& batch) {
+      // By const reference: the producer keeps this same message for resends,
+      // and a mutable one would make CAF copy it first.
+      [self](publish_atom, const publish_batch& batch) {
         auto& state = self->state;
         auto producer = caf::actor_cast<caf::actor>(self->current_sender());
         if (producer && state.producers.emplace(batch.producer_id, producer).second) {
