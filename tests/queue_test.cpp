@@ -175,6 +175,39 @@ BOOST_FIXTURE_TEST_CASE(confirms_once_durable_and_delivers_within_credit, fixtur
   BOOST_TEST(s.unacked == 0u);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_delivery_batch_holds_at_most_a_quarter_of_the_credit, fixture) {
+  auto opts = options("orders");
+  opts.delivery_batch_max = 5;
+  auto q = queue(opts);
+  publish(q, 1, 1, 1, numbered(40));
+  await_confirm();
+  // Credit 8: batches of 2, so that the acks of one overlap the next.
+  self->send(q, subscribe_atom::value, std::int64_t{8});
+  std::vector<std::size_t> sizes;
+  auto take_batches = [&](std::size_t messages) {
+    std::size_t got = 0;
+    while (got < messages) {
+      bool delivered = false;
+      self->receive(
+          [&](deliver_atom, delivery_batch& batch) {
+            sizes.push_back(batch.deliveries.size());
+            got += batch.deliveries.size();
+            delivered = true;
+          },
+          caf::after(5s) >> [] {});
+      BOOST_REQUIRE(delivered);
+    }
+  };
+  take_batches(8);
+  BOOST_TEST(sizes == (std::vector<std::size_t>{2, 2, 2, 2}), boost::test_tools::per_element());
+  // Credit 40: a quarter is 10, delivery_batch_max (5) is the bound.
+  self->send(q, unsubscribe_atom::value);
+  self->send(q, subscribe_atom::value, std::int64_t{40});
+  sizes.clear();
+  take_batches(40);
+  BOOST_TEST(sizes == std::vector<std::size_t>(8, 5), boost::test_tools::per_element());
+}
+
 BOOST_FIXTURE_TEST_CASE(resends_never_duplicate_and_old_epochs_are_fenced, fixture) {
   auto q = queue(options("dedup"));
   publish(q, 7, 1, 1, numbered(5));

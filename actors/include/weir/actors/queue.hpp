@@ -34,7 +34,9 @@ struct queue_options {
   /// queue; 0 = no limit. A limit needs a dead_letter_queue.
   std::uint32_t max_deliveries = 0;
   caf::actor dead_letter_queue;
-  std::uint32_t delivery_batch_max = 256;  ///< messages per deliver message
+  /// Messages per deliver message; never more than a quarter of the consumer's
+  /// credit, so that the acks of one batch overlap the next.
+  std::uint32_t delivery_batch_max = 1024;
   std::uint32_t ready_window = 4096;       ///< ready ids held in memory; the rest stay on disk
   /// Bodies of recently published messages kept for their first delivery (each
   /// counts its key, payload and about 130 bytes of bookkeeping); past this,
