@@ -1,16 +1,18 @@
 // Node, producer and consumer as three processes on loopback (`weir node`,
 // `weir produce`, `weir consume`), 100 B and 1 KiB, sync `always`, beside the
 // ceiling measured in the same run: raw ZeroMQ PUSH/PULL between two processes
-// of this same program. Then the producer runs at half the measured rate and
-// the consumer reports publish-to-delivery latency. weir's rate is timed from
-// the first delivery to the last, as the raw ceiling is from its first message
-// to its last; the rate with start-up and shutdown is printed beside it.
+// of this same program, best of three. Then the producer runs at half the
+// measured rate and the consumer reports publish-to-delivery latency. weir's
+// rate is timed from the first delivery to the last, as the raw ceiling is from
+// its first message to its last; the rate with start-up and shutdown is
+// printed beside it.
 //
 //   node_bench --weir PATH [--messages N] [--quick] [--dir DIR]
 //   (internal) node_bench --raw-pull ADDRESS COUNT | --raw-push ADDRESS COUNT SIZE
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -89,6 +91,14 @@ struct bench {
   int run = 0;
 
   std::string next_prefix() { return dir + "/run" + std::to_string(++run); }
+
+  /// The ceiling: the best of three raw runs (single runs on this VM vary by a
+  /// factor of three at 100 B, and a low one would flatter weir's ratio).
+  double raw_ceiling(std::uint64_t count, std::size_t size) {
+    double best = -1;
+    for (int i = 0; i < 3; ++i) best = std::max(best, raw_rate(count, size));
+    return best;
+  }
 
   double raw_rate(std::uint64_t count, std::size_t size) {
     const auto address = "tcp://127.0.0.1:" + std::to_string(free_port());
@@ -191,7 +201,7 @@ int main(int argc, char** argv) {
   weir::progress_bar progress("node_bench runs", 6);
   std::uint64_t runs_done = 0;
   for (std::size_t size : {std::size_t{100}, std::size_t{1024}}) {
-    const double raw = b.raw_rate(messages, size);
+    const double raw = b.raw_ceiling(messages, size);
     progress.update(++runs_done);
     const auto full = b.weir_run(messages, size, 0);
     progress.update(++runs_done);
