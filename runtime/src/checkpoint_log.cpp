@@ -310,7 +310,9 @@ class checkpoint_log::impl {
     std::uint64_t first_id = 0;
     std::uint64_t count = 0;
     std::uint64_t next_offset = 0;
-    record_format::word_buffer record;  // framed, as read from disk
+    record_format::word_buffer record;   // framed, as read from disk
+    record_format::word_buffer scratch;  // the next record is read here, then swapped in,
+                                         // so that reads reuse memory instead of mapping more
     // Decoded once for all the reads it serves; points into `record`.
     std::unique_ptr<decoded_record> decoded;
     capnp::List<schema::Envelope>::Reader envelopes;
@@ -1462,7 +1464,7 @@ result<stored_message> checkpoint_log::impl::read(std::uint64_t id) const {
     return {errc::corruption, path + " offset " + std::to_string(offset) + ": " + why +
                                   " while reading message " + std::to_string(id)};
   };
-  record_format::word_buffer buffer;
+  auto& buffer = cursor_.scratch;
   while (offset + record_format::frame_header_size <= limit) {
     std::byte header[record_format::frame_header_size];
     auto got = file->read_at(offset, header);
@@ -1494,7 +1496,7 @@ result<stored_message> checkpoint_log::impl::read(std::uint64_t id) const {
       cursor_.count = count;
       cursor_.next_offset = offset;
       cursor_.decoded.reset();
-      cursor_.record = std::move(buffer);
+      std::swap(cursor_.record, cursor_.scratch);
       if (take_from_cache()) return message;
       return corrupt("publish record does not decode");
     }
