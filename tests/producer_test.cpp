@@ -32,12 +32,16 @@ struct fixture {
   }
 
   caf::actor producer(std::uint32_t batch_max, std::uint32_t window) {
+    return producer(batch_max, window, queue);
+  }
+
+  caf::actor producer(std::uint32_t batch_max, std::uint32_t window, caf::scoped_actor& to) {
     producer_options options;
     options.producer_id = 7;
     options.batch_max = batch_max;
     options.window = window;
     options.resend_timeout = 60s;  // resends in these tests come from what the queue says
-    return spawn_producer(system, caf::actor{queue.ptr()}, options);
+    return spawn_producer(system, caf::actor{to.ptr()}, options);
   }
 
   void send(const caf::actor& producer, int from, int to) {
@@ -136,11 +140,7 @@ BOOST_FIXTURE_TEST_CASE(a_full_window_holds_the_send_until_confirms_make_room, f
 
 BOOST_FIXTURE_TEST_CASE(what_was_accepted_while_the_queue_was_down_goes_to_the_new_one, fixture) {
   std::optional<caf::scoped_actor> first{system};
-  producer_options options;
-  options.producer_id = 7;
-  options.batch_max = 2;
-  options.resend_timeout = 60s;
-  auto p = spawn_producer(system, caf::actor{(*first).ptr()}, options);
+  auto p = producer(2, 4096, *first);
   send(p, 1, 3);
   BOOST_CHECK((next_publish(*first) == std::pair{std::uint64_t{1}, payloads{"m1", "m2"}}));
   BOOST_CHECK((next_publish(*first) == std::pair{std::uint64_t{3}, payloads{"m3"}}));
