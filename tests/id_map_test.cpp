@@ -23,6 +23,22 @@ BOOST_AUTO_TEST_CASE(finds_what_was_inserted_and_forgets_what_was_erased) {
   BOOST_TEST(map.size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(the_two_reserved_ids_are_never_found_nor_erased) {
+  // They mark vacant slots and tombstones; ids off the network may be either.
+  id_map<int> map;
+  map[5] = 5;
+  BOOST_TEST(map.erase(5));  // leaves a tombstone
+  map[6] = 6;
+  constexpr auto last = ~std::uint64_t{0};
+  BOOST_TEST(map.find(0) == nullptr);
+  BOOST_TEST(map.find(last) == nullptr);
+  BOOST_TEST(!map.contains(0));
+  BOOST_TEST(!map.erase(0));
+  BOOST_TEST(!map.erase(last));
+  BOOST_TEST(map.size() == 1u);
+  BOOST_TEST(*map.find(6) == 6);
+}
+
 BOOST_AUTO_TEST_CASE(erasing_some_ids_leaves_the_others_reachable) {
   // Enough ids in a small table that probe runs form, then holes in every run.
   id_map<int> map;

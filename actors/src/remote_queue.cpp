@@ -1,12 +1,12 @@
 #include "weir/actors/remote_queue.hpp"
 
 #include <unordered_map>
-#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
 #include "weir/actors/producer.hpp"
+#include "weir/runtime/id_map.hpp"
 #include "wire_codec.hpp"
 
 namespace weir {
@@ -25,7 +25,8 @@ struct remote_consumer {
   std::int64_t credit = 0;
   // Delivered in this session and not yet settled. Acks for anything else refer
   // to an earlier session: the node redelivers those, so they are dropped here.
-  std::unordered_set<std::uint64_t> held;
+  // An id_map, not a hash set: no allocation per delivery.
+  id_map<bool> held;
 };
 
 struct pending_request {
@@ -146,9 +147,16 @@ void handle_frame(remote_actor* self, const wire::frame_handle& handle) {
         batch.queue = state.options.queue;
         batch.deliveries.reserve(deliver.getEnvelopes().size());
         for (auto envelope : deliver.getEnvelopes()) {
+          // Queues number messages from 1; the two ids id_map cannot hold are never sent.
+          if (envelope.getId() == 0 || envelope.getId() == ~std::uint64_t{0}) {
+            spdlog::warn("queue {} on {}: delivery with invalid id {} ignored",
+                         state.options.queue, state.options.address, envelope.getId());
+            continue;
+          }
           batch.deliveries.push_back(wire::read_delivery(envelope));
-          it->second.held.insert(batch.deliveries.back().id);
+          it->second.held.try_emplace(batch.deliveries.back().id, true);
         }
+        if (batch.deliveries.empty()) break;
         self->send(it->second.handle, deliver_atom::value, std::move(batch));
         break;
       }
@@ -346,7 +354,7 @@ caf::behavior remote_behavior(remote_actor* self, remote_queue_options options) 
         const auto held = consumer->held.size();
         for (const auto& range : ranges) {
           for (auto i = range.begin; i < range.end && i - range.begin < held; ++i) {
-            if (consumer->held.erase(i) == 0) continue;
+            if (!consumer->held.erase(i)) continue;
             if (!current.empty() && current.back().end == i) {
               ++current.back().end;
             } else {
@@ -368,7 +376,7 @@ caf::behavior remote_behavior(remote_actor* self, remote_queue_options options) 
         if (consumer == nullptr) return;
         std::vector<std::uint64_t> current;
         for (auto i : request.ids) {
-          if (consumer->held.erase(i) > 0) current.push_back(i);
+          if (consumer->held.erase(i)) current.push_back(i);
         }
         if (current.empty()) return;
         send_frame(self, [&](ProtocolMessage::Builder out) {
@@ -389,7 +397,7 @@ caf::behavior remote_behavior(remote_actor* self, remote_queue_options options) 
         if (consumer == nullptr) return;
         std::vector<std::uint64_t> current;
         for (auto i : ids) {
-          if (consumer->held.count(i) > 0) current.push_back(i);
+          if (consumer->held.contains(i)) current.push_back(i);
         }
         if (current.empty()) return;
         send_frame(self, [&](ProtocolMessage::Builder out) {

@@ -1,7 +1,8 @@
 #pragma once
 // A map from message id to T for a queue's bookkeeping (in-flight deliveries,
 // cached bodies, delivery counts): open addressing in one array, so an insert,
-// lookup or erase costs no allocation. Ids 0 and 2^64-1 cannot be keys.
+// lookup or erase costs no allocation. Ids 0 and 2^64-1 cannot be keys: they
+// are never found, and inserting them is a bug the caller must rule out.
 
 #include <bit>
 #include <cassert>
@@ -17,7 +18,7 @@ class id_map {
  public:
   /// The value of `id`, or nullptr.
   T* find(std::uint64_t id) noexcept {
-    if (size_ == 0) return nullptr;
+    if (size_ == 0 || id == vacant || id == erased) return nullptr;
     for (auto i = home(id);; i = next(i)) {
       if (slots_[i].id == id) return &slots_[i].value;
       if (slots_[i].id == vacant) return nullptr;
@@ -50,7 +51,7 @@ class id_map {
 
   /// Removes `id`; false when it was absent. Pointers from find() stay valid only until then.
   bool erase(std::uint64_t id) {
-    if (size_ == 0) return false;
+    if (size_ == 0 || id == vacant || id == erased) return false;
     auto i = home(id);
     while (slots_[i].id != id) {
       if (slots_[i].id == vacant) return false;
