@@ -519,7 +519,9 @@ status checkpoint_log::impl::load_snapshot(const std::map<std::uint64_t, std::st
           log_state state;
           state.next_id = snap.getNextId();
           for (auto range : snap.getDone()) state.done.insert(range.getBegin(), range.getEnd());
-          for (auto a : snap.getAttempts()) state.attempts[a.getId()] = a.getAttempts();
+          for (auto a : snap.getAttempts()) {
+            detail::set_attempts(state, a.getId(), a.getAttempts());
+          }
           state.published = snap.getPublishedCount();
           state.acked = snap.getAckedCount();
           state.dead_lettered = snap.getDeadLetteredCount();
@@ -1407,7 +1409,7 @@ result<stored_message> checkpoint_log::impl::read(std::uint64_t id) const {
       return status{errc::not_found,
                     "message " + std::to_string(id) + " is acked, dead-lettered or lost"};
     }
-    if (auto* a = state_.attempts.find(id)) message.attempts = *a;
+    message.attempts = detail::attempts_of(state_, id);
     auto holder = std::find_if(segments_.begin(), segments_.end(), [&](const auto& entry) {
       return id >= entry.second.first_id && id < entry.second.end_id;
     });
@@ -1514,8 +1516,7 @@ void checkpoint_log::impl::for_each_ready(
     while (ready.size() < limit) {
       id = state_.done.first_missing_from(id);
       if (id >= state_.next_id) break;
-      auto* a = state_.attempts.find(id);
-      ready.emplace_back(id, a == nullptr ? 0 : *a);
+      ready.emplace_back(id, detail::attempts_of(state_, id));
       ++id;
     }
   }

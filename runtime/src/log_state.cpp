@@ -48,6 +48,11 @@ bool apply_publish(log_state& state, segment_entry& segment, std::uint64_t offse
   return true;
 }
 
+void set_attempts(log_state& state, std::uint64_t id, std::uint32_t count) {
+  state.attempts[id] = count;
+  state.attempts_id_max = std::max(state.attempts_id_max, id);
+}
+
 void note_producer(log_state& state, std::uint64_t producer, std::uint64_t epoch,
                    std::uint64_t seq) {
   if (producer == 0) return;
@@ -88,7 +93,7 @@ apply_outcome apply_record(schema::LogRecord::Reader record, log_state& state,
       for (auto entry : record.getDeliveries().getEntries()) {
         const auto id = entry.getId();
         if (id == 0 || id >= state.next_id || state.done.contains(id)) continue;
-        state.attempts[id] = entry.getAttempts();
+        set_attempts(state, id, entry.getAttempts());
       }
       break;
     case schema::LogRecord::SNAPSHOT_MARKER:

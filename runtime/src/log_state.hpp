@@ -42,7 +42,8 @@ struct producer_position {
 struct log_state {
   std::uint64_t next_id = 1;
   id_set done;  ///< acked, dead-lettered, lost or compacted away
-  id_map<std::uint32_t> attempts;  ///< only ids not done
+  id_map<std::uint32_t> attempts;  ///< only ids not done; written through set_attempts
+  std::uint64_t attempts_id_max = 0;  ///< no id above it is in `attempts`
   std::uint64_t published = 0;
   std::uint64_t acked = 0;
   std::uint64_t dead_lettered = 0;
@@ -59,6 +60,17 @@ bool apply_publish(log_state& state, segment_entry& segment, std::uint64_t offse
 /// Notes that producer `producer` (non-zero) published (epoch, seq).
 void note_producer(log_state& state, std::uint64_t producer, std::uint64_t epoch,
                    std::uint64_t seq);
+
+/// Records that `id` was delivered `count` times.
+void set_attempts(log_state& state, std::uint64_t id, std::uint32_t count);
+
+/// Deliveries recorded for `id`. An id above every recorded one (the next first
+/// delivery) skips the map: the writer thread writes it, so a lookup misses the cache.
+inline std::uint32_t attempts_of(const log_state& state, std::uint64_t id) {
+  if (id > state.attempts_id_max) return 0;
+  const auto* found = state.attempts.find(id);
+  return found == nullptr ? 0 : *found;
+}
 
 /// Why apply_record did not apply a record.
 enum class apply_outcome { applied, stale_publish };
