@@ -308,14 +308,17 @@ int run_consume(const consume_options& options) {
     auto seen = std::make_shared<seen_sequences>();
     auto latencies_ms = std::make_shared<std::vector<float>>();
     auto deliveries = std::make_shared<std::uint64_t>(0);
-    // One clock read per delivery (they cost as much as the rest of the handler
-    // on this VM): wall time is steady time plus the offset between the two at start.
+    // One clock read per batch, when it arrives (a read per delivery cost 7% of
+    // this process): wall time is steady time plus the offset between the two at start.
     const auto wall_minus_steady_ns =
         wall_clock_ns() - std::chrono::duration_cast<std::chrono::nanoseconds>(
                               clock_type::now().time_since_epoch())
                               .count();
-    auto handler = [&, seen, deliveries, ids_file, latencies_ms](const delivery& d) {
-      const auto now = clock_type::now();
+    auto batch_arrived = std::make_shared<clock_type::time_point>();
+    consumer_settings.before_batch = [batch_arrived] { *batch_arrived = clock_type::now(); };
+    auto handler = [&, seen, deliveries, ids_file, latencies_ms,
+                    batch_arrived](const delivery& d) {
+      const auto now = *batch_arrived;
       if (d.attempt == 1 && d.data.publish_time_ns > 0) {
         const auto now_wall_ns =
             std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() +

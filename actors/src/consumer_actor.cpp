@@ -32,6 +32,7 @@ caf::behavior consumer_behavior(consumer_actor* self, caf::actor queue, consumer
       [self](deliver_atom, delivery_batch& batch) {
         auto& state = self->state;
         std::vector<id_range> acks;
+        if (state.options.before_batch && !state.unsubscribed) state.options.before_batch();
         for (const auto& d : batch.deliveries) {
           if (state.unsubscribed || (state.options.done && state.options.done())) {
             state.unsubscribed = true;

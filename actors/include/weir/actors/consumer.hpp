@@ -20,6 +20,8 @@ using delivery_handler = std::function<void(const delivery&)>;
 struct consumer_options {
   std::int64_t credit = 256;          ///< deliveries held at most
   bool dead_letter_on_error = false;  ///< nack failures to the dead-letter queue instead of requeue
+  /// Called when a batch arrives, before its first handler (to read a clock once a batch).
+  std::function<void()> before_batch = {};
   /// Called after a batch's handlers ran and before its acks are sent (to flush output).
   std::function<void()> before_ack = {};
   /// Asked before each delivery; once true the consumer handles nothing more
