@@ -191,6 +191,39 @@ BOOST_AUTO_TEST_CASE(segments_roll_and_reads_cross_them) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(read_many_answers_each_id_in_order_across_segments) {
+  temp_dir dir;
+  posix_file_system fs;
+  auto log = checkpoint_log::open(fs, dir.path(), small_segments());
+  BOOST_REQUIRE(log);
+  std::vector<std::string> published{""};  // ids start at 1
+  for (int batch = 0; batch < 40; ++batch) {
+    auto p = payloads(5, "b" + std::to_string(batch) + "-", 100);
+    BOOST_REQUIRE(publish_and_wait(**log, p));
+    published.insert(published.end(), p.begin(), p.end());
+  }
+  BOOST_REQUIRE(ack_and_wait(**log, 10, 20));
+  std::vector<delivery_attempt> attempts{{30, 3}};
+  BOOST_REQUIRE(wait_durable(
+      [&](durable_callback done) { return (*log)->record_attempts(attempts, std::move(done)); }));
+
+  // Acked (15), never published (201, 0), across segments and out of order.
+  const std::vector<std::uint64_t> ids{5, 15, 199, 30, 201, 0, 120, 6, 31};
+  auto messages = (*log)->read_many(ids);
+  BOOST_REQUIRE_EQUAL(messages.size(), ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto id = ids[i];
+    if (id == 15 || id == 201 || id == 0) {
+      BOOST_TEST((!messages[i] && messages[i].error().code() == errc::not_found), "id " << id);
+      continue;
+    }
+    BOOST_REQUIRE_MESSAGE(messages[i], "id " << id << ": " << messages[i].error().to_string());
+    BOOST_TEST(messages[i]->payload == published[id]);
+    BOOST_TEST(messages[i]->id == id);
+    BOOST_TEST(messages[i]->attempts == (id == 30 ? 3u : 0u));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(sync_always_confirms_after_a_sync_that_covers_the_append) {
   temp_dir dir;
   posix_file_system base;

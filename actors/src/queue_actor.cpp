@@ -286,26 +286,44 @@ void dispatch(queue_actor* self) {
       attempts.reserve(batch.deliveries.capacity());
       const auto deadline = self->clock().now() + state.options.ack_timeout;
       while (batch.deliveries.size() < take && !state.ready.empty()) {
-        auto next = state.ready.front();
-        state.ready.pop_front();
-        if (state.options.max_deliveries != 0 && next.attempts >= state.options.max_deliveries) {
-          // Recovered with its deliveries used up (it failed, then we crashed).
-          dead_letter(self, next.id, next.attempts, "max_deliveries exceeded");
-          continue;
+        // Bodies not cached are read from the log together, after the batch is picked.
+        std::vector<std::uint64_t> to_read;
+        std::vector<std::size_t> read_into;
+        while (batch.deliveries.size() < take && !state.ready.empty()) {
+          auto next = state.ready.front();
+          state.ready.pop_front();
+          if (state.options.max_deliveries != 0 && next.attempts >= state.options.max_deliveries) {
+            // Recovered with its deliveries used up (it failed, then we crashed).
+            dead_letter(self, next.id, next.attempts, "max_deliveries exceeded");
+            continue;
+          }
+          delivery d;
+          d.id = next.id;
+          d.attempt = next.attempts + 1;
+          if (auto cached = state.recent_bodies.take(next.id)) {
+            d.data = std::move(cached->data);
+            d.producer_id = cached->producer_id;
+            d.producer_seq = cached->producer_seq;
+          } else {
+            to_read.push_back(next.id);
+            read_into.push_back(batch.deliveries.size());
+          }
+          batch.deliveries.push_back(std::move(d));
         }
-        delivery d;
-        d.id = next.id;
-        d.attempt = next.attempts + 1;
-        if (auto cached = state.recent_bodies.take(next.id)) {
-          d.data = std::move(cached->data);
-          d.producer_id = cached->producer_id;
-          d.producer_seq = cached->producer_seq;
-        } else {
-          auto message = state.log->read(next.id);
+        if (to_read.empty()) break;
+        auto messages = state.log->read_many(to_read);
+        bool dropped = false;
+        for (std::size_t k = 0; k < messages.size(); ++k) {
+          auto& d = batch.deliveries[read_into[k]];
+          auto& message = messages[k];
           if (!message) {
-            if (message.error().code() == errc::not_found) continue;  // acked meanwhile
-            ++state.stats.storage_errors;
-            dead_letter(self, next.id, next.attempts, "unreadable");
+            // Not found: acked meanwhile. Otherwise the log cannot give it back.
+            if (message.error().code() != errc::not_found) {
+              ++state.stats.storage_errors;
+              dead_letter(self, d.id, d.attempt - 1, "unreadable");
+            }
+            d.id = 0;
+            dropped = true;
             continue;
           }
           d.producer_id = message->producer_id;
@@ -315,10 +333,14 @@ void dispatch(queue_actor* self) {
           d.data.headers = std::move(message->headers);
           d.data.publish_time_ns = message->publish_time_ns;
         }
+        if (dropped) {
+          std::erase_if(batch.deliveries, [](const delivery& d) { return d.id == 0; });
+        }
+      }
+      for (const auto& d : batch.deliveries) {
         if (d.attempt > 1) ++state.stats.redelivered;
         attempts.push_back({d.id, d.attempt});
         state.in_flight[d.id] = {address, d.attempt, deadline};
-        batch.deliveries.push_back(std::move(d));
       }
       if (batch.deliveries.empty()) continue;
       schedule_tick_at(self, deadline);

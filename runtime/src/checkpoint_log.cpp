@@ -192,6 +192,12 @@ class checkpoint_log::impl {
   status request(bool snapshot);
 
   result<stored_message> read(std::uint64_t id) const;
+  std::vector<result<stored_message>> read_many(std::span<const std::uint64_t> ids) const;
+  // With cursor_mutex_ held: the message `id`, whose publish record is at or after
+  // `offset` in segment `segment_number`.
+  result<stored_message> read_at(std::uint64_t id, std::uint64_t segment_number,
+                                 readable_file& file, const std::string& path,
+                                 std::uint64_t limit, std::uint64_t offset) const;
   void for_each_ready(std::uint64_t from, std::size_t limit,
                       const std::function<void(std::uint64_t, std::uint32_t)>& fn) const;
   log_stats stats() const;
@@ -1393,47 +1399,98 @@ std::unique_ptr<capnp::MallocMessageBuilder> checkpoint_log::impl::build_snapsho
 // --- reads ------------------------------------------------------------------------
 
 result<stored_message> checkpoint_log::impl::read(std::uint64_t id) const {
-  std::shared_ptr<readable_file> file;
-  std::string path;
-  std::uint64_t offset = 0;
-  std::uint64_t limit = 0;
-  std::uint64_t segment_number = 0;
-  stored_message message;
+  return std::move(read_many({&id, 1}).front());
+}
+
+std::vector<result<stored_message>> checkpoint_log::impl::read_many(
+    std::span<const std::uint64_t> ids) const {
+  // Where each id is, found under one state lock; a batch of deliveries usually
+  // needs one segment, whose reader and path are taken once.
+  struct segment_to_read {
+    std::uint64_t number = 0;
+    std::shared_ptr<readable_file> file;
+    std::string path;
+    std::uint64_t limit = 0;
+  };
+  struct location {
+    status missing;  // not ok: the answer for this id
+    std::uint32_t attempts = 0;
+    std::size_t segment = 0;  // index into `segments`
+    std::uint64_t offset = 0;
+  };
+  std::vector<segment_to_read> segments;
+  std::vector<location> where(ids.size());
   {
     std::lock_guard lock(state_mutex_);
-    if (id == 0 || id >= state_.next_id) {
-      return status{errc::not_found, "message " + std::to_string(id) +
-                                         " was never published (or is not written yet)"};
+    auto holder = segments_.end();
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const auto id = ids[i];
+      auto& at = where[i];
+      if (id == 0 || id >= state_.next_id) {
+        at.missing = {errc::not_found, "message " + std::to_string(id) +
+                                           " was never published (or is not written yet)"};
+        continue;
+      }
+      if (state_.done.contains(id)) {
+        at.missing = {errc::not_found,
+                      "message " + std::to_string(id) + " is acked, dead-lettered or lost"};
+        continue;
+      }
+      at.attempts = detail::attempts_of(state_, id);
+      if (holder == segments_.end() || id < holder->second.first_id ||
+          id >= holder->second.end_id) {
+        holder = std::find_if(segments_.begin(), segments_.end(), [&](const auto& entry) {
+          return id >= entry.second.first_id && id < entry.second.end_id;
+        });
+      }
+      if (holder == segments_.end() || holder->second.index.empty()) {
+        at.missing = {errc::not_found, "no segment holds message " + std::to_string(id)};
+        continue;
+      }
+      auto& segment = holder->second;
+      auto it = std::upper_bound(segment.index.begin(), segment.index.end(), id,
+                                 [](std::uint64_t value, const auto& e) { return value < e.first; });
+      at.offset = std::prev(it)->second;
+      if (segments.empty() || segments.back().number != segment.number) {
+        if (!segment.reader) {
+          auto opened = fs_.open_for_read(segment.path);
+          if (!opened) {
+            at.missing = opened.error();
+            continue;
+          }
+          segment.reader = std::move(*opened);
+        }
+        segments.push_back({segment.number, segment.reader, segment.path, segment.size});
+      }
+      at.segment = segments.size() - 1;
     }
-    if (state_.done.contains(id)) {
-      return status{errc::not_found,
-                    "message " + std::to_string(id) + " is acked, dead-lettered or lost"};
-    }
-    message.attempts = detail::attempts_of(state_, id);
-    auto holder = std::find_if(segments_.begin(), segments_.end(), [&](const auto& entry) {
-      return id >= entry.second.first_id && id < entry.second.end_id;
-    });
-    if (holder == segments_.end() || holder->second.index.empty()) {
-      return status{errc::not_found, "no segment holds message " + std::to_string(id)};
-    }
-    auto& segment = holder->second;
-    auto it = std::upper_bound(segment.index.begin(), segment.index.end(), id,
-                               [](std::uint64_t value, const auto& e) { return value < e.first; });
-    offset = std::prev(it)->second;
-    if (!segment.reader) {
-      auto opened = fs_.open_for_read(segment.path);
-      if (!opened) return opened.error();
-      segment.reader = std::move(*opened);
-    }
-    file = segment.reader;
-    path = segment.path;
-    limit = segment.size;
-    segment_number = segment.number;
   }
 
+  std::vector<result<stored_message>> out;
+  out.reserve(ids.size());
+  std::lock_guard cursor_lock(cursor_mutex_);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (!where[i].missing) {
+      out.emplace_back(where[i].missing);
+      continue;
+    }
+    const auto& segment = segments[where[i].segment];
+    auto message = read_at(ids[i], segment.number, *segment.file, segment.path, segment.limit,
+                           where[i].offset);
+    if (message) message->attempts = where[i].attempts;
+    out.push_back(std::move(message));
+  }
+  return out;
+}
+
+result<stored_message> checkpoint_log::impl::read_at(std::uint64_t id,
+                                                     std::uint64_t segment_number,
+                                                     readable_file& file, const std::string& path,
+                                                     std::uint64_t limit,
+                                                     std::uint64_t offset) const {
   // Delivery reads ids in ascending order: serve them from the last record read,
   // or walk on from it instead of from the index entry.
-  std::lock_guard cursor_lock(cursor_mutex_);
+  stored_message message;
   auto take_from_cache = [&]() -> bool {
     if (cursor_.segment != segment_number || id < cursor_.first_id ||
         id >= cursor_.first_id + cursor_.count) {
@@ -1469,7 +1526,7 @@ result<stored_message> checkpoint_log::impl::read(std::uint64_t id) const {
   auto& buffer = cursor_.scratch;
   while (offset + record_format::frame_header_size <= limit) {
     std::byte header[record_format::frame_header_size];
-    auto got = file->read_at(offset, header);
+    auto got = file.read_at(offset, header);
     if (!got) return got.error();
     const auto length = record_format::load_u32(header);
     if (*got < sizeof header || length % word_size != 0 || length == 0 ||
@@ -1478,7 +1535,7 @@ result<stored_message> checkpoint_log::impl::read(std::uint64_t id) const {
     }
     buffer.resize(1 + length / word_size);
     auto bytes = std::as_writable_bytes(std::span{buffer});
-    got = file->read_at(offset, bytes);
+    got = file.read_at(offset, bytes);
     if (!got) return got.error();
     auto frame = record_format::decode_frame(bytes.first(*got), std::uint32_t(length));
     if (frame.status != record_format::frame_status::ok) return corrupt(frame.reason);
@@ -1590,6 +1647,10 @@ status checkpoint_log::snapshot() {
 }
 result<stored_message> checkpoint_log::read(std::uint64_t id) const {
   return impl_->read(id);
+}
+std::vector<result<stored_message>> checkpoint_log::read_many(
+    std::span<const std::uint64_t> ids) const {
+  return impl_->read_many(ids);
 }
 void checkpoint_log::for_each_ready(
     std::uint64_t from, std::size_t limit,

@@ -194,6 +194,9 @@ class checkpoint_log {
   /// Reads a message back by id; not_found for ids never published or already done.
   result<stored_message> read(std::uint64_t id) const;
 
+  /// read() for each id, in order: one lookup pass and one decoded record serve a batch.
+  std::vector<result<stored_message>> read_many(std::span<const std::uint64_t> ids) const;
+
   /// Calls fn(id, attempts) for up to `limit` ready ids >= `from`, in ascending order.
   void for_each_ready(std::uint64_t from, std::size_t limit,
                       const std::function<void(std::uint64_t, std::uint32_t)>& fn) const;
