@@ -207,11 +207,16 @@ int run_produce(const produce_options& options) {
             start + std::chrono::duration_cast<clock_type::duration>(
                         std::chrono::duration<double>(static_cast<double>(k - 1) / options.rate)));
       }
+      // Flat out, messages go to the producer actor a quarter window at a time (it
+      // splits them into publishes of --batch): a hand-over per publish cost this
+      // process a thread round trip each.
       const auto chunk_max = std::min<std::uint64_t>(
           {options.rate > 0
-               ? std::max<std::uint64_t>(1, static_cast<std::uint64_t>(options.rate / 1000))
-               : options.batch,
-           options.batch, options.count - k + 1});
+               ? std::min<std::uint64_t>(
+                     options.batch,
+                     std::max<std::uint64_t>(1, static_cast<std::uint64_t>(options.rate / 1000)))
+               : std::max<std::uint64_t>(options.batch, options.window / 4),
+           options.count - k + 1});
       std::vector<message_data> chunk;
       chunk.reserve(chunk_max);
       const auto now_ns = wall_clock_ns();
