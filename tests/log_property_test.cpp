@@ -36,6 +36,7 @@ struct operation {
   std::vector<std::string> payloads;
   std::uint64_t a = 0;
   std::uint64_t b = 0;
+  std::uint64_t run = 1;  // attempts: ids a .. a + run - 1
 };
 
 operation random_operation(std::mt19937_64& random, const log_model& model, int step) {
@@ -53,9 +54,12 @@ operation random_operation(std::mt19937_64& random, const log_model& model, int 
     op.kind = operation::dead_letter;
     op.a = 1 + random() % (model.next_id - 1);
   } else {
+    // A run of ids, as a delivery batch records them; first deliveries (1) are
+    // kept as ranges, others per id, so both kinds and their mixes matter.
     op.kind = operation::attempts;
     op.a = 1 + random() % (model.next_id - 1);
-    op.b = 1 + random() % 9;
+    op.b = random() % 2 == 0 ? 1 : 1 + random() % 9;
+    op.run = 1 + random() % std::min<std::uint64_t>(6, model.next_id - op.a);
   }
   return op;
 }
@@ -78,8 +82,9 @@ status start(checkpoint_log& log, const operation& op, durable_callback done) {
       return log.dead_letter({&entry, 1}, std::move(done));
     }
     case operation::attempts: {
-      delivery_attempt attempt{op.a, std::uint32_t(op.b)};
-      return log.record_attempts({&attempt, 1}, std::move(done));
+      std::vector<delivery_attempt> run;
+      for (auto id = op.a; id < op.a + op.run; ++id) run.push_back({id, std::uint32_t(op.b)});
+      return log.record_attempts(run, std::move(done));
     }
   }
   return {};
@@ -97,7 +102,7 @@ void apply(log_model& model, const operation& op) {
       model.dead_letter(op.a);
       break;
     case operation::attempts:
-      model.record_attempt(op.a, std::uint32_t(op.b));
+      for (auto id = op.a; id < op.a + op.run; ++id) model.record_attempt(id, std::uint32_t(op.b));
       break;
   }
 }

@@ -1359,13 +1359,16 @@ std::unique_ptr<capnp::MallocMessageBuilder> checkpoint_log::impl::build_snapsho
     done[i].setEnd(end);
     ++i;
   }
-  auto attempts = snap.initAttempts(static_cast<unsigned>(state_.attempts.size()));
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> delivered;
+  detail::for_each_attempts(
+      state_, [&](std::uint64_t id, std::uint32_t count) { delivered.emplace_back(id, count); });
+  auto attempts = snap.initAttempts(static_cast<unsigned>(delivered.size()));
   i = 0;
-  state_.attempts.for_each([&](std::uint64_t id, std::uint32_t count) {
+  for (const auto& [id, count] : delivered) {
     attempts[i].setId(id);
     attempts[i].setAttempts(count);
     ++i;
-  });
+  }
   snap.setPublishedCount(state_.published);
   snap.setAckedCount(state_.acked);
   snap.setDeadLetteredCount(state_.dead_lettered);
@@ -1603,7 +1606,7 @@ log_stats checkpoint_log::impl::stats() const {
   out.dead_lettered = state_.dead_lettered;
   out.lost = state_.lost;
   out.ready = (state_.next_id - 1) - state_.done.count_in(1, state_.next_id);
-  out.unacked = state_.attempts.size();
+  out.unacked = detail::delivered_count(state_);
   out.fsync_seconds = fsync_seconds_.snapshot();
   out.segments = segments_.size();
   out.log_bytes = 0;

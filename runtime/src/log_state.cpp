@@ -49,8 +49,24 @@ bool apply_publish(log_state& state, segment_entry& segment, std::uint64_t offse
 }
 
 void set_attempts(log_state& state, std::uint64_t id, std::uint32_t count) {
+  if (count == 1 && (id > state.attempts_id_max || !state.attempts.contains(id))) {
+    state.delivered_once.insert(id);
+    return;
+  }
   state.attempts[id] = count;
   state.attempts_id_max = std::max(state.attempts_id_max, id);
+}
+
+std::uint64_t delivered_count(const log_state& state) {
+  std::uint64_t count = state.attempts.size();
+  for (const auto& [begin, end] : state.delivered_once.ranges()) {
+    count += (end - begin) - state.done.count_in(begin, end);
+  }
+  // Ids delivered again are in both.
+  state.attempts.for_each([&](std::uint64_t id, std::uint32_t) {
+    if (state.delivered_once.contains(id)) --count;
+  });
+  return count;
 }
 
 void note_producer(log_state& state, std::uint64_t producer, std::uint64_t epoch,
@@ -89,13 +105,29 @@ apply_outcome apply_record(schema::LogRecord::Reader record, log_state& state,
         mark_done(state, entry.getId(), entry.getId() + 1, state.dead_lettered);
       }
       break;
-    case schema::LogRecord::DELIVERIES:
+    case schema::LogRecord::DELIVERIES: {
+      // A batch of first deliveries is a run of ids: one range insert for all.
+      std::uint64_t run_begin = 0;
+      std::uint64_t run_end = 0;
       for (auto entry : record.getDeliveries().getEntries()) {
         const auto id = entry.getId();
         if (id == 0 || id >= state.next_id || state.done.contains(id)) continue;
-        set_attempts(state, id, entry.getAttempts());
+        if (entry.getAttempts() == 1 && id == run_end && id > state.attempts_id_max) {
+          ++run_end;
+          continue;
+        }
+        if (run_begin != run_end) state.delivered_once.insert(run_begin, run_end);
+        run_begin = run_end = 0;
+        if (entry.getAttempts() == 1 && id > state.attempts_id_max) {
+          run_begin = id;
+          run_end = id + 1;
+        } else {
+          set_attempts(state, id, entry.getAttempts());
+        }
       }
+      if (run_begin != run_end) state.delivered_once.insert(run_begin, run_end);
       break;
+    }
     case schema::LogRecord::SNAPSHOT_MARKER:
       break;
   }

@@ -42,8 +42,13 @@ struct producer_position {
 struct log_state {
   std::uint64_t next_id = 1;
   id_set done;  ///< acked, dead-lettered, lost or compacted away
-  id_map<std::uint32_t> attempts;  ///< only ids not done; written through set_attempts
+  // Deliveries so far, written through set_attempts, read through attempts_of:
+  // first deliveries come in id order, so ids delivered once are kept as ranges
+  // (`delivered_once`, done ids included: readers skip those), and only the
+  // others get an entry in `attempts` (ids not done only).
+  id_map<std::uint32_t> attempts;
   std::uint64_t attempts_id_max = 0;  ///< no id above it is in `attempts`
+  id_set delivered_once;
   std::uint64_t published = 0;
   std::uint64_t acked = 0;
   std::uint64_t dead_lettered = 0;
@@ -61,16 +66,32 @@ bool apply_publish(log_state& state, segment_entry& segment, std::uint64_t offse
 void note_producer(log_state& state, std::uint64_t producer, std::uint64_t epoch,
                    std::uint64_t seq);
 
-/// Records that `id` was delivered `count` times.
+/// Records that `id` (not done) was delivered `count` times.
 void set_attempts(log_state& state, std::uint64_t id, std::uint32_t count);
 
-/// Deliveries recorded for `id`. An id above every recorded one (the next first
-/// delivery) skips the map: the writer thread writes it, so a lookup misses the cache.
+/// Deliveries recorded for `id` (not done). An id above every one in the map
+/// skips it: the writer thread writes the map, so a lookup misses the cache.
 inline std::uint32_t attempts_of(const log_state& state, std::uint64_t id) {
-  if (id > state.attempts_id_max) return 0;
-  const auto* found = state.attempts.find(id);
-  return found == nullptr ? 0 : *found;
+  if (id <= state.attempts_id_max) {
+    if (const auto* found = state.attempts.find(id)) return *found;
+  }
+  return state.delivered_once.contains(id) ? 1 : 0;
 }
+
+/// Calls fn(id, attempts) for every id not done that was delivered at least once.
+template <class Fn>
+void for_each_attempts(const log_state& state, Fn&& fn) {
+  state.attempts.for_each(fn);
+  for (const auto& [begin, end] : state.delivered_once.ranges()) {
+    for (auto id = state.done.first_missing_from(begin); id < end;
+         id = state.done.first_missing_from(id + 1)) {
+      if (!state.attempts.contains(id)) fn(id, std::uint32_t{1});
+    }
+  }
+}
+
+/// Ids not done that were delivered at least once.
+std::uint64_t delivered_count(const log_state& state);
 
 /// Why apply_record did not apply a record.
 enum class apply_outcome { applied, stale_publish };
