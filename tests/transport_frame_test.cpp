@@ -429,6 +429,20 @@ BOOST_AUTO_TEST_CASE(refuses_an_unknown_message_kind_naming_it) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(refuses_a_nack_with_an_unknown_action_naming_it) {
+  // Read as it comes, an unknown action would be neither dead-letter nor said to be wrong.
+  capnp::MallocMessageBuilder builder;
+  auto frame = builder.initRoot<schema::Frame>();
+  frame.setProtocolVersion(schema::WIRE_PROTOCOL_VERSION);
+  auto nack = frame.initMessages(1)[0].initNack();
+  nack.setQueue("orders");
+  nack.initIds(1).set(0, 5);
+  nack.setAction(static_cast<schema::NackAction>(7));
+  auto error = error_of(decode(to_bytes(encode_frame(builder))));
+  BOOST_CHECK(error.code == ErrorCode::MALFORMED_FRAME);
+  BOOST_CHECK_EQUAL(error.message, "message 0 (nack) has unknown action 7");
+}
+
 BOOST_AUTO_TEST_CASE(refuses_text_without_its_terminating_nul_deep_inside_a_message) {
   auto bytes = every_kind_bytes();
   const std::string name("content-type");

@@ -188,7 +188,8 @@ void touch_envelopes(capnp::List<schema::Envelope>::Reader envelopes) {
   }
 }
 
-void touch_message(schema::ProtocolMessage::Reader message) {
+// Reads every pointer of `message`; says what is wrong with a value it can check.
+std::optional<std::string> touch_message(schema::ProtocolMessage::Reader message) {
   using W = schema::ProtocolMessage::Which;
   switch (message.which()) {
     case W::HELLO:
@@ -229,6 +230,11 @@ void touch_message(schema::ProtocolMessage::Reader message) {
       nack.getQueue();
       nack.getIds();
       nack.getReason();
+      // An action this build does not know must not be taken for a requeue.
+      const auto action = nack.getAction();
+      if (action != schema::NackAction::REQUEUE && action != schema::NackAction::DEAD_LETTER) {
+        return "has unknown action " + std::to_string(static_cast<unsigned>(action));
+      }
       break;
     }
     case W::EXTEND_LEASE: {
@@ -267,6 +273,7 @@ void touch_message(schema::ProtocolMessage::Reader message) {
       message.getInfoReply().getText();
       break;
   }
+  return std::nullopt;
 }
 
 // Reads every pointer of the frame once on a reader whose traversal limit is
@@ -298,7 +305,9 @@ std::optional<frame_error> check_contents(kj::ArrayPtr<const capnp::word> words)
                          std::to_string(static_cast<unsigned>(message.which())) +
                          " (a newer protocol?)");
       }
-      touch_message(message);
+      if (auto problem = touch_message(message)) {
+        return malformed("message " + std::to_string(index) + " (" + kind + ") " + *problem);
+      }
       ++index;
     }
   } catch (const kj::Exception& e) {
