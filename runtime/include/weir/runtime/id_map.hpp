@@ -18,7 +18,7 @@ class id_map {
  public:
   /// The value of `id`, or nullptr.
   T* find(std::uint64_t id) noexcept {
-    if (size_ == 0 || id == vacant || id == erased) return nullptr;
+    if (size_ == 0 || id == vacant || id == reserved) return nullptr;
     for (auto i = home(id);; i = next(i)) {
       if (slots_[i].id == id) return &slots_[i].value;
       if (slots_[i].id == vacant) return nullptr;
@@ -33,16 +33,11 @@ class id_map {
   /// Inserts `id` with T(args...) unless present; the bool says whether it was inserted.
   template <class... Args>
   std::pair<T*, bool> try_emplace(std::uint64_t id, Args&&... args) {
-    assert(id != vacant && id != erased);
+    assert(id != vacant && id != reserved);
     if (auto* found = find(id)) return {found, false};
-    if (2 * (size_ + erased_ + 1) > slots_.size()) {
-      // Mostly tombstones: clean them up in place; mostly members: grow.
-      rehash(slots_.empty() ? 16 : 4 * (size_ + 1) > slots_.size() ? 2 * slots_.size()
-                                                                     : slots_.size());
-    }
+    if (2 * (size_ + 1) > slots_.size()) rehash(slots_.empty() ? 16 : 2 * slots_.size());
     auto i = home(id);
-    while (slots_[i].id != vacant && slots_[i].id != erased) i = next(i);
-    if (slots_[i].id == erased) --erased_;
+    while (slots_[i].id != vacant) i = next(i);
     slots_[i].id = id;
     slots_[i].value = T(std::forward<Args>(args)...);
     ++size_;
@@ -51,18 +46,27 @@ class id_map {
 
   /// Removes `id`; false when it was absent. Pointers from find() stay valid only until then.
   bool erase(std::uint64_t id) {
-    if (size_ == 0 || id == vacant || id == erased) return false;
-    auto i = home(id);
-    while (slots_[i].id != id) {
-      if (slots_[i].id == vacant) return false;
-      i = next(i);
+    if (size_ == 0 || id == vacant || id == reserved) return false;
+    auto hole = home(id);
+    while (slots_[hole].id != id) {
+      if (slots_[hole].id == vacant) return false;
+      hole = next(hole);
     }
-    // A tombstone, not a backward shift: the ids of a queue fill long runs of
-    // slots, and a shift would walk the whole run on every erase.
-    slots_[i].id = erased;
-    slots_[i].value = T{};
+    // Backward shift, not a tombstone: later members of the probe run move up
+    // into the hole, so lookups never walk over dead slots and no clean-up
+    // rehash is needed. Runs are short (hashed ids, at most half full).
+    for (auto j = next(hole); slots_[j].id != vacant; j = next(j)) {
+      const auto want = home(slots_[j].id);
+      // The member at j may fill the hole when its probe from `want` passed the hole.
+      const bool passed = hole <= j ? (want <= hole || want > j) : (want <= hole && want > j);
+      if (passed) {
+        slots_[hole] = std::move(slots_[j]);
+        hole = j;
+      }
+    }
+    slots_[hole].id = vacant;
+    slots_[hole].value = T{};
     --size_;
-    ++erased_;
     if (slots_.size() > 1024 && 8 * size_ < slots_.size()) rehash(slots_.size() / 2);
     return true;
   }
@@ -81,7 +85,7 @@ class id_map {
   template <class Fn>
   void for_each(Fn&& fn) const {
     for (const auto& slot : slots_) {
-      if (slot.id != vacant && slot.id != erased) fn(slot.id, slot.value);
+      if (slot.id != vacant) fn(slot.id, slot.value);
     }
   }
 
@@ -90,12 +94,11 @@ class id_map {
   void clear() {
     slots_.clear();
     size_ = 0;
-    erased_ = 0;
   }
 
  private:
-  static constexpr std::uint64_t vacant = 0;  // no id is 0
-  static constexpr std::uint64_t erased = ~std::uint64_t{0};  // nor this one
+  static constexpr std::uint64_t vacant = 0;                    // no id is 0
+  static constexpr std::uint64_t reserved = ~std::uint64_t{0};  // nor this one (kept for the API)
 
   struct slot {
     std::uint64_t id = vacant;
@@ -114,9 +117,8 @@ class id_map {
     std::vector<slot> old(capacity);
     old.swap(slots_);
     shift_ = 64 - static_cast<unsigned>(std::countr_zero(capacity));
-    erased_ = 0;
     for (auto& s : old) {
-      if (s.id == vacant || s.id == erased) continue;
+      if (s.id == vacant) continue;
       auto i = home(s.id);
       while (slots_[i].id != vacant) i = next(i);
       slots_[i].id = s.id;
@@ -124,9 +126,8 @@ class id_map {
     }
   }
 
-  std::vector<slot> slots_;  // power-of-two size; members and tombstones fill at most half
+  std::vector<slot> slots_;  // power-of-two size; members fill at most half
   std::size_t size_ = 0;
-  std::size_t erased_ = 0;  // tombstones
   unsigned shift_ = 64;     // 64 - log2(capacity)
 };
 
