@@ -153,6 +153,50 @@ run_pid=
 grep -q "^run wordcount stopped on node b; data in $work/two-b$" two-b.out || fail "node b end line: $(head -1 two-b.out)"
 sed -n '3,$p' two-b.out | diff wc.expected - > two.diff || fail "two-node counts differ: $(head -5 two.diff)"
 
+# --- two nodes, b SIGKILLed mid-run and restarted on its data: counts stay exact --
+# 600,000 words, so that b is still counting when it is killed.
+awk 'BEGIN { for (i = 1; i <= 200000; i++) print "w" (i % 37) " x" (i % 11) " y" (i % 5) }' > many.txt
+shell_counts many.txt > many.expected
+many_words=$(awk -F '\t' '{ n += $1 } END { print n }' many.expected)
+port_a=$(free_port)
+port_b=$(free_port)
+metrics_b=$(free_port)
+sed -e "s|tcp://127.0.0.1:7101|tcp://127.0.0.1:$port_a|; s|tcp://127.0.0.1:7102|tcp://127.0.0.1:$port_b|; s|data/weirs.txt|$work/many.txt|" \
+  "$topologies/wordcount-two-nodes.toml" > killed.toml
+words_metric() {  # NAME -> its value for the words queue on b, empty when b does not answer
+  http_get "$metrics_b" /metrics 2>/dev/null | tr -d '\r' |
+    awk -v name="$1{queue=\"words\"}" '$1 == name { print $2 }'
+}
+"$weir" run killed.toml --node b --data killed-b --metrics "127.0.0.1:$metrics_b" --top 1000 > killed-b1.out 2> killed-b1.err &
+run_pid=$!
+"$weir" run killed.toml --node a --data killed-a --timeout 90 > killed-a.out 2> killed-a.err &
+a_pid=$!
+acked=0
+for _ in $(seq 1 400); do
+  acked=$(words_metric weir_queue_acked_total)
+  [ -n "$acked" ] && [ "$acked" -ge 50000 ] && break
+  sleep 0.05
+done
+kill -9 "$run_pid"
+wait "$run_pid" 2>/dev/null
+[ -n "$acked" ] && [ "$acked" -ge 50000 ] && [ "$acked" -lt "$many_words" ] ||
+  fail "node b was not killed mid-run: $acked of $many_words words acked"
+"$weir" run killed.toml --node b --data killed-b --metrics "127.0.0.1:$metrics_b" --top 1000 > killed-b2.out 2> killed-b2.err &
+run_pid=$!
+wait "$a_pid"
+expect_status 0 $? "node a while node b was killed and restarted"
+# Node a is done once everything it read is stored on b; b is done when it holds nothing.
+for _ in $(seq 1 600); do
+  [ "$(words_metric weir_queue_ready_messages)" = 0 ] && [ "$(words_metric weir_queue_unacked_messages)" = 0 ] && break
+  sleep 0.05
+done
+kill -TERM "$run_pid"
+wait "$run_pid"
+expect_status 0 $? "restarted node b after SIGTERM"
+run_pid=
+sed -n '3,$p' killed-b2.out | diff many.expected - > killed.diff ||
+  fail "counts after node b was killed differ (each word must count once): $(head -5 killed.diff)"
+
 # --- --print-config: the effective configuration is itself a valid topology -----
 "$weir" run "$topologies/errors.toml" --print-config --data pc-data > printed.toml
 expect_status 0 $? "--print-config"
