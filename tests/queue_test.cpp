@@ -13,6 +13,7 @@
 #include <caf/all.hpp>
 
 #include "actor_test_config.hpp"
+#include "fault_injection_fs.hpp"
 #include "temp_dir.hpp"
 #include "weir/actors/queue.hpp"
 #include "weir/runtime/supervisor.hpp"
@@ -588,4 +589,57 @@ BOOST_FIXTURE_TEST_CASE(an_in_memory_queue_has_the_same_protocol_and_touches_no_
   auto s = stats(q);
   BOOST_TEST(s.published == 4u);
   BOOST_TEST(s.duplicates == 2u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_full_disk_leaves_publishes_unconfirmed_and_loses_nothing, fixture) {
+  fault_injection_fs disk(fs);  // outlives the queues below: they stop inside the test
+  auto start = [&] {
+    auto spawned = spawn_queue(system, disk, options("full"));
+    BOOST_REQUIRE_MESSAGE(spawned, spawned.error().to_string());
+    return *spawned;
+  };
+  auto stop = [&](const caf::actor& q) {
+    self->send_exit(q, caf::exit_reason::user_shutdown);
+    self->wait_for(q);
+  };
+  std::vector<std::string> second;
+  for (int i = 11; i <= 20; ++i) second.push_back("m" + std::to_string(i));
+
+  auto q = start();
+  publish(q, 7, 1, 1, numbered(10));
+  BOOST_TEST(await_confirm().up_to_seq == 10u);
+
+  disk.fail_writes_after(0, errc::no_space);
+  publish(q, 7, 1, 11, second);
+  const auto refused = await_protocol_error();
+  BOOST_TEST(refused.find("publish not stored") != std::string::npos, refused);
+  BOOST_TEST(refused.find("No space left on device") != std::string::npos, refused);
+  bool confirmed_meanwhile = false;
+  self->receive([&](confirm_atom, confirmation&) { confirmed_meanwhile = true; },
+                caf::after(300ms) >> [] {});
+  BOOST_TEST(!confirmed_meanwhile);
+  BOOST_TEST(stats(q).storage_errors >= 1u);
+
+  // Space is back: the producer's resend is stored and confirmed, once.
+  disk.clear_faults();
+  publish(q, 7, 1, 11, second);
+  BOOST_TEST(await_confirm().up_to_seq == 20u);
+  auto check_all_twenty = [&](const caf::actor& queue) {
+    self->send(queue, subscribe_atom::value, std::int64_t{100});
+    auto got = await_deliveries(20);
+    std::multiset<std::string> payloads;
+    for (const auto& d : got) payloads.insert(d.data.payload);
+    std::multiset<std::string> expected;
+    for (const auto& p : numbered(20)) expected.insert(p);
+    BOOST_TEST((payloads == expected));
+    BOOST_TEST(no_delivery_within(200ms));
+  };
+  check_all_twenty(q);
+  stop(q);
+
+  // Recovery finds the same twenty (unacked), and nothing from the failed append.
+  q = start();
+  BOOST_TEST(stats(q).ready == 20u);
+  check_all_twenty(q);
+  stop(q);
 }
