@@ -416,6 +416,42 @@ BOOST_FIXTURE_TEST_CASE(a_poison_message_ends_in_the_dead_letter_queue_and_other
   BOOST_TEST(headers["x-dead-letter-reason"].find("max_deliveries") != std::string::npos);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_nack_asking_for_dead_letter_moves_the_message_at_once, fixture) {
+  auto dlq = queue(options("mail.dlq"));
+  auto opts = options("mail");
+  opts.max_deliveries = 5;  // far from reached: the nack alone decides
+  opts.dead_letter_queue = dlq;
+  auto q = queue(opts);
+  publish(q, 1, 1, 1, {"fine", "unroutable"});
+  await_confirm();
+  self->send(q, subscribe_atom::value, std::int64_t{10});
+  auto first = await_deliveries(2);
+  BOOST_REQUIRE_EQUAL(first.size(), 2u);
+  for (const auto& d : first) {
+    if (d.data.payload == "unroutable") {
+      self->send(q, nack_atom::value, nack_request{{d.id}, true, 0, "no such mailbox"});
+    } else {
+      ack(q, {d.id});
+    }
+  }
+  BOOST_TEST(no_delivery_within(300ms));  // not retried
+  auto s = stats(q);
+  BOOST_TEST(s.dead_lettered == 1u);
+  BOOST_TEST(s.redelivered == 0u);
+  BOOST_TEST(s.ready == 0u);
+  BOOST_TEST(s.unacked == 0u);
+
+  self->send(dlq, subscribe_atom::value, std::int64_t{1});
+  auto dead = await_deliveries(1);
+  BOOST_REQUIRE_EQUAL(dead.size(), 1u);
+  BOOST_TEST(dead[0].data.payload == "unroutable");
+  std::map<std::string, std::string> headers;
+  for (auto& h : dead[0].data.headers) headers[h.name] = h.value;
+  BOOST_TEST(headers["x-attempts"] == "1");
+  BOOST_TEST(headers["x-last-error"] == "no such mailbox");
+  BOOST_TEST(headers["x-original-queue"] == "mail");
+}
+
 BOOST_FIXTURE_TEST_CASE(a_restarted_queue_redelivers_what_was_unacked, fixture) {
   auto opts = options("durable");
   {
