@@ -28,6 +28,11 @@ grep -q "type.toml:2: key 'queue.orders.max_deliveries': expected an integer" "$
   fail "wrong type error: $(cat "$work/type.err")"
 "$weir" node --listen tcp://127.0.0.1:1 --data "$work/data" 2> "$work/none.err"
 expect_status 2 $? "node without queues"
+printf '[node]\nsessions_max = 0\n\n[queue.orders]\n' > "$work/sessions.toml"
+"$weir" node --listen tcp://127.0.0.1:1 --data "$work/data" --config "$work/sessions.toml" 2> "$work/sessions.err"
+expect_status 2 $? "node with sessions_max = 0"
+grep -q "sessions.toml:2: key 'node.sessions_max': expected at least 1" "$work/sessions.err" ||
+  fail "sessions_max error: $(cat "$work/sessions.err")"
 
 port=$(free_port)
 address=tcp://127.0.0.1:$port

@@ -473,6 +473,26 @@ BOOST_AUTO_TEST_CASE(a_connection_drops_a_session_on_a_bad_node_frame_and_says_h
   BOOST_CHECK_EQUAL(events.events().size(), 2u);
 }
 
+BOOST_AUTO_TEST_CASE(a_hello_beyond_sessions_max_waits_until_a_session_ends) {
+  recorder endpoint_events, first_events, second_events;
+  auto options = fast_options("node-a");
+  options.sessions_max = 1;
+  auto node = listen(options, endpoint_events);
+  auto first = connect(node->address(), fast_options("client-1"), first_events);
+  first_events.require(is(kind::peer_up), "the first session");
+
+  // The second connection is refused, told why, and keeps asking.
+  auto second = connect(node->address(), fast_options("client-2"), second_events);
+  BOOST_REQUIRE(eventually([&] { return node->stats().sessions_refused >= 2; }, 3s));
+  BOOST_CHECK(!second_events.wait_for(is(kind::peer_up), 100ms));
+  BOOST_CHECK_EQUAL(node->stats().peers_up, 1u);
+
+  // Once the first session ends, the second one's next hello gets in.
+  first.reset();
+  second_events.require(is(kind::peer_up), "the second session after the first ended");
+  BOOST_CHECK_EQUAL(node->stats().peers_up, 2u);
+}
+
 BOOST_AUTO_TEST_CASE(raw_tcp_garbage_does_not_disturb_the_endpoint) {
   recorder endpoint_events, connection_events;
   auto node = listen(fast_options("node-a"), endpoint_events);

@@ -150,6 +150,8 @@ constexpr link_family link_families[] = {
      &transport::link_stats::oversized_frames},
     {"weir_link_handshake_violations_total", "Frames before hello.",
      &transport::link_stats::handshake_violations},
+    {"weir_link_sessions_refused_total", "Hellos refused because sessions_max was reached.",
+     &transport::link_stats::sessions_refused},
     {"weir_link_frames_dropped_total",
      "Frames not sent (peer gone, send queue full) or received for an ended session.",
      &transport::link_stats::frames_dropped},

@@ -29,10 +29,15 @@ status read_node_table(const std::string& path, const toml::table& table, node_o
       ok = read_count(path, node, "node." + key, std::uint64_t{1} << 31, count);
       if (ok && count < 1024) ok = wrong(path, node, "node." + key, "expected at least 1024");
       options.link.limits.max_frame_bytes = count;
+    } else if (key == "sessions_max") {
+      ok = read_count(path, node, "node." + key, std::uint64_t{1} << 20, count);
+      if (ok && count == 0) ok = wrong(path, node, "node." + key, "expected at least 1");
+      options.link.sessions_max = count;
     } else {
       return config::unknown_key(
           path, node, "node." + key, key,
-          {"id", "heartbeat_interval_ms", "heartbeat_timeout_ms", "max_frame_bytes"});
+          {"id", "heartbeat_interval_ms", "heartbeat_timeout_ms", "max_frame_bytes",
+           "sessions_max"});
     }
     if (!ok) return ok;
   }

@@ -68,6 +68,11 @@ class dealer_connection final : public connection, private detail::link_loop {
     const auto contents = detail::classify(frame->root());
     if (up()) last_heard_ = now;
 
+    if (contents.sessions_full && !up()) {
+      // Our hello goes out again after heartbeat_timeout (see on_tick).
+      warn("node refused the session: " + *contents.sessions_full, now);
+      return;
+    }
     if (contents.handshake_required) {
       // While down this is the answer to a heartbeat sent before we noticed;
       // the hello we send anyway is the cure.

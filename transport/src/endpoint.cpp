@@ -88,6 +88,20 @@ class router_endpoint final : public endpoint, private detail::link_loop {
                now);
         return;
       }
+      if (found == sessions_.end() && sessions_.size() >= options_.sessions_max) {
+        // The connection stays open: its hello is sent again later, and gets a
+        // session once another one has ended.
+        counters_.sessions_refused.fetch_add(1, std::memory_order_relaxed);
+        warn("hello from connection " + detail::describe_routing_id(from) + " refused: " +
+                 std::to_string(sessions_.size()) + " sessions, the most this node takes",
+             now);
+        send_to(from,
+                encode_error(schema::ErrorCode::TOO_MANY_SESSIONS,
+                             "node holds " + std::to_string(sessions_.size()) +
+                                 " sessions, the most it takes (sessions_max); try again later"),
+                now);
+        return;
+      }
       // The peer started a new session on this connection; whatever the owner
       // had in flight with the old one must not leak into the new one.
       if (found != sessions_.end()) end_session(found, "re-handshake");

@@ -34,6 +34,7 @@ link_stats link_counters::snapshot() const {
   out.version_mismatches = version_mismatches.load(std::memory_order_relaxed);
   out.oversized_frames = oversized_frames.load(std::memory_order_relaxed);
   out.handshake_violations = handshake_violations.load(std::memory_order_relaxed);
+  out.sessions_refused = sessions_refused.load(std::memory_order_relaxed);
   out.peers_up = peers_up.load(std::memory_order_relaxed);
   out.peers_lost = peers_lost.load(std::memory_order_relaxed);
   out.frames_dropped = frames_dropped.load(std::memory_order_relaxed);
@@ -82,6 +83,8 @@ std::string error_code_name(schema::ErrorCode code) {
       return "internal";
     case E::BAD_REQUEST:
       return "badRequest";
+    case E::TOO_MANY_SESSIONS:
+      return "tooManySessions";
   }
   return "error code " + std::to_string(static_cast<unsigned>(code));
 }
@@ -137,6 +140,8 @@ frame_contents classify(schema::Frame::Reader frame) {
       case W::ERROR:
         if (message.getError().getCode() == schema::ErrorCode::HANDSHAKE_REQUIRED) {
           out.handshake_required = true;
+        } else if (message.getError().getCode() == schema::ErrorCode::TOO_MANY_SESSIONS) {
+          out.sessions_full = message.getError().getMessage().cStr();
         } else {
           out.has_owner_messages = true;
         }
@@ -161,6 +166,9 @@ status check_options(const link_options& options) {
   }
   if (options.send_queue_frames_max == 0) {
     return {errc::invalid_argument, "send_queue_frames_max must be at least 1"};
+  }
+  if (options.sessions_max == 0) {
+    return {errc::invalid_argument, "sessions_max must be at least 1"};
   }
   return status::ok();
 }

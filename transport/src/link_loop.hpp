@@ -46,6 +46,7 @@ struct link_counters {
   std::atomic<std::uint64_t> version_mismatches{0};
   std::atomic<std::uint64_t> oversized_frames{0};
   std::atomic<std::uint64_t> handshake_violations{0};
+  std::atomic<std::uint64_t> sessions_refused{0};
   std::atomic<std::uint64_t> peers_up{0};
   std::atomic<std::uint64_t> peers_lost{0};
   std::atomic<std::uint64_t> frames_dropped{0};
@@ -72,6 +73,7 @@ struct frame_contents {
   std::optional<schema::Hello::Reader> hello;  ///< the first hello, if any
   bool handshake_required = false;             ///< an Error handshakeRequired
   bool has_owner_messages = false;             ///< anything else: the owner's business
+  std::optional<std::string> sessions_full;    ///< an Error tooManySessions: its text
 };
 frame_contents classify(schema::Frame::Reader frame);
 

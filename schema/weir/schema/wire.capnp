@@ -193,4 +193,6 @@ enum ErrorCode {
   internal @7;
   badRequest @8;
   # Well-formed but refused: credit out of range, an ack of a delivery this peer does not hold.
+  tooManySessions @9;
+  # The node holds as many sessions as it takes; the hello may be sent again later.
 }

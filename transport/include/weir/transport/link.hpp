@@ -45,6 +45,8 @@ struct link_options {
   frame_limits limits;
   /// Frames waiting for the socket thread; send() beyond this drops (frames_dropped).
   std::size_t send_queue_frames_max = 100000;
+  /// Endpoint: sessions at once; a hello beyond them is refused (tooManySessions).
+  std::size_t sessions_max = 1024;
 };
 
 /// Counters of a link; bad input increments one of the error counters and is logged.
@@ -57,6 +59,7 @@ struct link_stats {
   std::uint64_t version_mismatches = 0;    ///< another protocol version
   std::uint64_t oversized_frames = 0;      ///< past frame_limits::max_frame_bytes
   std::uint64_t handshake_violations = 0;  ///< frames before hello
+  std::uint64_t sessions_refused = 0;      ///< hellos refused: sessions_max reached
   std::uint64_t peers_up = 0;
   std::uint64_t peers_lost = 0;  ///< every peer_down; peers_up - peers_lost are up now
   /// Not sent (peer down or unknown, send queue full, ZeroMQ high-water mark), or
