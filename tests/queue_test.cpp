@@ -123,6 +123,18 @@ struct fixture {
     return out;
   }
 
+  /// Takes the one message in dead-letter queue `dlq`, checks its payload, returns its headers.
+  std::map<std::string, std::string> the_dead_letter(const caf::actor& dlq,
+                                                     const std::string& payload) {
+    self->send(dlq, subscribe_atom::value, std::int64_t{1});
+    auto dead = await_deliveries(1);
+    BOOST_REQUIRE_EQUAL(dead.size(), 1u);
+    BOOST_TEST(dead[0].data.payload == payload);
+    std::map<std::string, std::string> headers;
+    for (auto& h : dead[0].data.headers) headers[h.name] = h.value;
+    return headers;
+  }
+
   void ack(const caf::actor& q, std::vector<std::uint64_t> ids) {
     std::vector<id_range> ranges;
     for (auto id : ids) ranges.push_back({id, id + 1});
@@ -404,12 +416,7 @@ BOOST_FIXTURE_TEST_CASE(a_poison_message_ends_in_the_dead_letter_queue_and_other
   BOOST_TEST(s.ready == 0u);
 
   // The dead letter is a message in the dead-letter queue, with why and how often.
-  self->send(dlq, subscribe_atom::value, std::int64_t{1});
-  auto dead = await_deliveries(1);
-  BOOST_REQUIRE_EQUAL(dead.size(), 1u);
-  BOOST_TEST(dead[0].data.payload == "poison");
-  std::map<std::string, std::string> headers;
-  for (auto& h : dead[0].data.headers) headers[h.name] = h.value;
+  auto headers = the_dead_letter(dlq, "poison");
   BOOST_TEST(headers["x-original-queue"] == "orders");
   BOOST_TEST(headers["x-attempts"] == "3");
   BOOST_TEST(headers["x-last-error"] == "cannot parse");
@@ -441,12 +448,7 @@ BOOST_FIXTURE_TEST_CASE(a_nack_asking_for_dead_letter_moves_the_message_at_once,
   BOOST_TEST(s.ready == 0u);
   BOOST_TEST(s.unacked == 0u);
 
-  self->send(dlq, subscribe_atom::value, std::int64_t{1});
-  auto dead = await_deliveries(1);
-  BOOST_REQUIRE_EQUAL(dead.size(), 1u);
-  BOOST_TEST(dead[0].data.payload == "unroutable");
-  std::map<std::string, std::string> headers;
-  for (auto& h : dead[0].data.headers) headers[h.name] = h.value;
+  auto headers = the_dead_letter(dlq, "unroutable");
   BOOST_TEST(headers["x-attempts"] == "1");
   BOOST_TEST(headers["x-last-error"] == "no such mailbox");
   BOOST_TEST(headers["x-original-queue"] == "mail");
