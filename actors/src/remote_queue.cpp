@@ -149,8 +149,12 @@ void handle_frame(remote_actor* self, const wire::frame_handle& handle) {
         for (auto envelope : deliver.getEnvelopes()) {
           // Queues number messages from 1; the two ids id_map cannot hold are never sent.
           if (envelope.getId() == 0 || envelope.getId() == ~std::uint64_t{0}) {
-            spdlog::warn("queue {} on {}: delivery with invalid id {} ignored",
-                         state.options.queue, state.options.address, envelope.getId());
+            const auto now = std::chrono::steady_clock::now();
+            if (now - state.last_error_log > std::chrono::seconds(1)) {
+              state.last_error_log = now;
+              spdlog::warn("queue {} on {}: delivery with invalid id {} ignored",
+                           state.options.queue, state.options.address, envelope.getId());
+            }
             continue;
           }
           batch.deliveries.push_back(wire::read_delivery(envelope));
