@@ -126,6 +126,14 @@ void start_session(remote_actor* self) {
   }
 }
 
+/// True at most once a second, so that a node repeating an error fills no log.
+bool error_log_due(remote_state& state) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - state.last_error_log <= std::chrono::seconds(1)) return false;
+  state.last_error_log = now;
+  return true;
+}
+
 void handle_frame(remote_actor* self, const wire::frame_handle& handle) {
   auto& state = self->state;
   for (auto message : handle.frame->root().getMessages()) {
@@ -149,9 +157,7 @@ void handle_frame(remote_actor* self, const wire::frame_handle& handle) {
         for (auto envelope : deliver.getEnvelopes()) {
           // Queues number messages from 1; the two ids id_map cannot hold are never sent.
           if (envelope.getId() == 0 || envelope.getId() == ~std::uint64_t{0}) {
-            const auto now = std::chrono::steady_clock::now();
-            if (now - state.last_error_log > std::chrono::seconds(1)) {
-              state.last_error_log = now;
+            if (error_log_due(state)) {
               spdlog::warn("queue {} on {}: delivery with invalid id {} ignored",
                            state.options.queue, state.options.address, envelope.getId());
             }
@@ -189,9 +195,7 @@ void handle_frame(remote_actor* self, const wire::frame_handle& handle) {
           fail_request(self, error.getRequestId(), text);
           break;
         }
-        const auto now = std::chrono::steady_clock::now();
-        if (now - state.last_error_log > std::chrono::seconds(1)) {
-          state.last_error_log = now;
+        if (error_log_due(state)) {
           spdlog::warn("queue {} on {}: node says: {}", state.options.queue, state.options.address,
                        text);
         }
