@@ -133,11 +133,12 @@ status probe_queue(caf::scoped_actor& self, const caf::actor& remote,
     self->request(remote, caf::infinite, list_atom::value, std::uint64_t{0}, std::uint32_t{0})
         .receive([&](const std::vector<delivery>&) { answered = true; },
                  [&](const caf::error& error) {
-                   outcome = status{errc::not_found, error_text(self->system(), error)};
+                   // not_found: the node said so; anything else may pass (not connected yet).
+                   outcome = status{is_unknown_queue(error) ? errc::not_found : errc::timed_out,
+                                    error_text(self->system(), error)};
                  });
     if (answered) return {};
-    const auto& text = outcome.message();
-    if (text.find("no queue named") != std::string::npos) return outcome;
+    if (outcome.code() == errc::not_found) return outcome;
     if (clock_type::now() >= deadline) return outcome;
   }
 }
@@ -178,7 +179,7 @@ int run_produce(const produce_options& options) {
   std::atomic<std::uint64_t> confirmed{0};
   if (auto found = probe_queue(self, *remote, deadline); !found) {
     std::cerr << "weir produce: " << found.message() << "\n";
-    exit_status = found.message().find("no queue named") != std::string::npos ? 2 : 1;
+    exit_status = found.code() == errc::not_found ? 2 : 1;
   } else {
     producer_options producer_settings;
     std::random_device entropy;
@@ -300,7 +301,7 @@ int run_consume(const consume_options& options) {
   int exit_status = 0;
   if (auto found = probe_queue(self, *remote, probe_deadline); !found) {
     std::cerr << "weir consume: " << found.message() << "\n";
-    exit_status = found.message().find("no queue named") != std::string::npos ? 2 : 1;
+    exit_status = found.code() == errc::not_found ? 2 : 1;
   } else {
     consumer_options consumer_settings;
     consumer_settings.credit = options.credit;

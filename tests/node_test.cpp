@@ -153,11 +153,16 @@ BOOST_AUTO_TEST_CASE(an_unknown_queue_is_a_clear_error_and_a_counter) {
   auto n = start_node();
   auto proxy = remote(n->address(), "no-such-queue");
   std::string error;
+  bool unknown = false;
   self->request(proxy, 5s, list_atom::value, std::uint64_t{0}, std::uint32_t{10})
       .receive([](const std::vector<delivery>&) { BOOST_FAIL("listed an unknown queue"); },
-               [&](const caf::error& e) { error = system.render(e); });
+               [&](const caf::error& e) {
+                 error = system.render(e);
+                 unknown = is_unknown_queue(e);
+               });
   BOOST_TEST_MESSAGE("error: " << error);
   BOOST_CHECK(error.find("no queue named 'no-such-queue'") != std::string::npos);
+  BOOST_CHECK(unknown);  // by its code, not its text
   BOOST_CHECK_GE(n->stats().unknown_queue, 1u);
   // The node keeps serving its real queue.
   auto p = producer(remote(n->address()), 8);

@@ -100,11 +100,15 @@ pending_request& start_request(remote_actor* self,
   return request;
 }
 
-void fail_request(remote_actor* self, std::uint64_t id, const std::string& why) {
+void fail_request(remote_actor* self, std::uint64_t id, caf::error error) {
   auto it = self->state.requests.find(id);
   if (it == self->state.requests.end()) return;
-  it->second.fail(caf::make_error(caf::sec::runtime_error, why));
+  it->second.fail(std::move(error));
   self->state.requests.erase(it);
+}
+
+void fail_request(remote_actor* self, std::uint64_t id, const std::string& why) {
+  fail_request(self, id, caf::make_error(caf::sec::runtime_error, why));
 }
 
 /// Runs once the link is up and the connection handed over, in either order.
@@ -192,7 +196,9 @@ void handle_frame(remote_actor* self, const wire::frame_handle& handle) {
         auto error = message.getError();
         const std::string text = error.getMessage();
         if (error.getRequestId() != 0) {
-          fail_request(self, error.getRequestId(), text);
+          fail_request(self, error.getRequestId(),
+                       caf::error(static_cast<std::uint8_t>(error.getCode()),
+                                  wire::node_error_category, caf::make_message(text)));
           break;
         }
         if (error_log_due(state)) {
@@ -475,6 +481,11 @@ result<caf::actor> spawn_remote_queue(caf::actor_system& system, remote_queue_op
   }
   caf::anon_send(proxy, wire::connection_handle{std::move(*connection)});
   return proxy;
+}
+
+bool is_unknown_queue(const caf::error& error) {
+  return error.category() == wire::node_error_category &&
+         error.code() == static_cast<std::uint8_t>(schema::ErrorCode::UNKNOWN_QUEUE);
 }
 
 }  // namespace weir

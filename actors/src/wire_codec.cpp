@@ -1,6 +1,7 @@
 #include "wire_codec.hpp"
 
 #include <caf/actor_system_config.hpp>
+#include <capnp/schema.h>
 
 namespace weir::wire {
 
@@ -32,6 +33,16 @@ void write_body(schema::Envelope::Builder out, const message_data& message) {
 void add_wire_types(caf::actor_system_config& config) {
   config.add_message_type<frame_handle>("weir::wire::frame_handle");
   config.add_message_type<connection_handle>("weir::wire::connection_handle");
+  config.add_error_category(
+      node_error_category,
+      [](std::uint8_t code, caf::atom_value, const caf::message& context) -> std::string {
+        // The code's name as the schema spells it ("unknownQueue").
+        std::string text = "node error " + std::to_string(code);
+        auto names = capnp::Schema::from<schema::ErrorCode>().getEnumerants();
+        if (code < names.size()) text = names[code].getProto().getName().cStr();
+        if (context.match_elements<std::string>()) text += ": " + context.get_as<std::string>(0);
+        return text;
+      });
 }
 
 zmq::message_t single_message_frame(const message_writer& write, std::size_t expected_bytes) {

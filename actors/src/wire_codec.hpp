@@ -42,6 +42,10 @@ typename Inspector::result_type inspect(Inspector& f, connection_handle&) {
 /// Registers frame_handle and connection_handle; add_actor_types calls it.
 void add_wire_types(caf::actor_system_config& config);
 
+/// Category of the caf::errors that carry a node's error frame: the code is the
+/// schema::ErrorCode, the context the node's text. Callers need not parse the text.
+inline const caf::atom_value node_error_category = caf::atom("wnodeerr");
+
 /// Fills in one protocol message of a frame being built.
 using message_writer = std::function<void(schema::ProtocolMessage::Builder)>;
 

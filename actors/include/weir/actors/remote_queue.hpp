@@ -34,4 +34,7 @@ struct remote_queue_options {
 /// Connects (in the background) and spawns the proxy; it stops with its last user.
 result<caf::actor> spawn_remote_queue(caf::actor_system& system, remote_queue_options options);
 
+/// True when a list or replay request failed because the node has no such queue.
+bool is_unknown_queue(const caf::error& error);
+
 }  // namespace weir
