@@ -33,6 +33,7 @@ consumer=$!
 wait "$consumer"
 
 # utime and stime are fields 14 and 15 of /proc/PID/stat; the name field has no spaces.
+node_rss_mib=$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$node/status")
 read -r -a stat <"/proc/$node/stat"
 ticks=$(getconf CLK_TCK)
 node_cpu=$(awk -v u="${stat[13]}" -v s="${stat[14]}" -v t="$ticks" 'BEGIN { printf "%.2f", (u + s) / t }')
@@ -47,3 +48,4 @@ awk -v n="$node_cpu" -v c="$consume_cpu" -v p="$produce_cpu" -v m="$count" 'BEGI
   printf "cpu_s node=%.2f consume=%.2f produce=%.2f total=%.2f us_per_msg=%.2f\n",
          n, c, p, total, 1e6 * total / m
 }'
+echo "node_peak_rss_mib=$node_rss_mib"

@@ -1,6 +1,8 @@
 // The `weir` command line. Subcommand names, flags and output lines are a
 // contract that people script against: change them only compatibly.
 
+#include <malloc.h>
+
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +15,11 @@
 #include "weir/runtime/logging.hpp"
 
 int main(int argc, char** argv) {
+  // Frames and log records of hundreds of KiB are reused from the heap instead
+  // of mapped and unmapped (page faults) each time: at 1 KiB messages that cut a
+  // third of weir produce's CPU. The price is up to 64 MiB of freed heap kept.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   weir::log_to_stderr();
   CLI::App app{"weir: reliable stream processing with actors"};
   app.require_subcommand(1);
