@@ -15,6 +15,7 @@
 #include <caf/all.hpp>
 
 #include "actor_test_config.hpp"
+#include "fault_injection_fs.hpp"
 #include "temp_dir.hpp"
 #include "test_helpers.hpp"
 #include "weir/actors/consumer.hpp"
@@ -50,7 +51,8 @@ struct fixture {
   }
 
   std::unique_ptr<node> start_node(std::uint32_t max_deliveries = 0,
-                                   const std::string& listen = "tcp://127.0.0.1:0") {
+                                   const std::string& listen = "tcp://127.0.0.1:0",
+                                   file_system* on = nullptr) {
     node_options options;
     options.listen = listen;
     options.data_dir = dir.file("node");
@@ -62,7 +64,7 @@ struct fixture {
     q.queue.max_deliveries = max_deliveries;
     if (max_deliveries > 0) q.dead_letter_queue = "jobs.dlq";
     options.queues.push_back(q);
-    auto started = node::start(system, fs, options);
+    auto started = node::start(system, on != nullptr ? *on : fs, options);
     BOOST_REQUIRE_MESSAGE(started, started.error().to_string());
     return std::move(*started);
   }
@@ -272,6 +274,42 @@ BOOST_AUTO_TEST_CASE(a_restarted_node_gets_resends_and_keeps_every_confirmed_mes
   BOOST_CHECK_EQUAL(confirmed.load(), 1000u);
   auto s = stats(*n);
   BOOST_CHECK_EQUAL(s.ready, 1000u);  // every message exactly once (de-duplicated resends)
+}
+
+BOOST_AUTO_TEST_CASE(a_full_disk_under_a_node_loses_nothing_and_publishing_resumes) {
+  fault_injection_fs disk(fs);  // declared before the node, so it outlives it
+  auto n = start_node(0, "tcp://127.0.0.1:0", &disk);
+  auto p = producer(remote(n->address()), 11);
+  send_all(p, 1, 100);
+  flush(p);
+
+  // The disk fills: publishes fail, are counted, and nothing is confirmed.
+  disk.fail_writes_after(0, errc::no_space);
+  send_all(p, 101, 300);
+  BOOST_REQUIRE(eventually([&] { return stats(*n).storage_errors >= 1; }));
+  std::this_thread::sleep_for(300ms);
+  BOOST_CHECK_EQUAL(stats(*n).confirmed, 100u);
+
+  // Space is back: the producer's resends are stored, once each.
+  disk.clear_faults();
+  flush(p);
+  BOOST_CHECK_EQUAL(stats(*n).published, 300u);
+  // It waited for its resend timeout between tries: resending on every error
+  // into the full disk had it send the 200 messages hundreds of times.
+  producer_stats sent;
+  self->request(p, 5s, stats_atom::value)
+      .receive([&](const producer_stats& s) { sent = s; },
+               [](const caf::error& e) { BOOST_FAIL("producer stats: " << to_string(e)); });
+  BOOST_TEST_MESSAGE("resent " << sent.resent);
+  BOOST_CHECK_LE(sent.resent, 5 * 200u);
+  tally got;
+  auto c = spawn_consumer(system, remote(n->address()), consumer_options{},
+                          [&](const delivery& d) { got.add(d.data.payload); });
+  actors.push_back(c);
+  BOOST_REQUIRE(eventually([&] { return got.unique() == 300; }));
+  BOOST_REQUIRE(eventually([&] { return stats(*n).acked == 300; }));
+  std::lock_guard lock(got.mutex);
+  for (std::uint64_t k = 1; k <= 300; ++k) BOOST_CHECK_EQUAL(got.seen[std::to_string(k)], 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -36,6 +36,9 @@ struct producer_state {
   time_point last_progress;          // last confirm, or the first send after one
   std::deque<waiting_send> waiting;  // sends held back by a full window
   std::vector<caf::response_promise> flushes;
+  // The queue could not store a publish (a full disk): resends wait for the
+  // resend tick instead of following every error and gap report at once.
+  bool store_failed = false;
   producer_stats stats;
 };
 
@@ -63,6 +66,7 @@ void resend_all(producer_actor* self, const char* why) {
   }
   state.sent_batches = 0;
   state.last_progress = self->clock().now();
+  state.store_failed = false;
   send_unsent(self);
 }
 
@@ -155,7 +159,17 @@ caf::behavior producer_behavior(producer_actor* self, caf::actor queue, producer
           self->quit(caf::sec::runtime_error);  // a newer incarnation of us exists
           return;
         }
-        // A gap or a failed store: send everything unconfirmed again, in order.
+        // A failed store is retried after resend_timeout: at once, every failure
+        // and the gaps it leaves would trigger more resends into the same full disk.
+        auto& state = self->state;
+        if (error.message.find("publish not stored") != std::string::npos ||
+            error.message.find("publish refused by the log") != std::string::npos) {
+          state.store_failed = true;
+          state.last_progress = self->clock().now();
+          return;
+        }
+        if (state.store_failed) return;  // a gap left by the failed store: the tick resends
+        // A gap: send everything unconfirmed again, in order.
         resend_all(self, "the queue asked for it");
       },
       [self](rebind_atom, caf::actor queue) {
@@ -167,7 +181,8 @@ caf::behavior producer_behavior(producer_actor* self, caf::actor queue, producer
         auto& state = self->state;
         if (!state.unconfirmed.empty() &&
             self->clock().now() - state.last_progress >= state.options.resend_timeout) {
-          resend_all(self, "confirm timeout");
+          resend_all(self,
+                     state.store_failed ? "the queue could not store them" : "confirm timeout");
         }
         self->delayed_send(self, state.options.resend_timeout, resend_tick_atom::value);
       },

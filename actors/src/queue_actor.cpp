@@ -565,6 +565,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           // Everything queued behind the failed append failed with it: accept
           // resends again from what the log really holds.
           ++state.stats.storage_errors;
+          state.stats.published -= std::min(state.stats.published, count);  // not stored after all
           spdlog::error("queue {}: publish failed: {}", state.options.name, error);
           for (auto& [id, entry] : state.producers) {
             auto known = state.log->producer(id);
