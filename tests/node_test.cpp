@@ -1,7 +1,8 @@
 // A node and remote queues in one process, over real ZeroMQ sockets on
 // loopback: the queue protocol end to end, unknown queues, a lost peer's
-// deliveries going to another consumer, dead letters listed and replayed, and a
-// node restarted under its producers and consumers.
+// deliveries going to another consumer, dead letters listed and replayed, a
+// node restarted under its producers and consumers, a full disk, and queues
+// crashing inside a node (restarted once; a restart storm ends the serving).
 
 #include <boost/test/unit_test.hpp>
 
@@ -310,6 +311,64 @@ BOOST_AUTO_TEST_CASE(a_full_disk_under_a_node_loses_nothing_and_publishing_resum
   BOOST_REQUIRE(eventually([&] { return stats(*n).acked == 300; }));
   std::lock_guard lock(got.mutex);
   for (std::uint64_t k = 1; k <= 300; ++k) BOOST_CHECK_EQUAL(got.seen[std::to_string(k)], 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_queue_killed_inside_a_node_is_restarted_and_remote_clients_carry_on) {
+  auto n = start_node();
+  auto p = producer(remote(n->address()), 12);
+  tally got;
+  auto c = spawn_consumer(system, remote(n->address()), consumer_options{},
+                          [&](const delivery& d) { got.add(d.data.payload); });
+  actors.push_back(c);
+  send_all(p, 1, 300);
+  flush(p);
+  BOOST_REQUIRE(eventually([&] { return got.unique() == 300; }));
+
+  auto before = n->queue("jobs");
+  BOOST_REQUIRE(before);
+  self->send_exit(*before, caf::exit_reason::kill);
+  BOOST_REQUIRE(eventually([&] {
+    auto now = n->queue("jobs");
+    return now && *now != *before;
+  }));
+
+  // The same producer and consumer, through the same connections, carry on.
+  send_all(p, 301, 600);
+  flush(p);
+  BOOST_REQUIRE(eventually([&] { return got.unique() == 600; }));
+  BOOST_REQUIRE(eventually([&] {
+    auto s = stats(*n);
+    return s.ready == 0 && s.unacked == 0;
+  }));
+}
+
+BOOST_AUTO_TEST_CASE(a_node_whose_queues_keep_failing_stops_serving_with_a_clear_error) {
+  auto n = start_node();
+  auto p = producer(remote(n->address()), 13);
+  send_all(p, 1, 10);
+  flush(p);
+  auto supervisor = n->supervisor();
+  BOOST_REQUIRE(supervisor);
+  self->monitor(supervisor);
+  // More crashes than the node's restart intensity allows (5 in 10 s).
+  for (int crash = 0; crash < 10; ++crash) {
+    auto queue = n->queue("jobs");
+    if (!queue) break;
+    self->send_exit(*queue, caf::exit_reason::kill);
+    std::this_thread::sleep_for(50ms);
+  }
+  bool gave_up = false;
+  self->receive([&](const caf::down_msg& down) { gave_up = down.source == supervisor; },
+                caf::after(5s) >> [] {});
+  BOOST_REQUIRE(gave_up);
+
+  // A client asking now gets an error, not silence.
+  std::string error;
+  self->request(remote(n->address()), 5s, list_atom::value, std::uint64_t{0}, std::uint32_t{10})
+      .receive([](const std::vector<delivery>&) { BOOST_FAIL("listed a queue that gave up"); },
+               [&](const caf::error& e) { error = system.render(e); });
+  BOOST_TEST_MESSAGE("error: " << error);
+  BOOST_CHECK(error.find("list of jobs failed") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
