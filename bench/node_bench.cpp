@@ -1,14 +1,17 @@
 // Node, producer and consumer as three processes on loopback (`weir node`,
 // `weir produce`, `weir consume`), 100 B and 1 KiB, sync `always`, beside the
-// ceiling measured in the same run: raw ZeroMQ PUSH/PULL between two processes
-// of this same program, best of three. Then the producer runs at half the
+// ceilings measured in the same run, each the best of three: raw ZeroMQ
+// PUSH/PULL between two processes of this same program, and the same through a
+// third process in the node's place that binds both ends and forwards each
+// message (the layout weir's three processes have). Then the producer runs at half the
 // measured rate and the consumer reports publish-to-delivery latency. weir's
 // rate is timed from the first delivery to the last, as the raw ceiling is from
 // its first message to its last; the rate with start-up and shutdown is
 // printed beside it.
 //
 //   node_bench --weir PATH [--messages N] [--quick] [--dir DIR]
-//   (internal) node_bench --raw-pull ADDRESS COUNT | --raw-push ADDRESS COUNT SIZE
+//   (internal) node_bench --raw-pull ADDRESS COUNT [connect] | --raw-push ADDRESS COUNT SIZE
+//              | --raw-relay IN_ADDRESS OUT_ADDRESS COUNT
 
 #include <unistd.h>
 
@@ -38,11 +41,15 @@ using weir::testing::free_port;
 using weir::testing::port_open;
 using weir::testing::process;
 
-int raw_pull(const std::string& address, std::uint64_t count) {
+int raw_pull(const std::string& address, std::uint64_t count, bool connect) {
   zmq::context_t context(1);
   zmq::socket_t pull(context, zmq::socket_type::pull);
   pull.set(zmq::sockopt::rcvhwm, 100000);
-  pull.bind(address);
+  if (connect) {
+    pull.connect(address);
+  } else {
+    pull.bind(address);
+  }
   zmq::message_t message;
   (void)pull.recv(message);  // the clock starts at the first message
   const auto start = clock_type::now();
@@ -60,6 +67,25 @@ int raw_push(const std::string& address, std::uint64_t count, std::size_t size) 
   push.connect(address);
   std::string payload(size, 'x');
   for (std::uint64_t i = 0; i < count; ++i) push.send(zmq::buffer(payload));
+  return 0;
+}
+
+// The node's place in the relay layout: receives each message and sends it on.
+int raw_relay(const std::string& in_address, const std::string& out_address,
+              std::uint64_t count) {
+  zmq::context_t context(1);
+  zmq::socket_t pull(context, zmq::socket_type::pull);
+  zmq::socket_t push(context, zmq::socket_type::push);
+  pull.set(zmq::sockopt::rcvhwm, 100000);
+  push.set(zmq::sockopt::sndhwm, 100000);
+  push.set(zmq::sockopt::linger, 10000);
+  pull.bind(in_address);
+  push.bind(out_address);
+  zmq::message_t message;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    (void)pull.recv(message);
+    push.send(message, zmq::send_flags::none);
+  }
   return 0;
 }
 
@@ -94,9 +120,11 @@ struct bench {
 
   /// The ceiling: the best of three raw runs (single runs on this VM vary by a
   /// factor of three at 100 B, and a low one would flatter weir's ratio).
-  double raw_ceiling(std::uint64_t count, std::size_t size) {
+  double raw_ceiling(std::uint64_t count, std::size_t size, bool relayed) {
     double best = -1;
-    for (int i = 0; i < 3; ++i) best = std::max(best, raw_rate(count, size));
+    for (int i = 0; i < 3; ++i) {
+      best = std::max(best, relayed ? relayed_rate(count, size) : raw_rate(count, size));
+    }
     return best;
   }
 
@@ -108,6 +136,23 @@ struct bench {
     process push({self, "--raw-push", address, std::to_string(count), std::to_string(size)},
                  prefix + ".push");
     push.wait(std::chrono::minutes(5));
+    pull.wait(std::chrono::minutes(5));
+    return field(read_text(prefix + ".pull.out"), "raw_msg_per_s");
+  }
+
+  double relayed_rate(std::uint64_t count, std::size_t size) {
+    const auto in_address = "tcp://127.0.0.1:" + std::to_string(free_port());
+    const auto out_address = "tcp://127.0.0.1:" + std::to_string(free_port());
+    const auto prefix = next_prefix();
+    process relay({self, "--raw-relay", in_address, out_address, std::to_string(count)},
+                  prefix + ".relay");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    process pull({self, "--raw-pull", out_address, std::to_string(count), "connect"},
+                 prefix + ".pull");
+    process push({self, "--raw-push", in_address, std::to_string(count), std::to_string(size)},
+                 prefix + ".push");
+    push.wait(std::chrono::minutes(5));
+    relay.wait(std::chrono::minutes(5));
     pull.wait(std::chrono::minutes(5));
     return field(read_text(prefix + ".pull.out"), "raw_msg_per_s");
   }
@@ -162,7 +207,12 @@ struct bench {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.size() == 3 && args[0] == "--raw-pull") return raw_pull(args[1], std::stoull(args[2]));
+  if ((args.size() == 3 || args.size() == 4) && args[0] == "--raw-pull") {
+    return raw_pull(args[1], std::stoull(args[2]), args.size() == 4 && args[3] == "connect");
+  }
+  if (args.size() == 4 && args[0] == "--raw-relay") {
+    return raw_relay(args[1], args[2], std::stoull(args[3]));
+  }
   if (args.size() == 4 && args[0] == "--raw-push") {
     return raw_push(args[1], std::stoull(args[2]), std::stoull(args[3]));
   }
@@ -194,23 +244,27 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(messages));
   std::printf(
       "| size | weir msg/s | weir msg/s, start-up included | raw ZeroMQ PUSH/PULL msg/s | "
-      "weir / raw | latency at half rate p50 / p99 ms |\n");
-  std::printf("| --- | --- | --- | --- | --- | --- |\n");
+      "weir / raw | latency at half rate p50 / p99 ms | raw ZeroMQ through a relay msg/s | "
+      "weir / relayed |\n");
+  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
   bool ok = true;
-  // Six measurements, each tens of seconds: a bar on stderr while a person watches.
-  weir::progress_bar progress("node_bench runs", 6);
+  // Eight measurements, each tens of seconds: a bar on stderr while a person watches.
+  weir::progress_bar progress("node_bench runs", 8);
   std::uint64_t runs_done = 0;
   for (std::size_t size : {std::size_t{100}, std::size_t{1024}}) {
-    const double raw = b.raw_ceiling(messages, size);
+    const double raw = b.raw_ceiling(messages, size, false);
+    progress.update(++runs_done);
+    const double relayed = b.raw_ceiling(messages, size, true);
     progress.update(++runs_done);
     const auto full = b.weir_run(messages, size, 0);
     progress.update(++runs_done);
     const auto half = b.weir_run(messages / 2, size, full.msg_per_s / 2);
     progress.update(++runs_done);
-    ok = ok && full.msg_per_s > 0 && raw > 0;
-    std::printf("| %zu B | %.0f | %.0f | %.0f | %.1f%% | %.2f / %.2f |\n", size, full.msg_per_s,
-                full.whole_msg_per_s, raw, raw > 0 ? 100.0 * full.msg_per_s / raw : 0.0,
-                half.p50_ms, half.p99_ms);
+    ok = ok && full.msg_per_s > 0 && raw > 0 && relayed > 0;
+    std::printf("| %zu B | %.0f | %.0f | %.0f | %.1f%% | %.2f / %.2f | %.0f | %.1f%% |\n", size,
+                full.msg_per_s, full.whole_msg_per_s, raw,
+                raw > 0 ? 100.0 * full.msg_per_s / raw : 0.0, half.p50_ms, half.p99_ms, relayed,
+                relayed > 0 ? 100.0 * full.msg_per_s / relayed : 0.0);
     std::fflush(stdout);
   }
   progress.finish();
