@@ -32,13 +32,13 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr std::size_t sequence_bytes = 8;
 
-void put_sequence(std::string& payload, std::uint64_t k) {
+void put_sequence(char* payload, std::uint64_t k) {
   for (std::size_t i = 0; i < sequence_bytes; ++i) {
     payload[i] = static_cast<char>((k >> (8 * i)) & 0xff);
   }
 }
 
-bool get_sequence(const std::string& payload, std::uint64_t& k) {
+bool get_sequence(std::string_view payload, std::uint64_t& k) {
   if (payload.size() < sequence_bytes) return false;
   k = 0;
   for (std::size_t i = 0; i < sequence_bytes; ++i) {
@@ -197,7 +197,6 @@ int run_produce(const produce_options& options) {
       confirmed = up_to;
     };
     auto producer = spawn_producer(system, *remote, producer_settings);
-    std::string payload(options.size, 'x');
     bool timed_out = false;
     std::optional<progress_bar> progress;
     if (options.progress) progress.emplace("confirmed", options.count);
@@ -218,12 +217,15 @@ int run_produce(const produce_options& options) {
                      std::max<std::uint64_t>(1, static_cast<std::uint64_t>(options.rate / 1000)))
                : std::max<std::uint64_t>(options.batch, options.window / 4),
            options.count - k + 1});
+      // The chunk's bodies share one buffer: one allocation, not one per message.
       std::vector<message_data> chunk;
       chunk.reserve(chunk_max);
+      auto bodies = std::make_shared<std::string>(chunk_max * options.size, 'x');
       const auto now_ns = wall_clock_ns();
       for (; chunk.size() < chunk_max; ++k) {
-        put_sequence(payload, k);
-        chunk.push_back({"", payload, {}, now_ns});
+        char* body = bodies->data() + chunk.size() * options.size;
+        put_sequence(body, k);
+        chunk.push_back({"", shared_bytes(bodies, {body, options.size}), {}, now_ns});
       }
       const auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());

@@ -46,7 +46,7 @@ BOOST_AUTO_TEST_CASE(each_batch_runs_its_hook_then_its_handlers_then_acks_what_s
   options.before_ack = [events] { events->push_back("ack"); };
   auto consumer =
       spawn_consumer(system, caf::actor{queue.ptr()}, options, [events](const delivery& d) {
-        events->push_back(d.data.payload);
+        events->push_back(d.data.payload.str());
         if (d.id == 5) throw std::runtime_error("five fails");
       });
   queue->receive([](subscribe_atom, std::int64_t credit) { BOOST_TEST(credit == 16); },

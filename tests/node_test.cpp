@@ -143,7 +143,7 @@ BOOST_AUTO_TEST_CASE(messages_flow_from_a_remote_producer_to_a_remote_consumer) 
 
   tally got;
   auto c = spawn_consumer(system, remote(n->address()), consumer_options{},
-                          [&](const delivery& d) { got.add(d.data.payload); });
+                          [&](const delivery& d) { got.add(d.data.payload.str()); });
   actors.push_back(c);
   BOOST_REQUIRE(eventually([&] { return got.unique() == 2000; }));
   BOOST_REQUIRE(eventually([&] { return stats(*n).acked == 2000; }));
@@ -198,7 +198,7 @@ BOOST_AUTO_TEST_CASE(a_lost_consumer_s_deliveries_go_to_another_at_once) {
 
   tally got;
   auto c = spawn_consumer(system, remote(n->address()), consumer_options{},
-                          [&](const delivery& d) { got.add(d.data.payload); });
+                          [&](const delivery& d) { got.add(d.data.payload.str()); });
   actors.push_back(c);
   BOOST_REQUIRE(eventually([&] { return got.unique() == 60; }));
 
@@ -224,7 +224,7 @@ BOOST_AUTO_TEST_CASE(dead_letters_are_listed_and_replayed_over_the_wire) {
   tally got;
   auto c = spawn_consumer(system, remote(n->address()), consumer_options{}, [&](const delivery& d) {
     if (failing && d.data.payload == "13") throw std::runtime_error("bad 13");
-    got.add(d.data.payload);
+    got.add(d.data.payload.str());
   });
   actors.push_back(c);
   BOOST_REQUIRE(eventually([&] { return got.unique() == 19; }));
@@ -305,7 +305,7 @@ BOOST_AUTO_TEST_CASE(a_full_disk_under_a_node_loses_nothing_and_publishing_resum
   BOOST_CHECK_LE(sent.resent, 5 * 200u);
   tally got;
   auto c = spawn_consumer(system, remote(n->address()), consumer_options{},
-                          [&](const delivery& d) { got.add(d.data.payload); });
+                          [&](const delivery& d) { got.add(d.data.payload.str()); });
   actors.push_back(c);
   BOOST_REQUIRE(eventually([&] { return got.unique() == 300; }));
   BOOST_REQUIRE(eventually([&] { return stats(*n).acked == 300; }));
@@ -318,7 +318,7 @@ BOOST_AUTO_TEST_CASE(a_queue_killed_inside_a_node_is_restarted_and_remote_client
   auto p = producer(remote(n->address()), 12);
   tally got;
   auto c = spawn_consumer(system, remote(n->address()), consumer_options{},
-                          [&](const delivery& d) { got.add(d.data.payload); });
+                          [&](const delivery& d) { got.add(d.data.payload.str()); });
   actors.push_back(c);
   send_all(p, 1, 300);
   flush(p);

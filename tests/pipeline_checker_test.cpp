@@ -88,9 +88,9 @@ BOOST_AUTO_TEST_CASE(every_message_is_processed_or_dead_lettered_through_failure
   auto consumer =
       spawn_consumer(system, first_queue, consumer_settings,
                      [results, rng = std::make_shared<std::mt19937_64>(99)](const delivery& d) {
-                       const auto seq = std::stoull(d.data.payload);
+                       const auto seq = std::stoull(d.data.payload.str());
                        if (seq == poison_seq)
-                         throw std::runtime_error("cannot parse order " + d.data.payload);
+                         throw std::runtime_error("cannot parse order " + d.data.payload.str());
                        if ((*rng)() % 10 == 0) {
                          ++results->failures;
                          throw std::runtime_error("flaky downstream");

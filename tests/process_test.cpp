@@ -178,7 +178,7 @@ BOOST_AUTO_TEST_CASE(a_killed_consumer_s_deliveries_reach_the_other_consumer_at_
   std::atomic<std::size_t> unique{0};
   auto consumer = spawn_consumer(system, *queue, consumer_options{}, [&](const delivery& d) {
     std::lock_guard lock(mutex);
-    if (seen.insert(d.data.payload).second) ++unique;
+    if (seen.insert(d.data.payload.str()).second) ++unique;
   });
   BOOST_REQUIRE(eventually([&] { return unique.load() == 100; }, 20s));
 

@@ -59,7 +59,7 @@ struct fixture {
         [&](publish_atom, const publish_batch& batch) {
           BOOST_CHECK_EQUAL(batch.producer_id, 7u);
           out.first = batch.first_seq;
-          for (const auto& m : batch.messages) out.second.push_back(m.payload);
+          for (const auto& m : batch.messages) out.second.push_back(m.payload.str());
         },
         caf::after(5s) >> [] { BOOST_FAIL("no publish within 5 s"); });
     return out;

@@ -211,7 +211,8 @@ caf::actor find_queue(session_actor* self, const std::string& name, std::uint64_
   return queue;
 }
 
-void handle_publish(session_actor* self, schema::Publish::Reader publish) {
+void handle_publish(session_actor* self, schema::Publish::Reader publish,
+                    const transport::inbound_frame_ptr& frame) {
   auto queue = find_queue(self, publish.getQueue());
   if (!queue) return;
   publish_batch batch;
@@ -220,7 +221,7 @@ void handle_publish(session_actor* self, schema::Publish::Reader publish) {
   batch.first_seq = publish.getFirstSeq();
   batch.messages.reserve(publish.getEnvelopes().size());
   for (auto envelope : publish.getEnvelopes())
-    batch.messages.push_back(wire::read_message(envelope));
+    batch.messages.push_back(wire::read_message(envelope, frame));
   self->send(queue, publish_atom::value, std::move(batch));
 }
 
@@ -346,14 +347,15 @@ void handle_info(session_actor* self, schema::InfoRequest::Reader request) {
   collect_metrics(self->system(), std::move(source), info_timeout, std::move(reply));
 }
 
-void handle_message(session_actor* self, ProtocolMessage::Reader message) {
+void handle_message(session_actor* self, ProtocolMessage::Reader message,
+                    const transport::inbound_frame_ptr& frame) {
   auto& state = self->state;
   switch (message.which()) {
     case ProtocolMessage::HELLO:
     case ProtocolMessage::HEARTBEAT:
       break;  // the link's business
     case ProtocolMessage::PUBLISH:
-      handle_publish(self, message.getPublish());
+      handle_publish(self, message.getPublish(), frame);
       break;
     case ProtocolMessage::SUBSCRIBE:
       handle_subscribe(self, message.getSubscribe());
@@ -434,7 +436,11 @@ caf::behavior session_behavior(session_actor* self, shared_ptr shared, transport
   state.peer_node = std::move(peer_node);
   return {
       [self](frame_atom, const wire::frame_handle& handle) {
-        for (auto message : handle.frame->root().getMessages()) handle_message(self, message);
+        // Bodies share the frame only when it carries one message: the queue keeps
+        // a publish's bodies in its cache, and must not keep other messages' bytes alive.
+        auto messages = handle.frame->root().getMessages();
+        const auto shared = messages.size() == 1 ? handle.frame : transport::inbound_frame_ptr{};
+        for (auto message : messages) handle_message(self, message, shared);
       },
       [self](confirm_atom, const confirmation& c) {
         auto& state = self->state;

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -71,14 +72,22 @@ class body_cache {
 
   explicit body_cache(std::uint64_t bytes_max = 0) : bytes_max_(bytes_max) {}
 
-  /// Keeps the body of `id` (larger than every id kept before) unless that would pass the bound.
-  bool keep(std::uint64_t id, message_data&& data, std::uint64_t producer_id,
-            std::uint64_t producer_seq) {
-    const auto bytes = cost(data);
-    if (bytes_ + bytes > bytes_max_) return false;
-    bytes_ += bytes;
-    entries_.push_back({id, {std::move(data), producer_id, producer_seq}});
-    return true;
+  /// Keeps the bodies of ids first_id, first_id + 1, ... (larger than every id
+  /// kept before) as far as the bound allows. A body may share the buffer of
+  /// its whole batch (a received frame), so a batch is kept whole or its part
+  /// that fits is copied: a few kept bodies never hold a large buffer alive.
+  void keep(std::uint64_t first_id, std::span<message_data> batch, std::uint64_t producer_id,
+            std::uint64_t first_seq) {
+    std::uint64_t total = 0;
+    for (const auto& data : batch) total += cost(data);
+    const bool whole = bytes_ + total <= bytes_max_;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const auto bytes = cost(batch[i]);
+      if (bytes_ + bytes > bytes_max_) return;
+      if (!whole) batch[i].payload = batch[i].payload.owned();
+      bytes_ += bytes;
+      entries_.push_back({first_id + i, {std::move(batch[i]), producer_id, first_seq + i}});
+    }
   }
 
   /// Takes the body of `id` out, if it is here.
@@ -222,7 +231,9 @@ void dead_letter(queue_actor* self, std::uint64_t id, std::uint32_t attempts, st
   batch.first_seq = state.dlq_next_seq++;
   message_data data;
   data.key = std::move(message->key);
-  data.payload = std::move(message->payload);
+  // Its own copy: a slice would keep this queue's whole log record alive in
+  // the dead-letter queue's cache, which may hold it for a long time.
+  data.payload = message->payload.owned();
   data.headers = std::move(message->headers);
   data.headers.push_back({"x-dead-letter-reason", reason});
   data.headers.push_back({"x-original-queue", state.options.name});
@@ -549,12 +560,8 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           return;
         }
         state.stats.published += count - skip;
-        for (std::size_t i = skip; i < count; ++i) {
-          if (!state.recent_bodies.keep(*published + (i - skip), std::move(batch.messages[i]),
-                                        batch.producer_id, batch.first_seq + i)) {
-            break;
-          }
-        }
+        state.recent_bodies.keep(*published, std::span(batch.messages).subspan(skip),
+                                 batch.producer_id, batch.first_seq + skip);
         if (batch.producer_id != 0) state.producers[batch.producer_id].accepted = last_seq;
       },
       [self](durable_atom, std::uint64_t producer_id, std::uint64_t epoch, std::uint64_t up_to_seq,

@@ -167,7 +167,7 @@ void handle_frame(remote_actor* self, const wire::frame_handle& handle) {
             }
             continue;
           }
-          batch.deliveries.push_back(wire::read_delivery(envelope));
+          batch.deliveries.push_back(wire::read_delivery(envelope, handle.frame));
           it->second.held.try_emplace(batch.deliveries.back().id, true);
         }
         if (batch.deliveries.empty()) break;
@@ -179,7 +179,9 @@ void handle_frame(remote_actor* self, const wire::frame_handle& handle) {
         auto it = state.requests.find(reply.getRequestId());
         if (it == state.requests.end()) break;
         std::vector<delivery> ready;
-        for (auto envelope : reply.getEnvelopes()) ready.push_back(wire::read_delivery(envelope));
+        for (auto envelope : reply.getEnvelopes()) {
+          ready.push_back(wire::read_delivery(envelope, handle.frame));
+        }
         if (it->second.list.pending()) it->second.list.deliver(std::move(ready));
         state.requests.erase(it);
         break;

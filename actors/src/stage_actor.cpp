@@ -248,7 +248,7 @@ std::optional<std::pair<std::uint64_t, std::string>> run_batch(
   for (const auto& d : batch.deliveries) {
     if (state.data.applied.contains(d.id) || failed.count(d.id) != 0) continue;
     try {
-      run_chain(state, element{d.data.key, d.data.payload}, 0);
+      run_chain(state, element{d.data.key, d.data.payload.str()}, 0);
     } catch (const std::exception& e) {
       return std::make_pair(d.id, std::string(e.what()));
     } catch (...) {

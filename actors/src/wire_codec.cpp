@@ -7,7 +7,7 @@ namespace weir::wire {
 
 namespace {
 
-kj::ArrayPtr<const kj::byte> bytes_of(const std::string& text) {
+kj::ArrayPtr<const kj::byte> bytes_of(std::string_view text) {
   return {reinterpret_cast<const kj::byte*>(text.data()), text.size()};
 }
 
@@ -77,10 +77,12 @@ void write_delivery(schema::Envelope::Builder out, const delivery& d) {
   write_body(out, d.data);
 }
 
-message_data read_message(schema::Envelope::Reader in) {
+message_data read_message(schema::Envelope::Reader in, const transport::inbound_frame_ptr& frame) {
   message_data message;
   message.key = string_of(in.getKey());
-  message.payload = string_of(in.getPayload());
+  auto payload = in.getPayload();
+  const std::string_view bytes{reinterpret_cast<const char*>(payload.begin()), payload.size()};
+  message.payload = frame ? shared_bytes(frame, bytes) : shared_bytes(std::string(bytes));
   for (auto header : in.getHeaders()) {
     message.headers.push_back({header.getName(), string_of(header.getValue())});
   }
@@ -88,13 +90,13 @@ message_data read_message(schema::Envelope::Reader in) {
   return message;
 }
 
-delivery read_delivery(schema::Envelope::Reader in) {
+delivery read_delivery(schema::Envelope::Reader in, const transport::inbound_frame_ptr& frame) {
   delivery d;
   d.id = in.getId();
   d.attempt = in.getAttempt();
   d.producer_id = in.getProducerId();
   d.producer_seq = in.getProducerSeq();
-  d.data = read_message(in);
+  d.data = read_message(in, frame);
   return d;
 }
 

@@ -59,8 +59,9 @@ std::size_t frame_bytes_of(const message_data& message);
 
 void write_message(schema::Envelope::Builder out, const message_data& message);
 void write_delivery(schema::Envelope::Builder out, const delivery& d);
-message_data read_message(schema::Envelope::Reader in);
-delivery read_delivery(schema::Envelope::Reader in);
+/// `frame` holds `in`: the payload read is a slice of it, not a copy (null: a copy).
+message_data read_message(schema::Envelope::Reader in, const transport::inbound_frame_ptr& frame);
+delivery read_delivery(schema::Envelope::Reader in, const transport::inbound_frame_ptr& frame);
 
 /// Ranges <-> wire lists.
 void write_ranges(capnp::List<schema::IdRange>::Builder out, const std::vector<id_range>& ranges);

@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
       weir::spawn_consumer(system, *queue, consumer_settings, [&](const weir::delivery& d) {
         {
           std::lock_guard lock(mutex);
-          ++attempts[d.data.payload];
+          ++attempts[d.data.payload.str()];
         }
         if (d.data.payload == poison_order) {
           throw std::runtime_error("price field is not a number: \"12,50 EUR\"");

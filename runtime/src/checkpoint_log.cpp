@@ -109,7 +109,9 @@ bool with_log_record(std::span<const capnp::word> payload, Fn&& fn) {
   }
 }
 
-void fill_stored_message(schema::Envelope::Reader envelope, std::uint64_t id, stored_message& out) {
+// `record` holds the bytes `envelope` points into: the payload is a slice of it.
+void fill_stored_message(schema::Envelope::Reader envelope, std::uint64_t id,
+                         const std::shared_ptr<const void>& record, stored_message& out) {
   out.id = id;
   out.producer_id = envelope.getProducerId();
   out.producer_epoch = envelope.getProducerEpoch();
@@ -117,7 +119,8 @@ void fill_stored_message(schema::Envelope::Reader envelope, std::uint64_t id, st
   auto key = envelope.getKey();
   out.key.assign(reinterpret_cast<const char*>(key.begin()), key.size());
   auto payload = envelope.getPayload();
-  out.payload.assign(reinterpret_cast<const char*>(payload.begin()), payload.size());
+  out.payload = shared_bytes(
+      record, {reinterpret_cast<const char*>(payload.begin()), payload.size()});
   out.headers.clear();
   for (auto header : envelope.getHeaders()) {
     auto value = header.getValue();
@@ -316,7 +319,9 @@ class checkpoint_log::impl {
     std::uint64_t first_id = 0;
     std::uint64_t count = 0;
     std::uint64_t next_offset = 0;
-    record_format::word_buffer record;   // framed, as read from disk
+    // Framed, as read from disk; the payloads read from it share it.
+    std::shared_ptr<record_format::word_buffer> record =
+        std::make_shared<record_format::word_buffer>();
     record_format::word_buffer scratch;  // the next record is read here, then swapped in,
                                          // so that reads reuse memory instead of mapping more
     // Decoded once for all the reads it serves; points into `record`.
@@ -1501,13 +1506,13 @@ result<stored_message> checkpoint_log::impl::read_at(std::uint64_t id,
     }
     try {
       if (!cursor_.decoded) {
-        auto payload = std::span<const capnp::word>(cursor_.record).subspan(1);
+        auto payload = std::span<const capnp::word>(*cursor_.record).subspan(1);
         cursor_.decoded = std::make_unique<decoded_record>(payload);
         cursor_.envelopes =
             cursor_.decoded->reader.getRoot<schema::LogRecord>().getPublish().getEnvelopes();
       }
       fill_stored_message(cursor_.envelopes[static_cast<unsigned>(id - cursor_.first_id)], id,
-                          message);
+                          cursor_.record, message);
       return true;
     } catch (const kj::Exception&) {
       cursor_.decoded.reset();
@@ -1558,7 +1563,12 @@ result<stored_message> checkpoint_log::impl::read_at(std::uint64_t id,
       cursor_.count = count;
       cursor_.next_offset = offset;
       cursor_.decoded.reset();
-      std::swap(cursor_.record, cursor_.scratch);
+      if (cursor_.record.use_count() == 1) {
+        std::swap(*cursor_.record, cursor_.scratch);
+      } else {  // payloads read from it are still in use: they keep it
+        cursor_.record = std::make_shared<record_format::word_buffer>(std::move(cursor_.scratch));
+        cursor_.scratch = {};
+      }
       if (take_from_cache()) return message;
       return corrupt("publish record does not decode");
     }

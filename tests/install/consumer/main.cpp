@@ -64,7 +64,7 @@ void check_log(weir::file_system& fs, const std::string& dir) {
     auto message = (*log)->read(i + 1);
     check(static_cast<bool>(message), "read id " + std::to_string(i + 1));
     check(message->payload == payloads[i] && message->key == "k",
-          "record " + std::to_string(i + 1) + " came back as " + message->payload);
+          "record " + std::to_string(i + 1) + " came back as " + message->payload.str());
   }
   auto producer = (*log)->producer(1);
   check(producer && producer->last_seq == payloads.size(), "producer sequence not recovered");

@@ -23,6 +23,8 @@
 
 #include <caf/atom.hpp>
 #include <caf/fwd.hpp>
+#include <caf/error.hpp>
+#include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include "weir/runtime/checkpoint_log.hpp"
@@ -46,7 +48,7 @@ using replay_atom = caf::atom_constant<caf::atom("wreplay")>;
 /// The application's part of a message.
 struct message_data {
   std::string key;
-  std::string payload;
+  shared_bytes payload;  ///< received ones share their frame's buffer (shared_bytes.hpp)
   std::vector<message_header> headers;
   std::int64_t publish_time_ns = 0;
 };
@@ -115,6 +117,16 @@ struct queue_stats {
   histogram_snapshot fsync_seconds = {};  ///< the log's fdatasync latencies
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shared_bytes& x) {
+  // As a string: saving copies it out, loading builds an owned buffer.
+  std::string text = x.str();
+  return f(caf::meta::type_name("weir::shared_bytes"), text,
+           caf::meta::load_callback([&]() -> caf::error {
+             x = shared_bytes(std::move(text));
+             return caf::none;
+           }));
+}
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, message_header& x) {
   return f(caf::meta::type_name("weir::message_header"), x.name, x.value);

@@ -16,6 +16,7 @@
 
 #include "weir/runtime/file_system.hpp"
 #include "weir/runtime/histogram.hpp"
+#include "weir/runtime/shared_bytes.hpp"
 #include "weir/runtime/status.hpp"
 #include "weir/runtime/sync_policy.hpp"
 
@@ -65,7 +66,7 @@ struct stored_message {
   std::uint64_t producer_epoch = 0;
   std::uint64_t producer_seq = 0;
   std::string key;
-  std::string payload;
+  shared_bytes payload;  ///< a slice of the record read, shared by the messages read with it
   std::vector<message_header> headers;
   std::int64_t publish_time_ns = 0;
   std::uint32_t attempts = 0;  ///< deliveries recorded so far
