@@ -41,6 +41,20 @@ std::vector<std::string> payloads(int count, const std::string& prefix, std::siz
   return out;
 }
 
+/// Publishes `batches` batches of five, the k-th of `size + k * growth` bytes each;
+/// returns every payload at its id (index 0 unused: ids start at 1).
+std::vector<std::string> publish_batches(checkpoint_log& log, int batches, const std::string& tag,
+                                         std::size_t size, std::size_t growth = 0) {
+  std::vector<std::string> published{""};
+  for (int batch = 0; batch < batches; ++batch) {
+    auto p = payloads(5, tag + std::to_string(batch) + "-",
+                      size + growth * static_cast<std::size_t>(batch));
+    BOOST_REQUIRE(publish_and_wait(log, p));
+    published.insert(published.end(), p.begin(), p.end());
+  }
+  return published;
+}
+
 std::size_t count_files(const std::string& dir, const std::string& suffix) {
   std::size_t n = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
@@ -198,12 +212,7 @@ BOOST_AUTO_TEST_CASE(payloads_read_stay_valid_while_later_reads_move_on) {
   posix_file_system fs;
   auto log = checkpoint_log::open(fs, dir.path(), small_segments());
   BOOST_REQUIRE(log);
-  std::vector<std::string> published{""};  // ids start at 1
-  for (int batch = 0; batch < 30; ++batch) {
-    auto p = payloads(5, "r" + std::to_string(batch) + "-", 60 + 10 * batch);
-    BOOST_REQUIRE(publish_and_wait(**log, p));
-    published.insert(published.end(), p.begin(), p.end());
-  }
+  const auto published = publish_batches(**log, 30, "r", 60, 10);
   std::vector<stored_message> held;
   for (std::uint64_t id = 1; id < published.size(); id += 3) {
     auto message = (*log)->read(id);
@@ -221,12 +230,7 @@ BOOST_AUTO_TEST_CASE(read_many_answers_each_id_in_order_across_segments) {
   posix_file_system fs;
   auto log = checkpoint_log::open(fs, dir.path(), small_segments());
   BOOST_REQUIRE(log);
-  std::vector<std::string> published{""};  // ids start at 1
-  for (int batch = 0; batch < 40; ++batch) {
-    auto p = payloads(5, "b" + std::to_string(batch) + "-", 100);
-    BOOST_REQUIRE(publish_and_wait(**log, p));
-    published.insert(published.end(), p.begin(), p.end());
-  }
+  const auto published = publish_batches(**log, 40, "b", 100);
   BOOST_REQUIRE(ack_and_wait(**log, 10, 20));
   std::vector<delivery_attempt> attempts{{30, 3}};
   BOOST_REQUIRE(wait_durable(

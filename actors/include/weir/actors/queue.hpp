@@ -40,7 +40,8 @@ struct queue_options {
   std::uint32_t ready_window = 4096;       ///< ready ids held in memory; the rest stay on disk
   /// Bodies of recently published messages kept for their first delivery (each
   /// counts its key, payload and about 130 bytes of bookkeeping); past this,
-  /// messages are read back from the log.
+  /// messages are read back from the log. A batch that fits whole is kept as
+  /// it came (sharing its frame); of one that does not, the part that fits is copied.
   std::uint64_t body_cache_bytes_max = 16ull << 20;
 };
 
