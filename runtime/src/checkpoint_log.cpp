@@ -111,7 +111,8 @@ bool with_log_record(std::span<const capnp::word> payload, Fn&& fn) {
 
 // `record` holds the bytes `envelope` points into: the payload is a slice of it.
 void fill_stored_message(schema::Envelope::Reader envelope, std::uint64_t id,
-                         const std::shared_ptr<const void>& record, stored_message& out) {
+                         const std::shared_ptr<record_format::word_buffer>& record,
+                         stored_message& out) {
   out.id = id;
   out.producer_id = envelope.getProducerId();
   out.producer_epoch = envelope.getProducerEpoch();
