@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -1565,6 +1566,9 @@ result<stored_message> checkpoint_log::impl::read_at(std::uint64_t id,
       cursor_.next_offset = offset;
       cursor_.decoded.reset();
       if (cursor_.record.use_count() == 1) {
+        // The last slice may have been let go on another thread: see its reads
+        // of the buffer before writing into it again.
+        std::atomic_thread_fence(std::memory_order_acquire);
         std::swap(*cursor_.record, cursor_.scratch);
       } else {  // payloads read from it are still in use: they keep it
         cursor_.record = std::make_shared<record_format::word_buffer>(std::move(cursor_.scratch));
