@@ -33,10 +33,15 @@ printf '[node]\nsessions_max = 0\n\n[queue.orders]\n' > "$work/sessions.toml"
 expect_status 2 $? "node with sessions_max = 0"
 grep -q "sessions.toml:2: key 'node.sessions_max': expected at least 1" "$work/sessions.err" ||
   fail "sessions_max error: $(cat "$work/sessions.err")"
+printf '[node]\nrestarts_max = 3\nrestart_period_ms = 0\n\n[queue.orders]\n' > "$work/restarts.toml"
+"$weir" node --listen tcp://127.0.0.1:1 --data "$work/data" --config "$work/restarts.toml" 2> "$work/restarts.err"
+expect_status 2 $? "node with restart_period_ms = 0"
+grep -q "restarts.toml:3: key 'node.restart_period_ms': expected a positive number of milliseconds" \
+  "$work/restarts.err" || fail "restart_period_ms error: $(cat "$work/restarts.err")"
 
 port=$(free_port)
 address=tcp://127.0.0.1:$port
-printf '[queue.jobs]\nmax_deliveries = 2\nack_timeout_ms = 5000\nretry_backoff_initial_ms = 10\nretry_backoff_max_ms = 20\n' > "$work/node.toml"
+printf '[node]\nrestarts_max = 3\nrestart_period_ms = 5000\n\n[queue.jobs]\nmax_deliveries = 2\nack_timeout_ms = 5000\nretry_backoff_initial_ms = 10\nretry_backoff_max_ms = 20\n' > "$work/node.toml"
 "$weir" node --listen "$address" --data "$work/data" --config "$work/node.toml" 2> "$work/node.err" &
 node_pid=$!
 for _ in $(seq 200); do grep -q listening "$work/node.err" && break; sleep 0.05; done

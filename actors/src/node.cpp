@@ -603,8 +603,8 @@ class node_impl final : public node {
     supervisor_options supervision;
     supervision.name = "node " + options.link.node_id;
     supervision.strategy = restart_strategy::rest_for_one;
-    supervision.max_restarts = 5;
-    supervision.period = std::chrono::seconds(10);
+    supervision.max_restarts = options.restarts_max;
+    supervision.period = options.restart_period;
     supervisor_ = spawn_supervisor(system_, supervision, std::move(children));
     {
       std::lock_guard lock(shared_->mutex);

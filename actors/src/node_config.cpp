@@ -33,11 +33,16 @@ status read_node_table(const std::string& path, const toml::table& table, node_o
       ok = read_count(path, node, "node." + key, std::uint64_t{1} << 20, count);
       if (ok && count == 0) ok = wrong(path, node, "node." + key, "expected at least 1");
       options.link.sessions_max = count;
+    } else if (key == "restarts_max") {
+      ok = read_count(path, node, "node." + key, 1'000'000, count);
+      options.restarts_max = static_cast<std::uint32_t>(count);
+    } else if (key == "restart_period_ms") {
+      ok = read_millis(path, node, "node." + key, options.restart_period);
     } else {
       return config::unknown_key(
           path, node, "node." + key, key,
           {"id", "heartbeat_interval_ms", "heartbeat_timeout_ms", "max_frame_bytes",
-           "sessions_max"});
+           "sessions_max", "restarts_max", "restart_period_ms"});
     }
     if (!ok) return ok;
   }

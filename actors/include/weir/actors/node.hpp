@@ -35,6 +35,10 @@ struct node_options {
   std::string data_dir;  ///< each queue's log lives in a directory under it
   std::vector<node_queue_options> queues;
   transport::link_options link;  ///< node id, heartbeats, frame size limit
+  /// More than restarts_max queue restarts within restart_period: the node's
+  /// supervisor gives up (and `weir node` exits 1).
+  std::uint32_t restarts_max = 5;
+  std::chrono::milliseconds restart_period{10'000};
 };
 
 /// Counters of a node's protocol handling; bad frames are counted by the link.
