@@ -580,6 +580,7 @@ class node_impl final : public node {
     std::vector<child_spec> children;
     for (auto q : ordered) {
       if (q.queue.data_dir.empty()) q.queue.data_dir = options.data_dir + "/" + q.queue.name;
+      if (!q.queue.counters) q.queue.counters = std::make_shared<queue_stats>();  // across restarts
       child_spec spec;
       spec.name = q.queue.name;
       spec.start = [shared = shared_, fs = &fs_, q, failure](caf::actor_system& sys) {

@@ -276,6 +276,7 @@ class pipeline_run_impl final : public pipeline_run {
                          std::shared_ptr<shared_handle> handle,
                          std::shared_ptr<shared_handle> dead_letters) {
     if (recovery_progress_) options.log.recovery_progress = recovery_progress_(name);
+    if (!options.counters) options.counters = std::make_shared<queue_stats>();  // across restarts
     child_spec spec;
     spec.name = name;
     spec.start = [&storage, options = std::move(options), handle = std::move(handle),

@@ -165,7 +165,7 @@ struct queue_state {
   std::optional<time_point> tick_at;
   std::uint64_t tick_generation = 0;
   std::mt19937_64 random{std::random_device{}()};
-  queue_stats stats;
+  std::shared_ptr<queue_stats> counters;  // options.counters, or the queue's own
 };
 
 using queue_actor = caf::stateful_actor<queue_state>;
@@ -174,7 +174,7 @@ void dispatch(queue_actor* self);
 
 void report_protocol_error(queue_actor* self, const caf::strong_actor_ptr& to, std::string what) {
   auto& state = self->state;
-  ++state.stats.protocol_errors;
+  ++state.counters->protocol_errors;
   spdlog::warn("queue {}: {}", state.options.name, what);
   if (to) {
     self->send(caf::actor_cast<caf::actor>(to), protocol_error_atom::value,
@@ -221,7 +221,7 @@ void dead_letter(queue_actor* self, std::uint64_t id, std::uint32_t attempts, st
     dead_letter_entry entry{id, attempts, "unreadable: " + message.error().to_string(), last_error,
                             ""};
     state.log->dead_letter({&entry, 1}, {});
-    ++state.stats.dead_lettered;
+    ++state.counters->dead_lettered;
     state.last_errors.erase(id);
     return;
   }
@@ -330,7 +330,7 @@ void dispatch(queue_actor* self) {
           if (!message) {
             // Not found: acked meanwhile. Otherwise the log cannot give it back.
             if (message.error().code() != errc::not_found) {
-              ++state.stats.storage_errors;
+              ++state.counters->storage_errors;
               dead_letter(self, d.id, d.attempt - 1, "unreadable");
             }
             d.id = 0;
@@ -349,7 +349,7 @@ void dispatch(queue_actor* self) {
         }
       }
       for (const auto& d : batch.deliveries) {
-        if (d.attempt > 1) ++state.stats.redelivered;
+        if (d.attempt > 1) ++state.counters->redelivered;
         attempts.push_back({d.id, d.attempt});
         state.in_flight[d.id] = {address, d.attempt, deadline};
       }
@@ -359,7 +359,7 @@ void dispatch(queue_actor* self) {
       // every time still reaches max_deliveries across restarts.
       state.log->record_attempts(attempts, {});
       consumer.outstanding += static_cast<std::uint32_t>(batch.deliveries.size());
-      state.stats.delivered += batch.deliveries.size();
+      state.counters->delivered += batch.deliveries.size();
       state.last_served = address;
       self->send(consumer.handle, deliver_atom::value, std::move(batch));
       progress = true;
@@ -408,7 +408,7 @@ void drop_consumer(queue_actor* self, const caf::actor_addr& consumer, const cha
     requeue(self, id, attempt, std::chrono::milliseconds(0), why);
   }
   state.consumers.erase(consumer);
-  state.stats.consumers = state.consumers.size();
+  state.counters->consumers = state.consumers.size();
   if (!held.empty()) {
     spdlog::info("queue {}: consumer {} {}; {} deliveries ready again", state.options.name,
                  caf::to_string(consumer), why, held.size());
@@ -470,7 +470,10 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
   state.owned_fs = std::move(owned_fs);
   state.log = std::move(log);
   state.recent_bodies = body_cache{state.options.body_cache_bytes_max};
-  state.stats.name = state.options.name;
+  state.counters =
+      state.options.counters ? state.options.counters : std::make_shared<queue_stats>();
+  state.counters->name = state.options.name;
+  state.counters->consumers = 0;  // a new incarnation starts without any
   state.dlq_producer_id = std::hash<std::string>{}("weir.dlq." + state.options.name) | 1;
   state.dlq_epoch = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch() /
                                                std::chrono::microseconds(1));
@@ -522,7 +525,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           }
           skip = static_cast<std::size_t>(
               std::min<std::uint64_t>(count, producer.accepted + 1 - batch.first_seq));
-          state.stats.duplicates += skip;
+          state.counters->duplicates += skip;
           if (skip == count) {
             // All resends. Confirm again what is durable: the first confirm may be lost.
             if (producer.durable >= batch.first_seq) {
@@ -554,12 +557,12 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
                              outcome.is_ok(), outcome.to_string(), sender);
             });
         if (!published) {
-          ++state.stats.storage_errors;
+          ++state.counters->storage_errors;
           report_protocol_error(self, sender,
                                 "publish refused by the log: " + published.error().to_string());
           return;
         }
-        state.stats.published += count - skip;
+        state.counters->published += count - skip;
         state.recent_bodies.keep(*published, std::span(batch.messages).subspan(skip),
                                  batch.producer_id, batch.first_seq + skip);
         if (batch.producer_id != 0) state.producers[batch.producer_id].accepted = last_seq;
@@ -571,8 +574,8 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         if (!ok) {
           // Everything queued behind the failed append failed with it: accept
           // resends again from what the log really holds.
-          ++state.stats.storage_errors;
-          state.stats.published -= std::min(state.stats.published, count);  // not stored after all
+          ++state.counters->storage_errors;
+          state.counters->published -= std::min(state.counters->published, count);  // not stored after all
           spdlog::error("queue {}: publish failed: {}", state.options.name, error);
           for (auto& [id, entry] : state.producers) {
             auto known = state.log->producer(id);
@@ -582,7 +585,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           report_protocol_error(self, producer, "publish not stored: " + error);
           return;
         }
-        state.stats.confirmed += count;
+        state.counters->confirmed += count;
         if (producer_id != 0) {
           auto& entry = state.producers[producer_id];
           if (entry.epoch == epoch) entry.durable = std::max(entry.durable, up_to_seq);
@@ -628,7 +631,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         }
         if (!entries.empty()) {
           state.log->dead_letter(entries, {});
-          state.stats.dead_lettered += entries.size();
+          state.counters->dead_lettered += entries.size();
         }
       },
       [self](subscribe_atom, std::int64_t credit) {
@@ -647,7 +650,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           self->monitor(consumer.handle);
         }
         consumer.window = static_cast<std::uint32_t>(credit);
-        state.stats.consumers = state.consumers.size();
+        state.counters->consumers = state.consumers.size();
         dispatch(self);
       },
       [self](credit_atom, std::int64_t more) {
@@ -702,10 +705,10 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           for (const auto& r : valid) returned += r.end - r.begin;
           note_returned(state, consumer, static_cast<std::uint32_t>(returned));
           if (auto stored = state.log->ack(valid, {}); !stored) {
-            ++state.stats.storage_errors;
+            ++state.counters->storage_errors;
             spdlog::error("queue {}: ack not stored: {}", state.options.name, stored.to_string());
           }
-          for (const auto& r : valid) state.stats.acked += r.end - r.begin;
+          for (const auto& r : valid) state.counters->acked += r.end - r.begin;
         }
         if (unknown != 0) {
           report_protocol_error(self, sender,
@@ -835,7 +838,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
       },
       [self](stats_atom) -> queue_stats {
         auto& state = self->state;
-        auto stats = state.stats;
+        auto stats = *state.counters;
         stats.unacked = state.in_flight.size();
         stats.delayed = state.delayed.size();
         stats.dead_lettering = state.dlq_pending.size();

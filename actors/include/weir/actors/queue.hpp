@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include <caf/actor.hpp>
@@ -43,6 +44,10 @@ struct queue_options {
   /// messages are read back from the log. A batch that fits whole is kept as
   /// it came (sharing its frame); of one that does not, the part that fits is copied.
   std::uint64_t body_cache_bytes_max = 16ull << 20;
+  /// Where the queue counts (published, acked, ...). A supervisor's start
+  /// function passes the same one to every incarnation, so that the counts go
+  /// on across restarts; null: each incarnation counts from zero.
+  std::shared_ptr<queue_stats> counters;
 };
 
 /// Checks the options, opens (recovering) the log and spawns the queue.
