@@ -268,6 +268,13 @@ BOOST_FIXTURE_TEST_CASE(the_source_queue_killed_while_lines_are_read_stores_each
   auto state = (*started)->state();
   BOOST_REQUIRE(state);
   BOOST_TEST((*state == expected));
+  // The source queue's counters went on across its restarts: every line once.
+  caf::scoped_actor self{system};
+  queue_stats source;
+  self->request((*started)->actor_of("lines.queue"), 5s, stats_atom::value)
+      .receive([&](const queue_stats& s) { source = s; },
+               [](const caf::error& e) { BOOST_FAIL("stats: " << to_string(e)); });
+  BOOST_TEST(source.published == lines.size());
 }
 
 BOOST_FIXTURE_TEST_CASE(in_memory_edges_keep_exactly_once_across_actor_restarts, fixture) {
