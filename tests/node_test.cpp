@@ -30,6 +30,20 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// Counts what a consumer handled, by payload.
+struct tally {
+  std::mutex mutex;
+  std::map<std::string, int> seen;
+  std::size_t unique() {
+    std::lock_guard lock(mutex);
+    return seen.size();
+  }
+  void add(const std::string& payload) {
+    std::lock_guard lock(mutex);
+    ++seen[payload];
+  }
+};
+
 struct fixture {
   temp_dir dir;
   posix_file_system fs;
@@ -95,6 +109,12 @@ struct fixture {
     return p;
   }
 
+  /// A consumer of `address`'s jobs queue that counts what it handles into `got`.
+  void consume_into(tally& got, const std::string& address) {
+    actors.push_back(spawn_consumer(system, remote(address), consumer_options{},
+                                    [&got](const delivery& d) { got.add(d.data.payload.str()); }));
+  }
+
   void send_all(const caf::actor& producer, std::uint64_t first, std::uint64_t last) {
     std::vector<message_data> batch;
     for (auto k = first; k <= last; ++k) batch.push_back({"", std::to_string(k), {}, 0});
@@ -118,19 +138,6 @@ struct fixture {
   }
 };
 
-/// Counts what a consumer handled, by payload.
-struct tally {
-  std::mutex mutex;
-  std::map<std::string, int> seen;
-  std::size_t unique() {
-    std::lock_guard lock(mutex);
-    return seen.size();
-  }
-  void add(const std::string& payload) {
-    std::lock_guard lock(mutex);
-    ++seen[payload];
-  }
-};
 
 }  // namespace
 
@@ -144,9 +151,7 @@ BOOST_AUTO_TEST_CASE(messages_flow_from_a_remote_producer_to_a_remote_consumer) 
   BOOST_CHECK_EQUAL(stats(*n).confirmed, 2000u);
 
   tally got;
-  auto c = spawn_consumer(system, remote(n->address()), consumer_options{},
-                          [&](const delivery& d) { got.add(d.data.payload.str()); });
-  actors.push_back(c);
+  consume_into(got, n->address());
   BOOST_REQUIRE(eventually([&] { return got.unique() == 2000; }));
   BOOST_REQUIRE(eventually([&] { return stats(*n).acked == 2000; }));
   BOOST_CHECK_EQUAL(got.seen.count("1"), 1u);
@@ -199,9 +204,7 @@ BOOST_AUTO_TEST_CASE(a_lost_consumer_s_deliveries_go_to_another_at_once) {
   BOOST_CHECK_EQUAL(stats(*n).ready, 60u);
 
   tally got;
-  auto c = spawn_consumer(system, remote(n->address()), consumer_options{},
-                          [&](const delivery& d) { got.add(d.data.payload.str()); });
-  actors.push_back(c);
+  consume_into(got, n->address());
   BOOST_REQUIRE(eventually([&] { return got.unique() == 60; }));
 
   // The first consumer's process goes away: its connection closes.
@@ -306,9 +309,7 @@ BOOST_AUTO_TEST_CASE(a_full_disk_under_a_node_loses_nothing_and_publishing_resum
   BOOST_TEST_MESSAGE("resent " << sent.resent);
   BOOST_CHECK_LE(sent.resent, 5 * 200u);
   tally got;
-  auto c = spawn_consumer(system, remote(n->address()), consumer_options{},
-                          [&](const delivery& d) { got.add(d.data.payload.str()); });
-  actors.push_back(c);
+  consume_into(got, n->address());
   BOOST_REQUIRE(eventually([&] { return got.unique() == 300; }));
   BOOST_REQUIRE(eventually([&] { return stats(*n).acked == 300; }));
   std::lock_guard lock(got.mutex);
@@ -319,9 +320,7 @@ BOOST_AUTO_TEST_CASE(a_queue_killed_inside_a_node_is_restarted_and_remote_client
   auto n = start_node();
   auto p = producer(remote(n->address()), 12);
   tally got;
-  auto c = spawn_consumer(system, remote(n->address()), consumer_options{},
-                          [&](const delivery& d) { got.add(d.data.payload.str()); });
-  actors.push_back(c);
+  consume_into(got, n->address());
   send_all(p, 1, 300);
   flush(p);
   BOOST_REQUIRE(eventually([&] { return got.unique() == 300; }));
