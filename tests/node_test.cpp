@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -51,6 +53,7 @@ struct fixture {
   caf::actor_system system{config};
   caf::scoped_actor self{system};
   std::vector<caf::actor> actors;  // stopped at the end, before the node
+  std::deque<tally> tallies;       // outlive the consumers that count into them
   std::uint32_t restarts_max = 5;  // the node's restart intensity, per 10 s
 
   ~fixture() {
@@ -109,10 +112,12 @@ struct fixture {
     return p;
   }
 
-  /// A consumer of `address`'s jobs queue that counts what it handles into `got`.
-  void consume_into(tally& got, const std::string& address) {
+  /// A consumer of `address`'s jobs queue; what it handles is counted in the tally returned.
+  tally& consume(const std::string& address) {
+    auto& got = tallies.emplace_back();
     actors.push_back(spawn_consumer(system, remote(address), consumer_options{},
                                     [&got](const delivery& d) { got.add(d.data.payload.str()); }));
+    return got;
   }
 
   void send_all(const caf::actor& producer, std::uint64_t first, std::uint64_t last) {
@@ -150,8 +155,7 @@ BOOST_AUTO_TEST_CASE(messages_flow_from_a_remote_producer_to_a_remote_consumer) 
   flush(p);
   BOOST_CHECK_EQUAL(stats(*n).confirmed, 2000u);
 
-  tally got;
-  consume_into(got, n->address());
+  auto& got = consume(n->address());
   BOOST_REQUIRE(eventually([&] { return got.unique() == 2000; }));
   BOOST_REQUIRE(eventually([&] { return stats(*n).acked == 2000; }));
   BOOST_CHECK_EQUAL(got.seen.count("1"), 1u);
@@ -203,8 +207,7 @@ BOOST_AUTO_TEST_CASE(a_lost_consumer_s_deliveries_go_to_another_at_once) {
   BOOST_CHECK_EQUAL(held.load(), 40);
   BOOST_CHECK_EQUAL(stats(*n).ready, 60u);
 
-  tally got;
-  consume_into(got, n->address());
+  auto& got = consume(n->address());
   BOOST_REQUIRE(eventually([&] { return got.unique() == 60; }));
 
   // The first consumer's process goes away: its connection closes.
@@ -225,12 +228,13 @@ BOOST_AUTO_TEST_CASE(dead_letters_are_listed_and_replayed_over_the_wire) {
   auto p = producer(remote(n->address()), 10);
   send_all(p, 1, 20);
   flush(p);
-  std::atomic<bool> failing{true};
-  tally got;
-  auto c = spawn_consumer(system, remote(n->address()), consumer_options{}, [&](const delivery& d) {
-    if (failing && d.data.payload == "13") throw std::runtime_error("bad 13");
+  auto failing = std::make_shared<std::atomic<bool>>(true);  // the consumer may outlive the case
+  auto& got = tallies.emplace_back();
+  auto handle = [failing, &got](const delivery& d) {
+    if (*failing && d.data.payload == "13") throw std::runtime_error("bad 13");
     got.add(d.data.payload.str());
-  });
+  };
+  auto c = spawn_consumer(system, remote(n->address()), consumer_options{}, handle);
   actors.push_back(c);
   BOOST_REQUIRE(eventually([&] { return got.unique() == 19; }));
   BOOST_REQUIRE(eventually([&] { return stats(*n, "jobs.dlq").ready == 1; }));
@@ -248,7 +252,7 @@ BOOST_AUTO_TEST_CASE(dead_letters_are_listed_and_replayed_over_the_wire) {
     has_reason |= h.name == "x-last-error" && h.value == "bad 13";
   BOOST_CHECK(has_reason);
 
-  failing = false;
+  *failing = false;
   std::uint64_t moved = 0;
   self->request(proxy, 5s, replay_atom::value, std::uint32_t{10})
       .receive([&](std::uint64_t m) { moved = m; },
@@ -261,23 +265,23 @@ BOOST_AUTO_TEST_CASE(a_restarted_node_gets_resends_and_keeps_every_confirmed_mes
   auto n = start_node();
   const auto address = n->address();
   auto queue = remote(address);
-  std::atomic<std::uint64_t> confirmed{0};
+  auto confirmed = std::make_shared<std::atomic<std::uint64_t>>(0);  // the producer outlives the case
   producer_options options;
   options.producer_id = 11;
   options.batch_max = 50;
   options.window = 200;
   options.resend_timeout = 300ms;
-  options.on_confirmed = [&](std::uint64_t up_to) { confirmed = up_to; };
+  options.on_confirmed = [confirmed](std::uint64_t up_to) { *confirmed = up_to; };
   auto p = spawn_producer(system, queue, options);
   actors.push_back(p);
   send_all(p, 1, 500);
-  BOOST_REQUIRE(eventually([&] { return confirmed.load() > 0; }));
+  BOOST_REQUIRE(eventually([&] { return confirmed->load() > 0; }));
   BOOST_CHECK(n->stop());
   n.reset();
   n = start_node(0, address);  // same data, same port
   send_all(p, 501, 1000);
   flush(p);
-  BOOST_CHECK_EQUAL(confirmed.load(), 1000u);
+  BOOST_CHECK_EQUAL(confirmed->load(), 1000u);
   auto s = stats(*n);
   BOOST_CHECK_EQUAL(s.ready, 1000u);  // every message exactly once (de-duplicated resends)
 }
@@ -308,8 +312,7 @@ BOOST_AUTO_TEST_CASE(a_full_disk_under_a_node_loses_nothing_and_publishing_resum
                [](const caf::error& e) { BOOST_FAIL("producer stats: " << to_string(e)); });
   BOOST_TEST_MESSAGE("resent " << sent.resent);
   BOOST_CHECK_LE(sent.resent, 5 * 200u);
-  tally got;
-  consume_into(got, n->address());
+  auto& got = consume(n->address());
   BOOST_REQUIRE(eventually([&] { return got.unique() == 300; }));
   BOOST_REQUIRE(eventually([&] { return stats(*n).acked == 300; }));
   std::lock_guard lock(got.mutex);
@@ -319,8 +322,7 @@ BOOST_AUTO_TEST_CASE(a_full_disk_under_a_node_loses_nothing_and_publishing_resum
 BOOST_AUTO_TEST_CASE(a_queue_killed_inside_a_node_is_restarted_and_remote_clients_carry_on) {
   auto n = start_node();
   auto p = producer(remote(n->address()), 12);
-  tally got;
-  consume_into(got, n->address());
+  auto& got = consume(n->address());
   send_all(p, 1, 300);
   flush(p);
   BOOST_REQUIRE(eventually([&] { return got.unique() == 300; }));
