@@ -265,7 +265,7 @@ BOOST_AUTO_TEST_CASE(a_restarted_node_gets_resends_and_keeps_every_confirmed_mes
   auto n = start_node();
   const auto address = n->address();
   auto queue = remote(address);
-  auto confirmed = std::make_shared<std::atomic<std::uint64_t>>(0);  // the producer outlives the case
+  auto confirmed = std::make_shared<std::atomic<std::uint64_t>>(0);  // the producer outlives it
   producer_options options;
   options.producer_id = 11;
   options.batch_max = 50;
