@@ -15,29 +15,23 @@ trap cleanup EXIT
 # shellcheck source=support/cli_test_lib.sh
 source "$(dirname "$0")/support/cli_test_lib.sh"
 
-# Config errors stop the node before it serves anything.
-printf '[node]\nheartbeat_interval_ms = 100\n\n[queue.orders]\nsnyc = "always"\n' > "$work/typo.toml"
-"$weir" node --listen tcp://127.0.0.1:1 --data "$work/data" --config "$work/typo.toml" 2> "$work/typo.err"
-expect_status 2 $? "node with an unknown key"
-grep -q "typo.toml:5: key 'queue.orders.snyc': unknown key" "$work/typo.err" ||
-  fail "unknown key error does not name file, line and key: $(cat "$work/typo.err")"
-printf '[queue.orders]\nmax_deliveries = "five"\n' > "$work/type.toml"
-"$weir" node --listen tcp://127.0.0.1:1 --data "$work/data" --config "$work/type.toml" 2> "$work/type.err"
-expect_status 2 $? "node with a wrong type"
-grep -q "type.toml:2: key 'queue.orders.max_deliveries': expected an integer" "$work/type.err" ||
-  fail "wrong type error: $(cat "$work/type.err")"
+# Config errors stop the node before it serves anything, naming file, line and key.
+expect_config_error() {  # name toml expected-error
+  printf '%b' "$2" > "$work/$1.toml"
+  "$weir" node --listen tcp://127.0.0.1:1 --data "$work/data" --config "$work/$1.toml" 2> "$work/$1.err"
+  expect_status 2 $? "node with config $1"
+  grep -qF "$1.toml:$3" "$work/$1.err" || fail "$1 config error: $(cat "$work/$1.err")"
+}
+expect_config_error typo '[node]\nheartbeat_interval_ms = 100\n\n[queue.orders]\nsnyc = "always"\n' \
+  "5: key 'queue.orders.snyc': unknown key"
+expect_config_error type '[queue.orders]\nmax_deliveries = "five"\n' \
+  "2: key 'queue.orders.max_deliveries': expected an integer"
+expect_config_error sessions '[node]\nsessions_max = 0\n\n[queue.orders]\n' \
+  "2: key 'node.sessions_max': expected at least 1"
+expect_config_error restarts '[node]\nrestarts_max = 3\nrestart_period_ms = 0\n\n[queue.orders]\n' \
+  "3: key 'node.restart_period_ms': expected a positive number of milliseconds"
 "$weir" node --listen tcp://127.0.0.1:1 --data "$work/data" 2> "$work/none.err"
 expect_status 2 $? "node without queues"
-printf '[node]\nsessions_max = 0\n\n[queue.orders]\n' > "$work/sessions.toml"
-"$weir" node --listen tcp://127.0.0.1:1 --data "$work/data" --config "$work/sessions.toml" 2> "$work/sessions.err"
-expect_status 2 $? "node with sessions_max = 0"
-grep -q "sessions.toml:2: key 'node.sessions_max': expected at least 1" "$work/sessions.err" ||
-  fail "sessions_max error: $(cat "$work/sessions.err")"
-printf '[node]\nrestarts_max = 3\nrestart_period_ms = 0\n\n[queue.orders]\n' > "$work/restarts.toml"
-"$weir" node --listen tcp://127.0.0.1:1 --data "$work/data" --config "$work/restarts.toml" 2> "$work/restarts.err"
-expect_status 2 $? "node with restart_period_ms = 0"
-grep -q "restarts.toml:3: key 'node.restart_period_ms': expected a positive number of milliseconds" \
-  "$work/restarts.err" || fail "restart_period_ms error: $(cat "$work/restarts.err")"
 
 port=$(free_port)
 address=tcp://127.0.0.1:$port

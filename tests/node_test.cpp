@@ -388,6 +388,30 @@ BOOST_AUTO_TEST_CASE(a_node_whose_queues_keep_failing_stops_serving_with_a_clear
   BOOST_CHECK(error.find("list of jobs failed") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_remote_producer_of_an_older_epoch_is_fenced_and_stops) {
+  auto n = start_node();
+  producer_options newer;
+  newer.producer_id = 30;
+  newer.epoch = 2;
+  auto current = spawn_producer(system, remote(n->address()), newer);
+  actors.push_back(current);
+  send_all(current, 1, 10);
+  flush(current);
+
+  producer_options older = newer;
+  older.epoch = 1;  // an incarnation the queue has seen replaced
+  auto stale = spawn_producer(system, remote(n->address()), older);
+  self->monitor(stale);
+  self->request(stale, 10s, send_atom::value, std::vector<message_data>{{"", "late", {}, 0}})
+      .receive([] {}, [](const caf::error&) {});
+  bool stopped = false;
+  self->receive([&](const caf::down_msg& down) { stopped = down.source == stale; },
+                caf::after(10s) >> [] {});
+  BOOST_CHECK(stopped);  // told over the wire by its code, fencedEpoch
+  if (!stopped) self->send_exit(stale, caf::exit_reason::kill);
+  BOOST_CHECK_EQUAL(stats(*n).published, 10u);
+}
+
 BOOST_AUTO_TEST_CASE(a_frame_carrying_several_publishes_stores_and_confirms_each) {
   // Our clients send one publish per frame; the protocol allows many, and then
   // the node copies the bodies out instead of sharing the frame.

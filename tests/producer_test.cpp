@@ -24,6 +24,7 @@ struct fixture {
   caf::actor_system system{config};
   caf::scoped_actor queue{system};  // the producer's queue: what it publishes arrives here
   caf::scoped_actor app{system};
+  std::chrono::milliseconds resend_timeout = 60s;  // resends come from what the queue says
 
   static std::vector<message_data> messages(int from, int to) {
     std::vector<message_data> out;
@@ -40,7 +41,7 @@ struct fixture {
     options.producer_id = 7;
     options.batch_max = batch_max;
     options.window = window;
-    options.resend_timeout = 60s;  // resends in these tests come from what the queue says
+    options.resend_timeout = resend_timeout;
     return spawn_producer(system, caf::actor{to.ptr()}, options);
   }
 
@@ -114,6 +115,38 @@ BOOST_FIXTURE_TEST_CASE(publishes_in_batches_and_resends_from_the_first_unconfir
   app->request(p, 5s, flush_atom::value).receive([&] { flushed = true; }, [](caf::error&) {});
   BOOST_CHECK(flushed);
   BOOST_CHECK_EQUAL(stats(p).unconfirmed, 0u);
+  app->send_exit(p, caf::exit_reason::user_shutdown);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_fenced_epoch_stops_the_producer, fixture) {
+  auto p = producer(3, 100);
+  send(p, 1, 2);
+  next_publish(queue);
+  app->monitor(p);
+  // The error's kind decides, not its wording.
+  queue->send(p, protocol_error_atom::value,
+              protocol_error{"q", "epoch 1 is older than 2", protocol_error_kind::fenced});
+  bool stopped = false;
+  app->receive([&](const caf::down_msg& down) { stopped = down.source == p; },
+               caf::after(5s) >> [] {});
+  BOOST_CHECK(stopped);
+  if (!stopped) app->send_exit(p, caf::exit_reason::kill);  // so that the system can end
+}
+
+BOOST_FIXTURE_TEST_CASE(a_failed_store_is_resent_after_the_resend_timeout_not_at_once, fixture) {
+  resend_timeout = 400ms;
+  auto p = producer(3, 100);
+  send(p, 1, 3);
+  next_publish(queue);
+  // A full disk, then the gap it leaves: resending at once would only hit the
+  // same disk again, for every error.
+  queue->send(p, protocol_error_atom::value,
+              protocol_error{"q", "disk full", protocol_error_kind::store_failed});
+  queue->send(p, protocol_error_atom::value,
+              protocol_error{"q", "gap before 4", protocol_error_kind::refused});
+  expect_no_publish(queue);
+  BOOST_CHECK((next_publish(queue) == std::pair{std::uint64_t{1}, payloads{"m1", "m2", "m3"}}));
+  BOOST_CHECK_EQUAL(stats(p).resent, 3u);
   app->send_exit(p, caf::exit_reason::user_shutdown);
 }
 

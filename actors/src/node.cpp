@@ -455,9 +455,7 @@ caf::behavior session_behavior(session_actor* self, shared_ptr shared, transport
       },
       [self](protocol_error_atom, const protocol_error& e) {
         auto& state = self->state;
-        const bool fenced = e.message.find("fenced") != std::string::npos;
-        state.shared->refuse(state.peer, fenced ? ErrorCode::FENCED_EPOCH : ErrorCode::BAD_REQUEST,
-                             e.message, e.queue);
+        state.shared->refuse(state.peer, wire::error_code_of(e.kind), e.message, e.queue);
       },
   };
 }

@@ -155,15 +155,14 @@ caf::behavior producer_behavior(producer_actor* self, caf::actor queue, producer
       [self](protocol_error_atom, const protocol_error& error) {
         spdlog::warn("producer {}: queue {} says: {}", self->state.options.producer_id, error.queue,
                      error.message);
-        if (error.message.find("fenced") != std::string::npos) {
+        if (error.kind == protocol_error_kind::fenced) {
           self->quit(caf::sec::runtime_error);  // a newer incarnation of us exists
           return;
         }
         // A failed store is retried after resend_timeout: at once, every failure
         // and the gaps it leaves would trigger more resends into the same full disk.
         auto& state = self->state;
-        if (error.message.find("publish not stored") != std::string::npos ||
-            error.message.find("publish refused by the log") != std::string::npos) {
+        if (error.kind == protocol_error_kind::store_failed) {
           state.store_failed = true;
           state.last_progress = self->clock().now();
           return;

@@ -172,13 +172,14 @@ using queue_actor = caf::stateful_actor<queue_state>;
 
 void dispatch(queue_actor* self);
 
-void report_protocol_error(queue_actor* self, const caf::strong_actor_ptr& to, std::string what) {
+void report_protocol_error(queue_actor* self, const caf::strong_actor_ptr& to, std::string what,
+                           protocol_error_kind kind = protocol_error_kind::refused) {
   auto& state = self->state;
   ++state.counters->protocol_errors;
   spdlog::warn("queue {}: {}", state.options.name, what);
   if (to) {
     self->send(caf::actor_cast<caf::actor>(to), protocol_error_atom::value,
-               protocol_error{state.options.name, std::move(what)});
+               protocol_error{state.options.name, std::move(what), kind});
   }
 }
 
@@ -511,7 +512,8 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
             report_protocol_error(self, sender,
                                   "publish from producer " + std::to_string(batch.producer_id) +
                                       " epoch " + std::to_string(batch.epoch) +
-                                      " is fenced off by epoch " + std::to_string(producer.epoch));
+                                      " is fenced off by epoch " + std::to_string(producer.epoch),
+                                  protocol_error_kind::fenced);
             return;
           }
           if (batch.epoch > producer.epoch) producer = {batch.epoch, 0, 0};
@@ -559,7 +561,8 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         if (!published) {
           ++state.counters->storage_errors;
           report_protocol_error(self, sender,
-                                "publish refused by the log: " + published.error().to_string());
+                                "publish refused by the log: " + published.error().to_string(),
+                                protocol_error_kind::store_failed);
           return;
         }
         state.counters->published += count - skip;
@@ -582,7 +585,8 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
             entry.accepted = known && known->epoch == entry.epoch ? known->last_seq : 0;
             entry.durable = std::min(entry.durable, entry.accepted);
           }
-          report_protocol_error(self, producer, "publish not stored: " + error);
+          report_protocol_error(self, producer, "publish not stored: " + error,
+                                protocol_error_kind::store_failed);
           return;
         }
         state.counters->confirmed += count;

@@ -207,13 +207,13 @@ void handle_frame(remote_actor* self, const wire::frame_handle& handle) {
           spdlog::warn("queue {} on {}: node says: {}", state.options.queue, state.options.address,
                        text);
         }
-        // A fenced epoch stops the producer; a gap makes it resend. An unknown queue
-        // would only make producers resend in a loop, so it is just logged.
-        if (error.getCode() == ErrorCode::FENCED_EPOCH ||
-            error.getCode() == ErrorCode::BAD_REQUEST) {
+        // Producers learn of the queue's refusals (a fenced epoch stops them, a gap
+        // makes them resend). An unknown queue would only make producers resend in a
+        // loop, so it is just logged.
+        if (auto kind = wire::protocol_error_kind_of(error.getCode())) {
           for (auto& [id, producer] : state.producers) {
             self->send(producer, protocol_error_atom::value,
-                       protocol_error{state.options.queue, text});
+                       protocol_error{state.options.queue, text, *kind});
           }
         }
         break;

@@ -1,7 +1,6 @@
 #include "wire_codec.hpp"
 
 #include <caf/actor_system_config.hpp>
-#include <capnp/schema.h>
 
 namespace weir::wire {
 
@@ -36,10 +35,7 @@ void add_wire_types(caf::actor_system_config& config) {
   config.add_error_category(
       node_error_category,
       [](std::uint8_t code, caf::atom_value, const caf::message& context) -> std::string {
-        // The code's name as the schema spells it ("unknownQueue").
-        std::string text = "node error " + std::to_string(code);
-        auto names = capnp::Schema::from<schema::ErrorCode>().getEnumerants();
-        if (code < names.size()) text = names[code].getProto().getName().cStr();
+        std::string text = transport::error_code_name(static_cast<schema::ErrorCode>(code));
         if (context.match_elements<std::string>()) text += ": " + context.get_as<std::string>(0);
         return text;
       });
@@ -119,6 +115,31 @@ std::vector<std::uint64_t> read_ids(capnp::List<std::uint64_t>::Reader in) {
   ids.reserve(in.size());
   for (auto id : in) ids.push_back(id);
   return ids;
+}
+
+schema::ErrorCode error_code_of(protocol_error_kind kind) {
+  switch (kind) {
+    case protocol_error_kind::fenced:
+      return schema::ErrorCode::FENCED_EPOCH;
+    case protocol_error_kind::store_failed:
+      return schema::ErrorCode::STORAGE_FAILED;
+    case protocol_error_kind::refused:
+      break;
+  }
+  return schema::ErrorCode::BAD_REQUEST;
+}
+
+std::optional<protocol_error_kind> protocol_error_kind_of(schema::ErrorCode code) {
+  switch (code) {
+    case schema::ErrorCode::FENCED_EPOCH:
+      return protocol_error_kind::fenced;
+    case schema::ErrorCode::STORAGE_FAILED:
+      return protocol_error_kind::store_failed;
+    case schema::ErrorCode::BAD_REQUEST:
+      return protocol_error_kind::refused;
+    default:
+      return std::nullopt;
+  }
 }
 
 zmq::message_t error_frame(schema::ErrorCode code, const std::string& message,

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,11 @@ delivery read_delivery(schema::Envelope::Reader in, const transport::inbound_fra
 void write_ranges(capnp::List<schema::IdRange>::Builder out, const std::vector<id_range>& ranges);
 std::vector<id_range> read_ranges(capnp::List<schema::IdRange>::Reader in);
 std::vector<std::uint64_t> read_ids(capnp::List<std::uint64_t>::Reader in);
+
+/// The error code a queue's protocol_error goes to its peer with, and back:
+/// nullopt for codes that are not a queue's refusal of a producer's publish.
+schema::ErrorCode error_code_of(protocol_error_kind kind);
+std::optional<protocol_error_kind> protocol_error_kind_of(schema::ErrorCode code);
 
 /// A frame with one Error message.
 zmq::message_t error_frame(schema::ErrorCode code, const std::string& message,

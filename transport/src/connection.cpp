@@ -113,11 +113,11 @@ class dealer_connection final : public connection, private detail::link_loop {
   // frames for ever.
   void refuse(const frame_error& error, clock::time_point now) {
     counters_.count_refused(error.code);
-    warn("refused a frame from the node: " + detail::error_code_name(error.code) + ": " +
+    warn("refused a frame from the node: " + error_code_name(error.code) + ": " +
              error.message,
          now);
     if (up()) {
-      end_session("node sent a bad frame (" + detail::error_code_name(error.code) + ": " +
+      end_session("node sent a bad frame (" + error_code_name(error.code) + ": " +
                   error.message + ")");
       say_hello(now);
     }

@@ -134,12 +134,12 @@ class router_endpoint final : public endpoint, private detail::link_loop {
   void refuse(const std::string& from, const frame_error& error, clock::time_point now) {
     counters_.count_refused(error.code);
     warn("refused a frame from connection " + detail::describe_routing_id(from) + ": " +
-             detail::error_code_name(error.code) + ": " + error.message,
+             error_code_name(error.code) + ": " + error.message,
          now);
     send_to(from, encode_error(error.code, error.message), now);
     auto found = sessions_.find(from);
     if (found != sessions_.end()) {
-      end_session(found, "sent a bad frame (" + detail::error_code_name(error.code) + ": " +
+      end_session(found, "sent a bad frame (" + error_code_name(error.code) + ": " +
                              error.message + ")");
     }
   }

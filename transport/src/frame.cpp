@@ -9,6 +9,7 @@
 #include <optional>
 #include <utility>
 
+#include <capnp/schema.h>
 #include <capnp/serialize.h>
 #include <kj/array.h>
 #include <kj/exception.h>
@@ -442,6 +443,14 @@ zmq::message_t encode_error(schema::ErrorCode code, const std::string& message) 
   error.setMessage(message.size() <= message_bytes_max ? message
                                                        : message.substr(0, message_bytes_max));
   return encode_frame(builder);
+}
+
+std::string error_code_name(schema::ErrorCode code) {
+  // From the schema, so that a new code needs no edit here.
+  auto names = capnp::Schema::from<schema::ErrorCode>().getEnumerants();
+  const auto index = static_cast<unsigned>(code);
+  if (index < names.size()) return names[index].getProto().getName().cStr();
+  return "error code " + std::to_string(index);
 }
 
 }  // namespace weir::transport

@@ -62,33 +62,6 @@ peer_id allocate_peer_id() {
   return next_peer_id.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::string error_code_name(schema::ErrorCode code) {
-  using E = schema::ErrorCode;
-  switch (code) {
-    case E::MALFORMED_FRAME:
-      return "malformedFrame";
-    case E::UNSUPPORTED_VERSION:
-      return "unsupportedVersion";
-    case E::HANDSHAKE_REQUIRED:
-      return "handshakeRequired";
-    case E::UNKNOWN_QUEUE:
-      return "unknownQueue";
-    case E::FRAME_TOO_LARGE:
-      return "frameTooLarge";
-    case E::FENCED_EPOCH:
-      return "fencedEpoch";
-    case E::UNKNOWN_DELIVERY:
-      return "unknownDelivery";
-    case E::INTERNAL:
-      return "internal";
-    case E::BAD_REQUEST:
-      return "badRequest";
-    case E::TOO_MANY_SESSIONS:
-      return "tooManySessions";
-  }
-  return "error code " + std::to_string(static_cast<unsigned>(code));
-}
-
 std::string describe_routing_id(std::string_view routing_id) {
   // ZeroMQ assigns 5-byte ids, but an old-protocol (ZMTP 2) peer chooses its
   // own, up to 255 bytes: enough of it to tell peers apart.

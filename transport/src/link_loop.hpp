@@ -59,9 +59,6 @@ struct link_counters {
 /// A fresh session id; process-wide and never reused.
 peer_id allocate_peer_id();
 
-/// "malformedFrame", as in the schema; for log lines.
-std::string error_code_name(schema::ErrorCode code);
-
 /// Printable form of a ZeroMQ routing id (binary) for log lines.
 std::string describe_routing_id(std::string_view routing_id);
 

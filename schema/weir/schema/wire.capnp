@@ -195,4 +195,6 @@ enum ErrorCode {
   # Well-formed but refused: credit out of range, an ack of a delivery this peer does not hold.
   tooManySessions @9;
   # The node holds as many sessions as it takes; the hello may be sent again later.
+  storageFailed @10;
+  # The queue's log could not store a publish (a full disk): resend after a while.
 }

@@ -89,10 +89,18 @@ struct nack_request {
   std::string reason;          ///< the handler's error text
 };
 
+/// What a producer does about a protocol_error.
+enum class protocol_error_kind : std::uint8_t {
+  refused,       ///< a gap, bad credit, an ack of nothing: a producer resends what is unconfirmed
+  fenced,        ///< a newer epoch of this producer exists: it stops
+  store_failed,  ///< the log could not store a publish (a full disk): resend after a while
+};
+
 /// A protocol violation reported back to its sender; the queue keeps serving.
 struct protocol_error {
   std::string queue;
   std::string message;
+  protocol_error_kind kind = protocol_error_kind::refused;
 };
 
 struct queue_stats {
@@ -165,7 +173,12 @@ typename Inspector::result_type inspect(Inspector& f, nack_request& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, protocol_error& x) {
-  return f(caf::meta::type_name("weir::protocol_error"), x.queue, x.message);
+  auto kind = static_cast<std::uint8_t>(x.kind);
+  return f(caf::meta::type_name("weir::protocol_error"), x.queue, x.message, kind,
+           caf::meta::load_callback([&]() -> caf::error {
+             x.kind = static_cast<protocol_error_kind>(kind);
+             return caf::none;
+           }));
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, histogram_snapshot& x) {

@@ -21,6 +21,9 @@ struct frame_limits {
   std::size_t max_frame_bytes = 64u << 20;  ///< larger frames are refused with frameTooLarge
 };
 
+/// The code as the schema spells it ("unknownQueue"), for log lines and errors.
+std::string error_code_name(schema::ErrorCode code);
+
 /// Why a frame was refused; `code` is what the peer is told.
 struct frame_error {
   schema::ErrorCode code = schema::ErrorCode::MALFORMED_FRAME;
