@@ -1,5 +1,5 @@
 #pragma once
-// The actor system every `weir` command runs: two scheduler threads (weir's
+// The actor system every `weir` command runs: few scheduler threads (weir's
 // own threads do the I/O), CAF's log file off, weir's message types registered.
 
 #include <caf/actor_system_config.hpp>
@@ -10,8 +10,9 @@
 namespace weir::cli {
 
 struct system_config : caf::actor_system_config {
-  system_config() {
-    set("scheduler.max-threads", 2);
+  /// Two scheduler threads for a node or a pipeline, where queues work in parallel.
+  explicit system_config(int scheduler_threads = 2) {
+    set("scheduler.max-threads", scheduler_threads);
     set("scheduler.policy", caf::atom("sharing"));
     set("logger.file-verbosity", caf::atom("quiet"));
     add_actor_types(*this);
