@@ -4,7 +4,10 @@
 // PUSH/PULL between two processes of this same program, and the same through a
 // third process in the node's place that binds both ends and forwards each
 // message (the layout weir's three processes have). Then the producer runs at half the
-// measured rate and the consumer reports publish-to-delivery latency. weir's
+// measured rate for at least 3 s (so that the log takes a snapshot and frees
+// segments during it, as it does in steady use, and one stall of a few
+// milliseconds cannot decide the p99 alone) and the consumer reports
+// publish-to-delivery latency. weir's
 // rate is timed from the first delivery to the last, as the raw ceiling is from
 // its first message to its last; the rate with start-up and shutdown is
 // printed beside it.
@@ -220,6 +223,7 @@ int main(int argc, char** argv) {
   b.self = std::filesystem::canonical("/proc/self/exe");
   b.dir = std::filesystem::temp_directory_path() / ("node_bench." + std::to_string(::getpid()));
   std::uint64_t messages = 1'000'000;
+  double latency_run_s = 3;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--weir" && i + 1 < args.size()) {
       b.weir = args[++i];
@@ -227,6 +231,7 @@ int main(int argc, char** argv) {
       messages = std::stoull(args[++i]);
     } else if (args[i] == "--quick") {
       messages = 20'000;
+      latency_run_s = 0;
     } else if (args[i] == "--dir" && i + 1 < args.size()) {
       b.dir = args[++i] + "/node_bench.runs";
     } else {
@@ -240,8 +245,10 @@ int main(int argc, char** argv) {
   }
   std::filesystem::create_directories(b.dir);
 
-  std::printf("node_bench: %llu messages per run, three processes on loopback, sync always\n\n",
-              static_cast<unsigned long long>(messages));
+  std::printf(
+      "node_bench: %llu messages per run (the latency run lasts at least %.0f s), three processes "
+      "on loopback, sync always\n\n",
+      static_cast<unsigned long long>(messages), latency_run_s);
   std::printf(
       "| size | weir msg/s | weir msg/s, start-up included | raw ZeroMQ PUSH/PULL msg/s | "
       "weir / raw | latency at half rate p50 / p99 ms | raw ZeroMQ through a relay msg/s | "
@@ -258,7 +265,10 @@ int main(int argc, char** argv) {
     progress.update(++runs_done);
     const auto full = b.weir_run(messages, size, 0);
     progress.update(++runs_done);
-    const auto half = b.weir_run(messages / 2, size, full.msg_per_s / 2);
+    const double half_rate = full.msg_per_s / 2;
+    const auto half = b.weir_run(
+        std::max(messages / 2, static_cast<std::uint64_t>(half_rate * latency_run_s)), size,
+        half_rate);
     progress.update(++runs_done);
     ok = ok && full.msg_per_s > 0 && raw > 0 && relayed > 0;
     std::printf("| %zu B | %.0f | %.0f | %.0f | %.1f%% | %.2f / %.2f | %.0f | %.1f%% |\n", size,
