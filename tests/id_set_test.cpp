@@ -56,3 +56,43 @@ BOOST_AUTO_TEST_CASE(agrees_with_a_plain_set_on_random_inserts) {
     BOOST_TEST(ids.count_in(lo, hi) == expected);
   }
 }
+
+BOOST_AUTO_TEST_CASE(erase_below_cuts_ranges_at_the_bound) {
+  id_set ids;
+  ids.insert(1, 4);
+  ids.insert(6, 10);
+  ids.insert(12, 14);
+  ids.erase_below(8);
+  BOOST_TEST(ids.ranges().size() == 2u);
+  BOOST_TEST(ids.size() == 4u);
+  BOOST_TEST(!ids.contains(7));
+  BOOST_TEST(ids.contains(8));
+  BOOST_TEST(ids.contains(13));
+  ids.erase_below(12);
+  BOOST_TEST(ids.ranges().size() == 1u);
+  BOOST_TEST(ids.size() == 2u);
+  ids.erase_below(100);
+  BOOST_TEST(ids.empty());
+  BOOST_TEST(ids.ranges().empty());
+}
+
+BOOST_AUTO_TEST_CASE(erase_below_agrees_with_a_plain_set) {
+  std::mt19937_64 random(7);
+  for (int trial = 0; trial < 50; ++trial) {
+    id_set ids;
+    std::set<std::uint64_t> model;
+    for (int step = 0; step < 100; ++step) {
+      const std::uint64_t begin = random() % 500;
+      const std::uint64_t end = begin + random() % 20;
+      ids.insert(begin, end);
+      for (auto id = begin; id < end; ++id) model.insert(id);
+    }
+    const std::uint64_t bound = random() % 530;
+    ids.erase_below(bound);
+    model.erase(model.begin(), model.lower_bound(bound));
+    BOOST_TEST(ids.size() == model.size());
+    for (std::uint64_t id = 0; id < 530; ++id) {
+      BOOST_TEST(ids.contains(id) == (model.count(id) == 1));
+    }
+  }
+}

@@ -24,6 +24,20 @@ void id_set::insert(std::uint64_t begin, std::uint64_t end) {
   size_ += end - begin;
 }
 
+void id_set::erase_below(std::uint64_t bound) {
+  auto it = ranges_.begin();
+  while (it != ranges_.end() && it->first < bound) {
+    const auto end = it->second;
+    size_ -= end - it->first;
+    it = ranges_.erase(it);
+    if (end > bound) {
+      ranges_.emplace(bound, end);
+      size_ += end - bound;
+      break;
+    }
+  }
+}
+
 bool id_set::contains(std::uint64_t id) const {
   auto it = ranges_.upper_bound(id);
   if (it == ranges_.begin()) return false;

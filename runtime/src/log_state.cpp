@@ -23,6 +23,9 @@ void mark_done(log_state& state, std::uint64_t begin, std::uint64_t end, std::ui
   counter += (end - begin) - state.done.count_in(begin, end);
   state.done.insert(begin, end);
   forget_attempts(state, begin, end);
+  // Below the first id not done, nothing is asked about any more: without this,
+  // every gap among first deliveries (a lost id, a replay) stayed a range forever.
+  state.delivered_once.erase_below(state.done.first_missing_from(1));
 }
 
 }  // namespace

@@ -15,6 +15,9 @@ class id_set {
 
   bool contains(std::uint64_t id) const;
 
+  /// Removes every id below `bound`.
+  void erase_below(std::uint64_t bound);
+
   /// True when every id of [begin, end) is in the set (true for an empty range).
   bool contains_all(std::uint64_t begin, std::uint64_t end) const;
 
