@@ -7,6 +7,28 @@
 
 using weir::id_set;
 
+namespace {
+
+// Random overlapping inserts, applied to an id_set and to a plain set as its model.
+void insert_random_ranges(std::mt19937_64& random, int steps, id_set& ids,
+                          std::set<std::uint64_t>& model) {
+  for (int step = 0; step < steps; ++step) {
+    const std::uint64_t begin = random() % 500;
+    const std::uint64_t end = begin + random() % 20;
+    ids.insert(begin, end);
+    for (auto id = begin; id < end; ++id) model.insert(id);
+  }
+}
+
+void expect_same_ids(const id_set& ids, const std::set<std::uint64_t>& model) {
+  BOOST_TEST(ids.size() == model.size());
+  for (std::uint64_t id = 0; id < 530; ++id) {
+    BOOST_TEST(ids.contains(id) == (model.count(id) == 1));
+  }
+}
+
+}  // namespace
+
 BOOST_AUTO_TEST_CASE(adjacent_and_overlapping_ranges_merge) {
   id_set ids;
   ids.insert(10, 20);
@@ -39,16 +61,8 @@ BOOST_AUTO_TEST_CASE(agrees_with_a_plain_set_on_random_inserts) {
   for (int trial = 0; trial < 50; ++trial) {
     id_set ids;
     std::set<std::uint64_t> model;
-    for (int step = 0; step < 200; ++step) {
-      const std::uint64_t begin = random() % 500;
-      const std::uint64_t end = begin + random() % 20;
-      ids.insert(begin, end);
-      for (auto id = begin; id < end; ++id) model.insert(id);
-    }
-    BOOST_TEST(ids.size() == model.size());
-    for (std::uint64_t id = 0; id < 530; ++id) {
-      BOOST_TEST(ids.contains(id) == (model.count(id) == 1));
-    }
+    insert_random_ranges(random, 200, ids, model);
+    expect_same_ids(ids, model);
     const std::uint64_t lo = random() % 500;
     const std::uint64_t hi = lo + random() % 100;
     std::uint64_t expected = 0;
@@ -81,18 +95,10 @@ BOOST_AUTO_TEST_CASE(erase_below_agrees_with_a_plain_set) {
   for (int trial = 0; trial < 50; ++trial) {
     id_set ids;
     std::set<std::uint64_t> model;
-    for (int step = 0; step < 100; ++step) {
-      const std::uint64_t begin = random() % 500;
-      const std::uint64_t end = begin + random() % 20;
-      ids.insert(begin, end);
-      for (auto id = begin; id < end; ++id) model.insert(id);
-    }
+    insert_random_ranges(random, 100, ids, model);
     const std::uint64_t bound = random() % 530;
     ids.erase_below(bound);
     model.erase(model.begin(), model.lower_bound(bound));
-    BOOST_TEST(ids.size() == model.size());
-    for (std::uint64_t id = 0; id < 530; ++id) {
-      BOOST_TEST(ids.contains(id) == (model.count(id) == 1));
-    }
+    expect_same_ids(ids, model);
   }
 }
