@@ -34,7 +34,7 @@ constexpr std::size_t sequence_bytes = 8;
 
 // A client runs one actor and its queue proxy; the socket has threads of its
 // own. A second scheduler thread only moved that work between cores: with one,
-// node_bench's 100 B runs delivered 7% more (cpu_split.sh, six alternated runs).
+// 100 B flat-out runs delivered 7% more (bench/cpu_split.sh, six alternated runs).
 constexpr int client_scheduler_threads = 1;
 
 void put_sequence(char* payload, std::uint64_t k) {

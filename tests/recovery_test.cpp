@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "fault_injection_fs.hpp"
+#include "log_state.hpp"
 #include "log_model.hpp"
 #include "record_format.hpp"
 #include "temp_dir.hpp"
@@ -497,4 +498,34 @@ BOOST_AUTO_TEST_CASE(recovery_reports_its_progress_per_segment_and_within_large_
     BOOST_REQUIRE(log);
     BOOST_TEST(check_calls(calls, 0) == 1u);
   }
+}
+
+// Applying an ack record forgets first deliveries below the first id not done,
+// gaps and all, and keeps those above it: attempts stay right for ids not done.
+BOOST_AUTO_TEST_CASE(acks_forget_first_deliveries_below_the_first_id_not_done) {
+  detail::log_state state;
+  detail::segment_entry segment;
+  constexpr std::uint64_t index_interval = 1 << 20;
+  BOOST_REQUIRE(detail::apply_publish(state, segment, 16, 1, 10, index_interval));
+  for (std::uint64_t id = 1; id <= 10; ++id) {
+    if (id != 5) detail::set_attempts(state, id, 1);  // 5 not delivered: a gap
+  }
+  BOOST_TEST(state.delivered_once.ranges().size() == 2u);
+  auto apply_ack = [&](std::uint64_t begin, std::uint64_t end) {
+    capnp::MallocMessageBuilder message;
+    auto ranges = message.initRoot<schema::LogRecord>().initAck().initRanges(1);
+    ranges[0].setBegin(begin);
+    ranges[0].setEnd(end);
+    detail::apply_record(message.getRoot<schema::LogRecord>().asReader(), state, segment, 64,
+                         index_interval);
+  };
+  apply_ack(1, 5);
+  BOOST_TEST(state.delivered_once.ranges().size() == 1u);  // [6, 11) is left
+  BOOST_TEST(detail::attempts_of(state, 7) == 1u);
+  BOOST_TEST(detail::attempts_of(state, 5) == 0u);
+  BOOST_TEST(detail::delivered_count(state) == 5u);
+  apply_ack(5, 11);
+  BOOST_TEST(state.delivered_once.empty());
+  BOOST_TEST(detail::delivered_count(state) == 0u);
+  BOOST_TEST(state.acked == 10u);
 }
