@@ -329,6 +329,13 @@ class timed_file_system final : public weir::file_system {
     return std::unique_ptr<weir::writable_file>(
         std::make_unique<timed_writable_file>(std::move(*file), time));
   }
+  weir::result<std::unique_ptr<weir::writable_file>> open_for_overwrite(
+      const std::string& path) override {
+    auto file = inner_.open_for_overwrite(path);
+    if (!file) return file.error();
+    return std::unique_ptr<weir::writable_file>(
+        std::make_unique<timed_writable_file>(std::move(*file), time));
+  }
   weir::result<std::unique_ptr<weir::readable_file>> open_for_read(
       const std::string& path) override {
     return inner_.open_for_read(path);

@@ -10,6 +10,7 @@
 
 #include "temp_dir.hpp"
 #include "test_helpers.hpp"
+#include "weir/runtime/memory_file_system.hpp"
 
 using weir::errc;
 using weir::posix_file_system;
@@ -22,7 +23,43 @@ std::span<const std::byte> as_bytes(const std::string& s) {
   return std::as_bytes(std::span<const char>(s.data(), s.size()));
 }
 
+// The contract the log's segment reuse relies on, for each file system.
+void check_overwrite(weir::file_system& fs, const std::string& path) {
+  {
+    auto file = fs.open_for_append(path);
+    BOOST_REQUIRE(file);
+    BOOST_REQUIRE((*file)->append(as_bytes("0123456789")));
+  }
+  auto file = fs.open_for_overwrite(path);
+  BOOST_REQUIRE_MESSAGE(file, file.error().to_string());
+  BOOST_TEST((*file)->size() == 0u);
+  BOOST_REQUIRE((*file)->append(as_bytes("abc")));
+  BOOST_TEST((*file)->size() == 3u);
+  BOOST_TEST(read_all(fs, path) == "abc3456789");  // older bytes stay after the written part
+  BOOST_REQUIRE((*file)->append(as_bytes("defghijklm")));
+  BOOST_TEST((*file)->size() == 13u);
+  BOOST_TEST(read_all(fs, path) == "abcdefghijklm");
+  BOOST_REQUIRE((*file)->truncate(5));
+  BOOST_REQUIRE((*file)->append(as_bytes("!")));
+  BOOST_TEST(read_all(fs, path) == "abcde!");
+  BOOST_REQUIRE((*file)->sync());
+
+  auto missing = fs.open_for_overwrite(path + ".missing");
+  BOOST_REQUIRE(!missing);
+  BOOST_TEST(missing.error().code() == errc::not_found);
+  BOOST_TEST(missing.error().message().find(path + ".missing") != std::string::npos);
+}
+
 }  // namespace
+
+BOOST_AUTO_TEST_CASE(overwrite_writes_over_a_file_from_its_start) {
+  temp_dir dir;
+  posix_file_system posix;
+  check_overwrite(posix, dir.file("reused.wlog"));
+  weir::memory_file_system memory;
+  BOOST_REQUIRE(memory.create_dirs("/m"));
+  check_overwrite(memory, "/m/reused.wlog");
+}
 
 BOOST_AUTO_TEST_CASE(append_size_read_round_trip) {
   temp_dir dir;

@@ -28,7 +28,7 @@ std::span<std::byte> bytes_of(rf::word_buffer& words) {
 
 BOOST_AUTO_TEST_CASE(a_framed_record_decodes_to_what_was_written) {
   auto words = framed_ack(3, 9);
-  auto frame = rf::decode_frame(bytes_of(words), 1 << 20);
+  auto frame = rf::decode_frame(bytes_of(words), 1 << 20, rf::no_salt);
   BOOST_REQUIRE(frame.status == rf::frame_status::ok);
   BOOST_TEST(frame.size == words.size() * sizeof(capnp::word));
   capnp::FlatArrayMessageReader reader(
@@ -46,7 +46,7 @@ BOOST_AUTO_TEST_CASE(every_single_bit_flip_is_detected) {
     auto words = original;
     auto bytes = bytes_of(words);
     bytes[bit / 8] ^= std::byte(1u << (bit % 8));
-    auto frame = rf::decode_frame(bytes, 1 << 20);
+    auto frame = rf::decode_frame(bytes, 1 << 20, rf::no_salt);
     BOOST_TEST((frame.status != rf::frame_status::ok), "bit " << bit << " flip went unnoticed");
   }
 }
@@ -55,7 +55,8 @@ BOOST_AUTO_TEST_CASE(a_cut_record_is_incomplete_not_ok) {
   auto words = framed_ack(1, 2);
   auto bytes = bytes_of(words);
   for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
-    BOOST_TEST((rf::decode_frame(bytes.first(cut), 1 << 20).status != rf::frame_status::ok));
+    BOOST_TEST((rf::decode_frame(bytes.first(cut), 1 << 20, rf::no_salt).status !=
+                rf::frame_status::ok));
   }
 }
 
@@ -66,10 +67,34 @@ BOOST_AUTO_TEST_CASE(resync_finds_the_record_after_a_damaged_one) {
   both.insert(both.end(), second.begin(), second.end());
   auto bytes = bytes_of(both);
   bytes[3] ^= std::byte{0x10};  // damage the first record's length
-  BOOST_TEST((rf::decode_frame(bytes, 1 << 20).status != rf::frame_status::ok));
-  BOOST_TEST(rf::find_next_frame(bytes, 1 << 20) == first.size() * sizeof(capnp::word));
+  BOOST_TEST((rf::decode_frame(bytes, 1 << 20, rf::no_salt).status != rf::frame_status::ok));
+  BOOST_TEST(rf::find_next_frame(bytes, 1 << 20, rf::no_salt) ==
+             first.size() * sizeof(capnp::word));
   auto tail = bytes.first(first.size() * sizeof(capnp::word));
-  BOOST_TEST(rf::find_next_frame(tail, 1 << 20) == tail.size());
+  BOOST_TEST(rf::find_next_frame(tail, 1 << 20, rf::no_salt) == tail.size());
+}
+
+BOOST_AUTO_TEST_CASE(a_salted_record_passes_only_with_its_own_salt) {
+  // Segment records are salted with their segment's number, so the records a
+  // reused file held before cannot pass for the new segment's.
+  auto older = framed_ack(1, 2);
+  rf::salt_record(reinterpret_cast<std::byte*>(older.data()), 7);
+  auto newer = framed_ack(1, 2);
+  rf::salt_record(reinterpret_cast<std::byte*>(newer.data()), 7 + (1ull << 32));
+  auto bytes = bytes_of(older);
+  BOOST_TEST((rf::decode_frame(bytes, 1 << 20, 7).status == rf::frame_status::ok));
+  BOOST_TEST((rf::decode_frame(bytes, 1 << 20, 7 + (1ull << 32)).status ==
+              rf::frame_status::corrupt));
+  BOOST_TEST((rf::decode_frame(bytes, 1 << 20, rf::no_salt).status == rf::frame_status::corrupt));
+  BOOST_TEST((rf::decode_frame(bytes_of(newer), 1 << 20, 7 + (1ull << 32)).status ==
+              rf::frame_status::ok));
+
+  rf::word_buffer both = newer;
+  both.insert(both.end(), older.begin(), older.end());
+  BOOST_TEST(rf::find_next_frame(bytes_of(both), 1 << 20, 7 + (1ull << 32)) ==
+             bytes_of(both).size());
+  BOOST_TEST(rf::find_next_frame(bytes_of(both), 1 << 20, 7) ==
+             newer.size() * sizeof(capnp::word));
 }
 
 BOOST_AUTO_TEST_CASE(file_headers_name_their_problem) {

@@ -40,6 +40,12 @@ std::vector<capnp::word> read_aligned(const std::string& path, std::size_t& size
   return words;
 }
 
+/// The number in a segment file's name ("segment-<number>.wlog"): its records' crc salt.
+std::uint64_t segment_number_of(const std::string& path) {
+  const auto name = std::filesystem::path(path).filename().string();
+  return std::stoull(name.substr(std::string("segment-").size()));
+}
+
 /// Offsets at which each record of a segment ends (the first entry is the header's end).
 std::vector<std::uint64_t> record_boundaries(const std::string& path) {
   std::size_t size = 0;
@@ -47,7 +53,8 @@ std::vector<std::uint64_t> record_boundaries(const std::string& path) {
   auto bytes = std::as_bytes(std::span{words}).first(size);
   std::vector<std::uint64_t> ends{record_format::header_size};
   while (ends.back() < bytes.size()) {
-    auto frame = record_format::decode_frame(bytes.subspan(ends.back()), 1u << 24);
+    auto frame = record_format::decode_frame(bytes.subspan(ends.back()), 1u << 24,
+                                             segment_number_of(path));
     BOOST_REQUIRE(frame.status == record_format::frame_status::ok);
     ends.push_back(ends.back() + frame.size);
   }
@@ -59,7 +66,8 @@ std::vector<std::uint64_t> publish_ids_of(const std::string& path, std::uint64_t
   std::size_t size = 0;
   const auto words = read_aligned(path, size);
   auto bytes = std::as_bytes(std::span{words}).first(size);
-  auto frame = record_format::decode_frame(bytes.subspan(offset), 1u << 24);
+  auto frame =
+      record_format::decode_frame(bytes.subspan(offset), 1u << 24, segment_number_of(path));
   BOOST_REQUIRE(frame.status == record_format::frame_status::ok);
   capnp::FlatArrayMessageReader reader(
       kj::ArrayPtr<const capnp::word>(frame.payload.data(), frame.payload.size()));
@@ -528,4 +536,72 @@ BOOST_AUTO_TEST_CASE(acks_forget_first_deliveries_below_the_first_id_not_done) {
   BOOST_TEST(state.delivered_once.empty());
   BOOST_TEST(detail::delivered_count(state) == 0u);
   BOOST_TEST(state.acked == 10u);
+}
+
+BOOST_AUTO_TEST_CASE(a_crash_in_a_reused_segment_file_keeps_its_older_records_out) {
+  // A compacted segment's file is written over by a later segment. After the
+  // last new record come whole records of the file's earlier life; only their
+  // salt (the old segment number) keeps recovery from taking them.
+  temp_dir original;
+  posix_file_system fs;
+  log_model model;
+  log_options options;
+  options.segment_size_bytes_max = 4096;
+  options.snapshot_every_bytes = 0;
+  auto log = checkpoint_log::open(fs, original.path(), options);
+  BOOST_REQUIRE(log);
+  auto publish_batch = [&](const std::string& tag) {
+    std::vector<std::string> p;
+    for (int i = 0; i < 4; ++i) p.push_back(std::string(100, tag[0]) + std::to_string(i));
+    BOOST_REQUIRE(publish_and_wait(**log, p));
+    model.publish(p);
+  };
+  for (int batch = 0; batch < 40; ++batch) publish_batch("a");
+  BOOST_REQUIRE(ack_and_wait(**log, 1, model.next_id));
+  model.ack(1, model.next_id);
+  BOOST_REQUIRE((*log)->snapshot());
+  publish_batch("x");
+  BOOST_REQUIRE((*log)->snapshot());
+  while ((*log)->stats().segments_reused == 0) publish_batch("b");
+  publish_batch("b");
+
+  temp_dir crashed;
+  copy_dir(original.path(), crashed.path());  // what a kill leaves: written, nothing cut
+  std::string last_segment;
+  for (const auto& entry : std::filesystem::directory_iterator(crashed.path())) {
+    const auto name = entry.path().filename().string();
+    if (name.starts_with("segment-") && name > last_segment) last_segment = name;
+  }
+  const auto last_number = segment_number_of(last_segment);
+  std::size_t size = 0;
+  const auto words = read_aligned(crashed.file(last_segment), size);
+  auto bytes = std::as_bytes(std::span{words}).first(size);
+  std::uint64_t end = record_format::header_size;
+  for (;;) {
+    auto frame = record_format::decode_frame(bytes.subspan(end), 1u << 24, last_number);
+    if (frame.status != record_format::frame_status::ok) break;
+    end += frame.size;
+  }
+  BOOST_REQUIRE(end < size);
+  // Recovery looks past a bad record for the next good one: the old records
+  // after `end` would be found there, were they not salted with their old number.
+  bool older_record_follows = false;
+  for (std::uint64_t older = 1; older < last_number; ++older) {
+    older_record_follows |= record_format::find_next_frame(bytes.subspan(end), 1u << 24, older) <
+                            size - end;
+  }
+  BOOST_REQUIRE_MESSAGE(older_record_follows, "the scenario needs an old record at the end");
+
+  auto recovered = checkpoint_log::open(fs, crashed.path(), options);
+  BOOST_REQUIRE_MESSAGE(recovered, recovered.error().to_string());
+  BOOST_TEST(compare_with_model(**recovered, model) == "");
+  const auto& report = (*recovered)->recovery();
+  BOOST_TEST(report.corruptions.empty());
+  BOOST_REQUIRE_EQUAL(report.truncations.size(), 1u);
+  BOOST_TEST(report.truncations[0].file == crashed.file(last_segment));
+  BOOST_TEST(report.truncations[0].offset == end);
+  BOOST_TEST(report.truncations[0].bytes == size - end);
+  auto next = publish_and_wait(**recovered, {"after recovery"});
+  BOOST_REQUIRE(next);
+  BOOST_TEST(*next == model.next_id);
 }

@@ -55,8 +55,8 @@ result<std::unique_ptr<checkpoint_file>> checkpoint_file::read(file_system& fs,
     return status{
         code, path + ": " + record_format::describe_header_problem(check, found_version, version)};
   }
-  auto frame =
-      record_format::decode_frame(bytes.subspan(record_format::header_size), record_size_max);
+  auto frame = record_format::decode_frame(bytes.subspan(record_format::header_size),
+                                           record_size_max, record_format::no_salt);
   if (frame.status != record_format::frame_status::ok) {
     return status{errc::corruption, path + ": record at offset 16: " + frame.reason};
   }

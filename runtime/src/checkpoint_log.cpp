@@ -47,6 +47,11 @@ std::string number_name(const char* prefix, std::uint64_t number, const char* su
 std::string segment_name(std::uint64_t number) {
   return number_name("segment-", number, ".wlog");
 }
+// A compacted segment's file kept to be written over: named by its old number,
+// which only keeps names unique.
+std::string spare_name(std::uint64_t number) {
+  return number_name("spare-", number, ".wlog");
+}
 std::string snapshot_name(std::uint64_t sequence) {
   return number_name("snapshot-", sequence, ".wsnap");
 }
@@ -257,8 +262,15 @@ class checkpoint_log::impl {
   // Snapshot thread.
   void snapshot_loop();
   void write_snapshot(snapshot_job& job);
-  /// Removes a compacted segment, freeing its space a slice at a time first.
-  void release_segment(const std::string& path);
+  /// Keeps a compacted segment's file as a spare, or removes it, freeing its
+  /// space a slice at a time first.
+  void release_segment(std::uint64_t number, const std::string& path,
+                       std::weak_ptr<readable_file> reader);
+  /// A spare file no read still holds open (its old bytes must stay readable
+  /// until then), removed from the spares; nothing when there is none.
+  std::optional<std::string> take_spare();
+  /// Cuts what follows the last record in a file being written over.
+  status cut_older_bytes();
 
   file_system& fs_;
   const std::string dir_;
@@ -282,6 +294,11 @@ class checkpoint_log::impl {
   log_state state_;
   mutable std::map<std::uint64_t, segment_entry> segments_;  // mutable: readers open files lazily
   mutable log_stats counters_;
+  struct spare_file {
+    std::string path;
+    std::weak_ptr<readable_file> reader;  // a read of its old segment may still hold it
+  };
+  std::vector<spare_file> spares_;
   histogram fsync_seconds_;  // atomics: observed by the writer without state_mutex_
 
   // Snapshot files kept (oldest first) and the segment of the newest one's position
@@ -307,6 +324,7 @@ class checkpoint_log::impl {
   // Owned by the writer thread after recovery.
   std::unique_ptr<writable_file> active_;
   std::uint64_t active_number_ = 0;
+  bool active_reused_ = false;  // older bytes may follow the records: cut when sealed
   std::vector<durable_callback> awaiting_sync_;
   clock_type::time_point last_sync_ = clock_type::now();
   std::uint64_t bytes_since_snapshot_ = 0;
@@ -365,6 +383,13 @@ status checkpoint_log::impl::recover() {
       segment_files.emplace(*n, join(dir_, name));
     } else if (auto s = parse_number_name(name, "snapshot-", ".wsnap")) {
       snapshot_files.emplace(*s, join(dir_, name));
+    } else if (parse_number_name(name, "spare-", ".wlog")) {
+      if (options_.read_only) continue;
+      if (spares_.size() < options_.spare_segments_max) {
+        spares_.push_back({join(dir_, name), {}});
+      } else {
+        fs_.remove_file(join(dir_, name));
+      }
     } else if (name == "LOCK") {
       continue;
     } else if (name.ends_with(".tmp")) {
@@ -623,7 +648,8 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
     offset = size;
   }
   while (offset < size) {
-    auto frame = record_format::decode_frame(bytes.subspan(offset), options_.record_size_bytes_max);
+    auto frame = record_format::decode_frame(bytes.subspan(offset), options_.record_size_bytes_max,
+                                             segment.number);
     bool applied = false;
     if (frame.status == record_format::frame_status::ok) {
       if (!apply) {
@@ -652,8 +678,9 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
       continue;
     }
     // A bad record: skip to the next good one if any follows, else cut the tail.
-    const auto next = offset + record_format::find_next_frame(bytes.subspan(offset),
-                                                              options_.record_size_bytes_max);
+    const auto next = offset + record_format::find_next_frame(
+                                   bytes.subspan(offset), options_.record_size_bytes_max,
+                                   segment.number);
     if (next < size) {
       report_.corruptions.push_back({segment.path, offset, next - offset, frame.reason});
       segment.index_next_publish = true;
@@ -971,7 +998,8 @@ void checkpoint_log::impl::writer_loop() {
       std::lock_guard lock(append_mutex_);
       healthy = failure_.is_ok();
     }
-    if (healthy) sync_active();
+    // A clean close leaves no older bytes after the last record, as if never reused.
+    if (healthy && cut_older_bytes()) sync_active();
   }
   fire_awaiting({errc::closed, "log " + dir_ + " closed before the append was synced"});
 }
@@ -1009,6 +1037,10 @@ void checkpoint_log::impl::write_batch(record_format::word_buffer& words,
       ++end;
     }
     const std::uint64_t chunk_offset = active_->size();
+    for (auto i = first, word = first_word; i < end; word = records[i++].end_word) {
+      record_format::salt_record(reinterpret_cast<std::byte*>(words.data() + word),
+                                 active_number_);
+    }
     auto chunk = std::as_bytes(std::span{words}).subspan(first_word * word_size, chunk_bytes);
     auto written = active_->append(chunk);
     std::size_t kept_end = end;
@@ -1157,10 +1189,18 @@ void checkpoint_log::impl::enter_failed(const status& error) {
 status checkpoint_log::impl::roll_segment() {
   // The sealed segment is synced before the next one starts, so that only the
   // last segment can ever have a torn tail.
+  if (auto cut = cut_older_bytes(); !cut) return cut;
   if (auto synced = sync_active(); !synced) return synced;
   const auto number = active_number_ + 1;
   const auto path = join(dir_, segment_name(number));
-  auto file = fs_.open_for_append(path);
+  // A spare's old records cannot pass for the new segment's: their crcs are
+  // salted with their own segment's number.
+  bool reused = false;
+  if (auto spare = take_spare()) {
+    reused = bool(fs_.rename_file(*spare, path));
+    if (!reused) fs_.remove_file(*spare);
+  }
+  auto file = reused ? fs_.open_for_overwrite(path) : fs_.open_for_append(path);
   if (!file) return file.error();
   std::byte header[record_format::header_size];
   record_format::write_file_header(header, record_format::segment_magic, format_version);
@@ -1177,9 +1217,29 @@ status checkpoint_log::impl::roll_segment() {
   entry.path = path;
   entry.size = (*file)->size();
   entry.first_id = entry.end_id = state_.next_id;
+  if (reused) ++counters_.segments_reused;
   active_ = std::move(*file);
   active_number_ = number;
+  active_reused_ = reused;
   return {};
+}
+
+status checkpoint_log::impl::cut_older_bytes() {
+  if (!active_reused_) return {};
+  if (auto cut = active_->truncate(active_->size()); !cut) return cut;
+  active_reused_ = false;
+  return {};
+}
+
+std::optional<std::string> checkpoint_log::impl::take_spare() {
+  std::lock_guard lock(state_mutex_);
+  for (auto it = spares_.begin(); it != spares_.end(); ++it) {
+    if (!it->reader.expired()) continue;
+    auto path = std::move(it->path);
+    spares_.erase(it);
+    return path;
+  }
+  return std::nullopt;
 }
 
 // --- snapshots ------------------------------------------------------------------
@@ -1276,6 +1336,7 @@ void checkpoint_log::impl::finish_snapshot(snapshot_job& job) {
       m.getCovers().setOffset(job.covers_offset);
       record_format::word_buffer framed;
       record_format::append_record(framed, marker);
+      record_format::salt_record(reinterpret_cast<std::byte*>(framed.data()), active_number_);
       const std::uint64_t before = active_->size();
       if (auto written = active_->append(std::as_bytes(std::span{framed})); written) {
         std::lock_guard lock(state_mutex_);
@@ -1318,14 +1379,16 @@ void checkpoint_log::impl::write_snapshot(snapshot_job& job) {
   // Durable now: what only older snapshots needed can go.
   for (auto number : job.deletable) {
     std::string segment_path;
+    std::weak_ptr<readable_file> reader;
     {
       std::lock_guard lock(state_mutex_);
       auto it = segments_.find(number);
       if (it == segments_.end()) continue;
       segment_path = it->second.path;
+      reader = it->second.reader;
       segments_.erase(it);
     }
-    release_segment(segment_path);
+    release_segment(number, segment_path, std::move(reader));
   }
   for (auto sequence : job.stale_snapshots) {
     fs_.remove_file(join(dir_, snapshot_name(sequence)));
@@ -1333,7 +1396,19 @@ void checkpoint_log::impl::write_snapshot(snapshot_job& job) {
   fs_.sync_dir(dir_);
 }
 
-void checkpoint_log::impl::release_segment(const std::string& path) {
+void checkpoint_log::impl::release_segment(std::uint64_t number, const std::string& path,
+                                           std::weak_ptr<readable_file> reader) {
+  bool keep;
+  {
+    std::lock_guard lock(state_mutex_);
+    keep = spares_.size() < options_.spare_segments_max;  // only this thread adds spares
+  }
+  const auto spare = join(dir_, spare_name(number));
+  if (keep && fs_.rename_file(path, spare)) {
+    std::lock_guard lock(state_mutex_);
+    spares_.push_back({spare, std::move(reader)});
+    return;
+  }
   // Freeing a whole segment in one unlink holds up the writer's next fdatasync
   // behind the filesystem journal (most of the 1 KiB p99 tail in node_bench);
   // cut in slices with pauses between them, the work is spread out. A crash
@@ -1549,7 +1624,8 @@ result<stored_message> checkpoint_log::impl::read_at(std::uint64_t id,
     auto bytes = std::as_writable_bytes(std::span{buffer});
     got = file.read_at(offset, bytes);
     if (!got) return got.error();
-    auto frame = record_format::decode_frame(bytes.first(*got), std::uint32_t(length));
+    auto frame =
+        record_format::decode_frame(bytes.first(*got), std::uint32_t(length), segment_number);
     if (frame.status != record_format::frame_status::ok) return corrupt(frame.reason);
     std::uint64_t first = 0;
     std::uint64_t count = 0;

@@ -24,29 +24,34 @@ std::string trimmed(std::string path) {
 
 class memory_writable final : public writable_file {
  public:
-  memory_writable(std::shared_ptr<memory_file_system::file_data> data, std::string path)
-      : data_(std::move(data)), path_(std::move(path)) {}
+  memory_writable(std::shared_ptr<memory_file_system::file_data> data, std::string path,
+                  std::uint64_t position)
+      : data_(std::move(data)), path_(std::move(path)), position_(position) {}
 
   status append(std::span<const std::byte> bytes) override {
     std::lock_guard lock(data_->mutex);
-    data_->bytes.insert(data_->bytes.end(), bytes.begin(), bytes.end());
+    auto& file = data_->bytes;
+    if (file.size() < position_) file.resize(position_);  // cut by another handle: as POSIX, a hole
+    const auto over = std::min<std::uint64_t>(bytes.size(), file.size() - position_);
+    std::copy_n(bytes.begin(), over, file.begin() + static_cast<std::ptrdiff_t>(position_));
+    file.insert(file.end(), bytes.begin() + static_cast<std::ptrdiff_t>(over), bytes.end());
+    position_ += bytes.size();
     return {};
   }
   status sync() override { return {}; }
   status truncate(std::uint64_t size) override {
     std::lock_guard lock(data_->mutex);
     data_->bytes.resize(std::min<std::uint64_t>(size, data_->bytes.size()));
+    position_ = data_->bytes.size();
     return {};
   }
-  std::uint64_t size() const noexcept override {
-    std::lock_guard lock(data_->mutex);
-    return data_->bytes.size();
-  }
+  std::uint64_t size() const noexcept override { return position_; }
   const std::string& path() const noexcept override { return path_; }
 
  private:
   std::shared_ptr<memory_file_system::file_data> data_;
   std::string path_;
+  std::uint64_t position_;
 };
 
 class memory_readable final : public readable_file {
@@ -84,7 +89,16 @@ result<std::unique_ptr<writable_file>> memory_file_system::open_for_append(
   if (dirs_.count(parent_of(path)) == 0) return missing("open for append", path);
   auto& data = files_[path];
   if (!data) data = std::make_shared<file_data>();
-  return std::unique_ptr<writable_file>(new memory_writable(data, path));
+  std::lock_guard file_lock(data->mutex);
+  return std::unique_ptr<writable_file>(new memory_writable(data, path, data->bytes.size()));
+}
+
+result<std::unique_ptr<writable_file>> memory_file_system::open_for_overwrite(
+    const std::string& path) {
+  std::lock_guard lock(mutex_);
+  auto it = files_.find(path);
+  if (it == files_.end()) return missing("open for overwrite", path);
+  return std::unique_ptr<writable_file>(new memory_writable(it->second, path, 0));
 }
 
 result<std::unique_ptr<readable_file>> memory_file_system::open_for_read(const std::string& path) {

@@ -143,6 +143,13 @@ result<std::unique_ptr<writable_file>> posix_file_system::open_for_append(const 
       new posix_writable_file(fd, path, static_cast<std::uint64_t>(st.st_size)));
 }
 
+result<std::unique_ptr<writable_file>> posix_file_system::open_for_overwrite(
+    const std::string& path) {
+  const int fd = open_retrying(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return os_error(errno, "open " + path + " for overwrite");
+  return std::unique_ptr<writable_file>(new posix_writable_file(fd, path, 0));
+}
+
 result<std::unique_ptr<readable_file>> posix_file_system::open_for_read(const std::string& path) {
   const int fd = open_retrying(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return os_error(errno, "open " + path + " for read");

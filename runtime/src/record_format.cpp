@@ -19,6 +19,15 @@ std::uint32_t frame_crc(const std::byte* length_bytes, const std::byte* payload,
   return crc32c::extend(crc, payload, payload_size);
 }
 
+// The salt goes last, so the writer can add it to a crc computed before it knew it.
+std::uint32_t salted(std::uint32_t crc, std::uint64_t salt) {
+  if (salt == no_salt) return crc;
+  std::byte bytes[8];
+  store_u32(bytes, std::uint32_t(salt));
+  store_u32(bytes + 4, std::uint32_t(salt >> 32));
+  return crc32c::extend(crc, bytes, sizeof bytes);
+}
+
 // A flat Cap'n Proto message starts with its segment table: (count - 1), then
 // each segment's size in words, padded to a word. Checking that the table adds
 // up to the frame's length rejects nearly every false start cheaply.
@@ -118,7 +127,12 @@ void append_record(word_buffer& out, capnp::MessageBuilder& message) {
   store_u32(frame_bytes + 4, frame_crc(frame_bytes, payload, payload_size));
 }
 
-frame decode_frame(std::span<const std::byte> bytes, std::uint32_t record_size_max) {
+void salt_record(std::byte* frame, std::uint64_t salt) {
+  store_u32(frame + 4, salted(load_u32(frame + 4), salt));
+}
+
+frame decode_frame(std::span<const std::byte> bytes, std::uint32_t record_size_max,
+                   std::uint64_t salt) {
   frame result;
   if (bytes.size() < frame_header_size) {
     result.status = frame_status::incomplete;
@@ -142,7 +156,7 @@ frame decode_frame(std::span<const std::byte> bytes, std::uint32_t record_size_m
     result.reason = "bad Cap'n Proto segment table";
     return result;
   }
-  if (load_u32(bytes.data() + 4) != frame_crc(bytes.data(), payload, length)) {
+  if (load_u32(bytes.data() + 4) != salted(frame_crc(bytes.data(), payload, length), salt)) {
     result.reason = "checksum mismatch";
     return result;
   }
@@ -152,10 +166,11 @@ frame decode_frame(std::span<const std::byte> bytes, std::uint32_t record_size_m
   return result;
 }
 
-std::size_t find_next_frame(std::span<const std::byte> bytes, std::uint32_t record_size_max) {
+std::size_t find_next_frame(std::span<const std::byte> bytes, std::uint32_t record_size_max,
+                            std::uint64_t salt) {
   for (std::size_t offset = word_size; offset + frame_header_size <= bytes.size();
        offset += word_size) {
-    if (decode_frame(bytes.subspan(offset), record_size_max).status == frame_status::ok) {
+    if (decode_frame(bytes.subspan(offset), record_size_max, salt).status == frame_status::ok) {
       return offset;
     }
   }

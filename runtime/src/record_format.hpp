@@ -3,12 +3,16 @@
 //
 // Segment file "segment-<20-digit number>.wlog":
 //   header  [magic "WEIRLOG\0" 8][format version u32 LE][crc32c of the 12 bytes before u32 LE]
-//   records back to back, each [length u32 LE][crc u32 LE][payload: `length` bytes]
+//   records back to back, each [length u32 LE][crc u32 LE][payload: `length` bytes];
+//   after the last record, in a segment file that was reused, older bytes may follow
 // Snapshot file "snapshot-<20-digit sequence>.wsnap":
 //   header  [magic "WEIRSNP\0" 8][format version u32 LE][crc32c u32 LE], then one record.
 //
 // The crc covers the length bytes and the payload, so a flipped length is caught
-// too. The payload is a flat Cap'n Proto message (segment table + segments), so
+// too, and in segment files then the segment's number (u64 LE, the "salt"): a
+// compacted segment's file is reused for a later segment, and the records of its
+// earlier life must not pass for records of the new one. Snapshot and stage
+// files are not salted (no_salt). The payload is a flat Cap'n Proto message (segment table + segments), so
 // its length is a multiple of 8 and every record starts 8-byte aligned; recovery
 // relies on that to look for the next good record after a corrupt one.
 
@@ -76,8 +80,15 @@ std::string describe_header_problem(header_check check, std::uint32_t found_vers
 result<std::vector<capnp::word>> read_file_aligned(file_system& fs, const std::string& path,
                                                    std::uint64_t& size_bytes);
 
-/// Appends one framed record holding `message` to `out` (which stays 8-byte aligned).
+/// Appends one framed record holding `message` to `out` (which stays 8-byte aligned),
+/// its crc not yet salted.
 void append_record(word_buffer& out, capnp::MessageBuilder& message);
+
+inline constexpr std::uint64_t no_salt = 0;
+
+/// Mixes `salt` into the crc of the framed record starting at `frame`. Done once, by
+/// the writer, when it knows which segment the record goes to.
+void salt_record(std::byte* frame, std::uint64_t salt);
 
 /// Outcome of looking at the bytes at one offset.
 enum class frame_status {
@@ -93,12 +104,15 @@ struct frame {
   const char* reason = "";               ///< why it is not ok
 };
 
-/// Decodes the frame at the start of `bytes` (which must be 8-byte aligned).
-frame decode_frame(std::span<const std::byte> bytes, std::uint32_t record_size_max);
+/// Decodes the frame at the start of `bytes` (which must be 8-byte aligned) whose crc
+/// was salted with `salt`.
+frame decode_frame(std::span<const std::byte> bytes, std::uint32_t record_size_max,
+                   std::uint64_t salt);
 
 /// Offset (relative to `bytes`, a multiple of 8, > 0) of the next position at which a
-/// valid frame starts, or bytes.size() when there is none.
-std::size_t find_next_frame(std::span<const std::byte> bytes, std::uint32_t record_size_max);
+/// valid frame salted with `salt` starts, or bytes.size() when there is none.
+std::size_t find_next_frame(std::span<const std::byte> bytes, std::uint32_t record_size_max,
+                            std::uint64_t salt);
 
 inline std::uint32_t load_u32(const std::byte* p) {
   return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |

@@ -164,8 +164,22 @@ status fault_injection_fs::take_sync_fault(const std::string& what) {
 
 result<std::unique_ptr<writable_file>> fault_injection_fs::open_for_append(
     const std::string& path) {
+  return open_tracked(path, false);
+}
+
+result<std::unique_ptr<writable_file>> fault_injection_fs::open_for_overwrite(
+    const std::string& path) {
+  return open_tracked(path, true);
+}
+
+result<std::unique_ptr<writable_file>> fault_injection_fs::open_tracked(const std::string& path,
+                                                                        bool overwrite) {
   std::lock_guard lock(mutex_);
-  if (auto s = check_alive(generation_, "open " + path + " for append"); !s) return s;
+  if (auto s = check_alive(generation_,
+                           "open " + path + (overwrite ? " for overwrite" : " for append"));
+      !s) {
+    return s;
+  }
   const std::string key = normalize(path);
   auto it = files_.find(key);
   std::shared_ptr<file_state> state;
@@ -183,7 +197,7 @@ result<std::unique_ptr<writable_file>> fault_injection_fs::open_for_append(
       state->entry_durable = true;
     }
   }
-  auto file = base_.open_for_append(path);
+  auto file = overwrite ? base_.open_for_overwrite(path) : base_.open_for_append(path);
   if (!file) return file.error();
   files_.emplace(key, state);  // no-op when already tracked
   return std::unique_ptr<writable_file>(

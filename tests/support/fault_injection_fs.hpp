@@ -6,8 +6,10 @@
 //
 // Simplifications, deliberate: a crash removes a not-yet-durable rename target
 // rather than restoring what the name held before; removals are not undone
-// (a removed file is forgotten, never resurrected); directories made with
-// create_dirs are treated as durable.
+// (a removed file is forgotten, never resurrected); a file opened for
+// overwrite is cut at its synced size plus the torn part, where a real disk
+// would keep its older bytes after that; directories made with create_dirs are
+// treated as durable.
 
 #include <atomic>
 #include <chrono>
@@ -34,6 +36,8 @@ class fault_injection_fs final : public weir::file_system {
   fault_injection_fs& operator=(const fault_injection_fs&) = delete;
 
   weir::result<std::unique_ptr<weir::writable_file>> open_for_append(
+      const std::string& path) override;
+  weir::result<std::unique_ptr<weir::writable_file>> open_for_overwrite(
       const std::string& path) override;
   weir::result<std::unique_ptr<weir::readable_file>> open_for_read(
       const std::string& path) override;
@@ -85,6 +89,9 @@ class fault_injection_fs final : public weir::file_system {
  private:
   class tracked_writable;
   class tracked_readable;
+
+  weir::result<std::unique_ptr<weir::writable_file>> open_tracked(const std::string& path,
+                                                                  bool overwrite);
 
   // Shared with open writable files so that a file renamed while open keeps
   // its own record; a removed file's record is simply dropped from files_.

@@ -9,8 +9,9 @@ $Cxx.namespace("weir::schema");
 using import "envelope.capnp".Envelope;
 using import "envelope.capnp".IdRange;
 
-const logFormatVersion :UInt32 = 1;
+const logFormatVersion :UInt32 = 2;
 # Written into every segment and snapshot header; a reader refuses other versions.
+# 2: segment record crcs are salted with the segment number (files are reused).
 
 struct LogRecord {
   union {

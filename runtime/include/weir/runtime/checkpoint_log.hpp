@@ -29,6 +29,9 @@ struct log_options {
   std::uint64_t pending_bytes_max = 8ull << 20;       ///< appends wait while this much is unwritten
   std::uint64_t index_interval_bytes = 64u << 10;     ///< one read index entry per this many bytes
   std::uint64_t snapshot_every_bytes = 256ull << 20;  ///< automatic snapshot; 0 = only on request
+  /// Compacted segment files kept to be written over by later segments, which
+  /// syncs faster than growing new files; 0 deletes them.
+  std::uint32_t spare_segments_max = 4;
   bool read_only = false;            ///< inspect only: nothing is truncated, created or written
   bool verify_all_segments = false;  ///< also CRC-check segments a snapshot covers
   /// Called from open() while recovery reads segments: after each segment, at most
@@ -143,6 +146,7 @@ struct log_stats {
   std::uint64_t append_errors = 0;
   std::uint64_t sync_errors = 0;
   std::uint64_t corrupt_reads = 0;  ///< read() calls that met a bad record
+  std::uint64_t segments_reused = 0;  ///< segments written over a compacted segment's file
   /// Seconds each fdatasync of the writer took (group commits and segment seals),
   /// failed ones included; `fsync_seconds.count` equals `syncs`.
   histogram_snapshot fsync_seconds = {};

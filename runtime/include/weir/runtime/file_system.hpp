@@ -14,7 +14,8 @@
 
 namespace weir {
 
-/// A file opened for appending. Not thread-safe: one writer owns it.
+/// A file opened for appending, or for writing over an old file from its start.
+/// Not thread-safe: one writer owns it.
 class writable_file {
  public:
   virtual ~writable_file() = default;
@@ -29,7 +30,8 @@ class writable_file {
   /// Cuts the file to `size` bytes (used to undo a failed append); appends continue there.
   virtual status truncate(std::uint64_t size) = 0;
 
-  /// Bytes in the file, including appended but unsynced ones.
+  /// Bytes written, including unsynced ones: where the next append goes. In a file
+  /// opened for overwrite, older bytes past it are not counted (truncate cuts them).
   virtual std::uint64_t size() const noexcept = 0;
 
   /// The path it was opened with, for error messages.
@@ -58,6 +60,10 @@ class file_system {
 
   /// Opens `path` for appending at its end, creating it if missing.
   virtual result<std::unique_ptr<writable_file>> open_for_append(const std::string& path) = 0;
+
+  /// Opens an existing file to write over it from its start, keeping its blocks:
+  /// overwriting allocated blocks costs the disk less than growing a file.
+  virtual result<std::unique_ptr<writable_file>> open_for_overwrite(const std::string& path) = 0;
 
   /// Opens an existing file for reading.
   virtual result<std::unique_ptr<readable_file>> open_for_read(const std::string& path) = 0;
@@ -92,6 +98,7 @@ class file_system {
 class posix_file_system final : public file_system {
  public:
   result<std::unique_ptr<writable_file>> open_for_append(const std::string& path) override;
+  result<std::unique_ptr<writable_file>> open_for_overwrite(const std::string& path) override;
   result<std::unique_ptr<readable_file>> open_for_read(const std::string& path) override;
   result<std::vector<std::string>> list_dir(const std::string& dir) override;
   status create_dirs(const std::string& dir) override;

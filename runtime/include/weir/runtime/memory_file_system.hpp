@@ -16,6 +16,7 @@ namespace weir {
 class memory_file_system final : public file_system {
  public:
   result<std::unique_ptr<writable_file>> open_for_append(const std::string& path) override;
+  result<std::unique_ptr<writable_file>> open_for_overwrite(const std::string& path) override;
   result<std::unique_ptr<readable_file>> open_for_read(const std::string& path) override;
   result<std::vector<std::string>> list_dir(const std::string& dir) override;
   status create_dirs(const std::string& dir) override;
