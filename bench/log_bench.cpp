@@ -7,7 +7,8 @@
 //
 // What it measures (see docs/benchmarks.md):
 //   ceiling    raw pwrite + fdatasync of the same bytes in group-commit-sized chunks,
-//              and 4 KiB append + fdatasync (the cost of one sync);
+//              appended and written over a file already written (as into a reused
+//              segment), and 4 KiB append + fdatasync (the cost of one sync);
 //   appends    publish() of 100 B and 1 KiB payloads under sync `always` (group
 //              commit) and `none`, one message per call, plus 64 per call as extra rows,
 //              timed after an untimed warm-up of a quarter of the run;
@@ -196,6 +197,8 @@ class raw_file {
   void sync() {
     if (::fdatasync(fd_) != 0) fail("fdatasync " + path_ + ": " + std::strerror(errno));
   }
+  // Later appends write over the file from its start, keeping its blocks.
+  void rewind() { size_ = 0; }
 
  private:
   std::string path_;
@@ -230,11 +233,22 @@ enum class raw_sync { each_chunk, at_end, never };
 
 // Sequential write of `total` bytes in `chunk`-sized appends. With an fdatasync after
 // each chunk it is the best a group commit of that batch size could do; with one at
-// the end it is the disk's bandwidth; without any it is the page cache's.
+// the end it is the disk's bandwidth; without any it is the page cache's. With
+// `overwrite`, the file is first written in full (untimed), and the timed writes go
+// over it: what the log's writer does in a reused segment file.
 double raw_write_mb_per_s(const std::string& dir, std::uint64_t total, std::size_t chunk,
-                          raw_sync sync) {
+                          raw_sync sync, bool overwrite) {
   const auto buffer = filler(chunk);
   raw_file file(dir + "/raw-ceiling.bin");
+  if (overwrite) {
+    for (std::uint64_t written = 0; written < total; written += chunk) {
+      file.append(std::span{buffer}.first(
+          static_cast<std::size_t>(std::min<std::uint64_t>(chunk, total - written))));
+    }
+    file.sync();
+    settle(dir);
+    file.rewind();
+  }
   const auto start = clock_type::now();
   for (std::uint64_t written = 0; written < total; written += chunk) {
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, total - written));
@@ -742,6 +756,7 @@ int main(int argc, char** argv) {
     std::size_t chunk;
     raw_sync sync;
     std::vector<double> rates;
+    bool overwrite = false;
   };
   std::vector<ceiling_row> ceilings;
   for (std::size_t chunk : {std::size_t{256} << 10, options.chunk_bytes, std::size_t{4} << 20}) {
@@ -751,6 +766,7 @@ int main(int argc, char** argv) {
   }
   std::sort(ceilings.begin(), ceilings.end(),
             [](const auto& a, const auto& b) { return a.chunk < b.chunk; });
+  ceilings.push_back({options.chunk_bytes, raw_sync::each_chunk, {}, true});
   ceilings.push_back({options.chunk_bytes, raw_sync::at_end, {}});
   ceilings.push_back({options.chunk_bytes, raw_sync::never, {}});
 
@@ -766,7 +782,8 @@ int main(int argc, char** argv) {
     for (auto& row : ceilings) {
       tasks.push_back([&, of] {
         progress("ceiling: raw writes of " + bytes_text(static_cast<double>(row.chunk)) + of);
-        row.rates.push_back(raw_write_mb_per_s(work, options.target_bytes, row.chunk, row.sync));
+        row.rates.push_back(
+            raw_write_mb_per_s(work, options.target_bytes, row.chunk, row.sync, row.overwrite));
       });
     }
     tasks.push_back([&, of] {
@@ -817,7 +834,7 @@ int main(int argc, char** argv) {
   double raw = 0;
   double raw_best = 0;
   for (const auto& row : ceilings) {
-    if (row.sync == raw_sync::each_chunk && row.chunk == options.chunk_bytes) {
+    if (row.sync == raw_sync::each_chunk && row.chunk == options.chunk_bytes && !row.overwrite) {
       raw = median(row.rates);
       raw_best = best(row.rates);
     }
@@ -848,7 +865,9 @@ int main(int argc, char** argv) {
     switch (row.sync) {
       case raw_sync::each_chunk:
         what = "write " + chunk + " + fdatasync, repeated" +
-               (row.chunk == options.chunk_bytes ? "  <- reference" : "");
+               (row.overwrite ? ", over a file already written (a reused segment)"
+                : row.chunk == options.chunk_bytes ? "  <- reference"
+                                                   : "");
         break;
       case raw_sync::at_end:
         what = "write " + chunk + " chunks, one fdatasync at the end";

@@ -909,6 +909,7 @@ result<caf::actor> spawn_queue(caf::actor_system& system, file_system& fs, queue
     owned_fs = std::make_shared<memory_file_system>();
     storage = owned_fs.get();
     options.log.sync = sync_policy{sync_policy::mode::none, {}};
+    options.log.spare_segments_max = 0;  // a spare in memory only holds memory
     if (options.data_dir.empty()) options.data_dir = "/memory/" + options.name;
   }
   auto log = checkpoint_log::open(*storage, options.data_dir, options.log);
