@@ -311,3 +311,24 @@ BOOST_FIXTURE_TEST_CASE(crash_while_a_writer_thread_appends, fixture) {
   BOOST_TEST(size >= synced.load());
   BOOST_TEST(size <= synced.load() + 100);
 }
+
+BOOST_FIXTURE_TEST_CASE(a_file_written_over_is_cut_at_its_synced_size_by_a_crash, fixture) {
+  {
+    auto file = open("spare");
+    BOOST_REQUIRE(fs.sync_dir(dir.path()).is_ok());
+    BOOST_REQUIRE(file->append(as_bytes("older bytes of a compacted segment")).is_ok());
+    BOOST_REQUIRE(file->sync().is_ok());
+  }
+  auto file = fs.open_for_overwrite(dir.file("spare"));
+  BOOST_REQUIRE_MESSAGE(file, file.error().to_string());
+  BOOST_REQUIRE((*file)->append(as_bytes("NEW|")).is_ok());
+  BOOST_REQUIRE((*file)->sync().is_ok());
+  BOOST_REQUIRE((*file)->append(as_bytes("unsynced")).is_ok());
+  BOOST_TEST(disk_contents(dir.file("spare")) == "NEW|unsyncedof a compacted segment");
+
+  // The documented simplification: cut at the synced size, older bytes and all.
+  BOOST_REQUIRE(fs.crash().is_ok());
+  BOOST_TEST(disk_contents(dir.file("spare")) == "NEW|");
+  fs.restart();
+  BOOST_TEST(!fs.open_for_overwrite(dir.file("missing")));
+}
