@@ -112,6 +112,14 @@ void random_operation(std::mt19937_64& random, checkpoint_log& log, log_model& m
   }
 }
 
+/// 4 KiB segments (the least allowed), snapshots only on request.
+log_options small_segments() {
+  log_options options;
+  options.segment_size_bytes_max = 4096;
+  options.snapshot_every_bytes = 0;
+  return options;
+}
+
 log_options unsynced_one_segment() {
   log_options options;
   options.sync = *sync_policy::parse("none");
@@ -264,9 +272,7 @@ BOOST_AUTO_TEST_CASE(bit_flips_never_yield_a_wrong_message_nor_drop_a_good_one) 
   posix_file_system fs;
   log_model model;
   std::mt19937_64 random(11);
-  log_options options;
-  options.segment_size_bytes_max = 4096;
-  options.snapshot_every_bytes = 0;
+  auto options = small_segments();
   {
     auto log = checkpoint_log::open(fs, original.path(), options);
     BOOST_REQUIRE(log);
@@ -326,9 +332,7 @@ BOOST_AUTO_TEST_CASE(a_corrupt_snapshot_falls_back_to_the_previous_one) {
   posix_file_system fs;
   log_model model;
   std::mt19937_64 random(5);
-  log_options options;
-  options.segment_size_bytes_max = 4096;
-  options.snapshot_every_bytes = 0;
+  auto options = small_segments();
   {
     auto log = checkpoint_log::open(fs, dir.path(), options);
     BOOST_REQUIRE(log);
@@ -355,9 +359,7 @@ BOOST_AUTO_TEST_CASE(with_every_snapshot_corrupt_no_ready_message_is_lost) {
   posix_file_system fs;
   log_model model;
   std::mt19937_64 random(9);
-  log_options options;
-  options.segment_size_bytes_max = 4096;
-  options.snapshot_every_bytes = 0;
+  auto options = small_segments();
   {
     auto log = checkpoint_log::open(fs, dir.path(), options);
     BOOST_REQUIRE(log);
@@ -466,9 +468,7 @@ BOOST_AUTO_TEST_CASE(recovery_reports_its_progress_per_segment_and_within_large_
   // Many small segments, with a snapshot: only the segments after it are read.
   {
     temp_dir dir;
-    log_options options;
-    options.segment_size_bytes_max = 4096;
-    options.snapshot_every_bytes = 0;
+    auto options = small_segments();
     {
       auto log = checkpoint_log::open(fs, dir.path(), options);
       BOOST_REQUIRE(log);
@@ -545,9 +545,7 @@ BOOST_AUTO_TEST_CASE(a_crash_in_a_reused_segment_file_keeps_its_older_records_ou
   temp_dir original;
   posix_file_system fs;
   log_model model;
-  log_options options;
-  options.segment_size_bytes_max = 4096;
-  options.snapshot_every_bytes = 0;
+  auto options = small_segments();
   auto log = checkpoint_log::open(fs, original.path(), options);
   BOOST_REQUIRE(log);
   auto publish_batch = [&](const std::string& tag) {
