@@ -12,6 +12,12 @@
 #include <mutex>
 #include <thread>
 
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
 #include "fault_injection_fs.hpp"
 #include "log_model.hpp"
 #include "temp_dir.hpp"
@@ -61,6 +67,32 @@ std::size_t count_files(const std::string& dir, const std::string& suffix) {
     if (entry.path().string().ends_with(suffix)) ++n;
   }
   return n;
+}
+
+/// Pages of `path` in the page cache, and all its pages (mincore over a mapping).
+std::pair<std::size_t, std::size_t> resident_pages(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  BOOST_REQUIRE(fd >= 0);
+  const auto size = static_cast<std::size_t>(::lseek(fd, 0, SEEK_END));
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> in_core((size + page - 1) / page);
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  BOOST_REQUIRE(map != MAP_FAILED);
+  BOOST_REQUIRE(::mincore(map, size, in_core.data()) == 0);
+  ::munmap(map, size);
+  std::size_t resident = 0;
+  for (auto c : in_core) resident += c & 1u;
+  return {resident, in_core.size()};
+}
+
+std::vector<std::string> segment_paths(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().filename().string().starts_with("segment-")) out.push_back(entry.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace
@@ -405,6 +437,60 @@ BOOST_AUTO_TEST_CASE(compacted_segment_files_are_written_over_by_later_segments)
   BOOST_TEST(compare_with_model(**reopened, model) == "");
   BOOST_TEST(!(*reopened)->recovery().found_damage());
   BOOST_TEST((*reopened)->recovery().warnings.empty());
+}
+
+BOOST_AUTO_TEST_CASE(delivered_messages_leave_the_page_cache_once_synced) {
+  temp_dir dir;
+  struct statfs where {};
+  BOOST_REQUIRE(::statfs(dir.path().c_str(), &where) == 0);
+  if (where.f_type == TMPFS_MAGIC) {
+    BOOST_TEST_MESSAGE("skipped: " << dir.path() << " is on tmpfs, whose pages are its storage");
+    return;
+  }
+  posix_file_system fs;
+  for (const auto mode : {sync_policy::mode::always, sync_policy::mode::none}) {
+    temp_dir log_dir;
+    log_options options;
+    options.segment_size_bytes_max = 1u << 20;
+    options.sync = sync_policy{mode, {}};
+    auto log = checkpoint_log::open(fs, log_dir.path(), options);
+    BOOST_REQUIRE(log);
+    const auto published = publish_batches(**log, 640, "m", 1000);  // 3.2 MB: four segments
+    const auto segments = segment_paths(log_dir.path());
+    BOOST_REQUIRE(segments.size() >= 4u);
+    for (const auto& path : segments) {
+      const auto [resident, pages] = resident_pages(path);
+      BOOST_REQUIRE_MESSAGE(resident * 10 >= pages * 9, path << ": " << resident << " of " << pages
+                                                             << " pages in memory just after writing");
+    }
+    // Delivered up to the middle (of the second segment): the next sync lets the bytes before go.
+    (*log)->release_cached_below(published.size() / 2);
+    BOOST_REQUIRE(publish_and_wait(**log, {"after"}));
+    // The writer lets them go after it confirmed the sync: wait for it, boundedly.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (mode == sync_policy::mode::always && resident_pages(segments[0]).first != 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    const auto first = resident_pages(segments[0]);
+    const auto last = resident_pages(segments.back());
+    if (mode == sync_policy::mode::always) {
+      BOOST_TEST(first.first == 0u);
+      const auto middle = resident_pages(segments[1]);  // its first part went
+      BOOST_TEST(middle.first * 10 < middle.second * 9);
+      BOOST_TEST(middle.first > 0u);
+    } else {
+      // Unsynced bytes are never dropped: the hint must not start a writeback.
+      BOOST_TEST(first.first * 10 >= first.second * 9);
+    }
+    BOOST_TEST(last.first * 10 >= last.second * 9);  // not yet delivered
+    // Read back from the disk, the same bytes.
+    for (std::uint64_t id = 1; id < published.size(); id += 97) {
+      auto message = (*log)->read(id);
+      BOOST_REQUIRE(message);
+      BOOST_TEST(message->payload == published[id]);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(spares_beyond_the_limit_are_deleted_at_open_and_none_are_kept_at_zero) {

@@ -244,6 +244,13 @@ result<std::shared_ptr<void>> posix_file_system::lock_file(const std::string& pa
   return std::shared_ptr<void>(nullptr, [fd](void*) { ::close(fd); });
 }
 
+void posix_file_system::drop_cached(const std::string& path, std::uint64_t end) {
+  const int fd = open_retrying(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;  // a hint: a file compacted meanwhile has nothing to drop
+  ::posix_fadvise(fd, 0, static_cast<off_t>(end), POSIX_FADV_DONTNEED);
+  ::close(fd);
+}
+
 status posix_file_system::sync_dir(const std::string& dir) {
   const int fd = open_retrying(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return os_error(errno, "open directory " + dir + " for sync");

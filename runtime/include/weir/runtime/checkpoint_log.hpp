@@ -190,6 +190,10 @@ class checkpoint_log {
   /// Blocks until every append accepted so far is synced, whatever the policy.
   status sync();
 
+  /// A hint that messages below `id` were delivered and will rarely be read again:
+  /// once synced, the page cache may let their bytes go (see docs/checkpoint-log.md).
+  void release_cached_below(std::uint64_t id) noexcept;
+
   /// Writes an ack-state snapshot covering everything accepted so far, then deletes
   /// segments whose messages are all acked or dead-lettered. Blocks until the
   /// snapshot is durable; appends keep flowing meanwhile (it is written off the

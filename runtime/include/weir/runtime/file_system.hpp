@@ -92,6 +92,13 @@ class file_system {
   /// Takes an exclusive lock on `path` (created if missing) until the returned
   /// handle is destroyed; in_use when another holder has it, even in another process.
   virtual result<std::shared_ptr<void>> lock_file(const std::string& path) = 0;
+
+  /// A hint that the synced bytes of `path` below `end` will rarely be read again:
+  /// the memory caching them may be freed. Nothing by default.
+  virtual void drop_cached(const std::string& path, std::uint64_t end) {
+    (void)path;
+    (void)end;
+  }
 };
 
 /// The real POSIX file system.
@@ -109,6 +116,7 @@ class posix_file_system final : public file_system {
   status truncate_file(const std::string& path, std::uint64_t size) override;
   status sync_dir(const std::string& dir) override;
   result<std::shared_ptr<void>> lock_file(const std::string& path) override;
+  void drop_cached(const std::string& path, std::uint64_t end) override;
 };
 
 }  // namespace weir
