@@ -137,6 +137,7 @@ struct queue_state {
   std::multimap<time_point, ready_entry> delayed;
   std::unordered_map<std::uint64_t, std::string> last_errors;  // of messages not yet acked
   std::uint64_t log_cursor = 1;  // ids below have been taken into `ready` (or are done)
+  std::uint64_t first_delivered_max = 0;  // first deliveries go in id order
   std::unordered_map<std::uint64_t, producer_entry> producers;
   // The queue publishes to its dead-letter queue as a producer of its own.
   std::uint64_t dlq_producer_id = 0;
@@ -351,6 +352,7 @@ void dispatch(queue_actor* self) {
       }
       for (const auto& d : batch.deliveries) {
         if (d.attempt > 1) ++state.counters->redelivered;
+        if (d.attempt == 1) state.first_delivered_max = std::max(state.first_delivered_max, d.id);
         attempts.push_back({d.id, d.attempt});
         state.in_flight[d.id] = {address, d.attempt, deadline};
       }
@@ -367,6 +369,8 @@ void dispatch(queue_actor* self) {
       refill(self);
     }
   }
+  // Bodies delivered once are read again only for a redelivery.
+  state.log->release_cached_below(state.first_delivered_max + 1);
   schedule_tick(self);
 }
 
