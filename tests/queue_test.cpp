@@ -9,11 +9,13 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 #include <caf/all.hpp>
 
 #include "actor_test_config.hpp"
 #include "fault_injection_fs.hpp"
+#include "page_cache.hpp"
 #include "temp_dir.hpp"
 #include "test_helpers.hpp"
 #include "weir/actors/queue.hpp"
@@ -187,6 +189,45 @@ BOOST_FIXTURE_TEST_CASE(confirms_once_durable_and_delivers_within_credit, fixtur
   BOOST_TEST(s.acked == 10u);
   BOOST_TEST(s.ready == 0u);
   BOOST_TEST(s.unacked == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(delivered_messages_leave_the_page_cache_undelivered_ones_stay, fixture) {
+  if (on_tmpfs(dir.path())) {
+    BOOST_TEST_MESSAGE("skipped: " << dir.path() << " is on tmpfs, whose pages are its storage");
+    return;
+  }
+  auto opts = options("cached");
+  opts.log.segment_size_bytes_max = 64u << 10;
+  auto q = queue(opts);
+  for (int batch = 0; batch < 4; ++batch) {  // a 50 KB record in each of four segments
+    std::vector<std::string> bodies;
+    for (int i = 0; i < 50; ++i) {
+      bodies.push_back(std::string(1000, static_cast<char>('a' + i % 26)));
+    }
+    publish(q, 1, 1, 1 + 50 * static_cast<std::uint64_t>(batch), bodies);
+    await_confirm();
+  }
+  const auto first_segment = opts.data_dir + "/segment-00000000000000000001.wlog";
+  const auto [cached_before, pages] = resident_pages(first_segment);
+  BOOST_REQUIRE(pages > 0u);
+  BOOST_REQUIRE(cached_before * 10 >= pages * 9);
+  // Undelivered, its pages stay through later syncs.
+  publish(q, 1, 1, 201, {"later"});
+  await_confirm();
+  BOOST_TEST(resident_pages(first_segment).first * 10 >= pages * 9);
+
+  self->send(q, subscribe_atom::value, std::int64_t{100});  // the first two segments only
+  BOOST_REQUIRE_EQUAL(await_deliveries(100).size(), 100u);
+  publish(q, 1, 1, 202, {"sync"});  // the drop follows a sync
+  await_confirm();
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (resident_pages(first_segment).first != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  BOOST_TEST(resident_pages(first_segment).first == 0u);
+  const auto last_segment = opts.data_dir + "/segment-00000000000000000004.wlog";
+  const auto [cached_last, last_pages] = resident_pages(last_segment);
+  BOOST_TEST(cached_last * 10 >= last_pages * 9);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_delivery_batch_holds_at_most_a_quarter_of_the_credit, fixture) {
