@@ -47,9 +47,10 @@ int main(int argc, char** argv) {
 
   weir::log_to_stderr();
   config cfg;
+  // Declared first: the queues' logs use it until the actor system is gone.
+  weir::posix_file_system fs;
   caf::actor_system system{cfg};
   caf::scoped_actor self{system};
-  weir::posix_file_system fs;
 
   weir::queue_options dlq_options;
   dlq_options.name = "orders.dlq";
