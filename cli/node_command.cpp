@@ -49,8 +49,8 @@ int run_node(const node_command_options& command) {
   }
 
   system_config config;
+  posix_file_system fs;  // first: the queues' logs use it until the actor system is gone
   caf::actor_system system{config};
-  posix_file_system fs;
   auto started = node::start(system, fs, options);
   if (!started) {
     std::cerr << "weir node: " << started.error().to_string() << "\n";

@@ -168,8 +168,8 @@ int run_topology(const run_options& options) {
   topology.graph.recovery_progress(
       [](const std::string& queue) { return progress_bar::callback("recovering " + queue); });
   system_config config;
+  posix_file_system fs;  // first: the queues' logs use it until the actor system is gone
   caf::actor_system system{config};
-  posix_file_system fs;
   // Bound before the run starts, so that a port in use starts nothing; it
   // answers once the run is there.
   std::mutex live_mutex;

@@ -47,8 +47,8 @@ int main(int argc, char** argv) {
   }
   weir::log_to_stderr();
   config cfg;
+  weir::posix_file_system fs;  // first: the queues' logs use it until the actor system is gone
   caf::actor_system system{cfg};
-  weir::posix_file_system fs;
   auto run = wordcount.start(system, fs, argv[2]);
   if (!run) {
     std::cerr << "wordcount: " << run.error().to_string() << "\n";
