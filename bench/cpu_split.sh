@@ -3,8 +3,8 @@
 # loopback, with the rates. Steadier than node_bench's rates on a noisy VM, so
 # it is the figure to compare two builds by (run them alternately).
 #
-# usage: bench/cpu_split.sh WEIR [COUNT] [SIZE]    (defaults: 2000000 messages, 100 B)
-# The settings are node_bench's: consume --credit 4096, produce --window 20000 --batch 500.
+# usage: [CREDIT=C] bench/cpu_split.sh WEIR [COUNT] [SIZE]    (defaults: 2000000 messages, 100 B)
+# The settings are node_bench's: consume --credit 32768, produce --window 20000 --batch 500.
 set -euo pipefail
 weir=${1:?usage: bench/cpu_split.sh WEIR [COUNT] [SIZE]}
 count=${2:-2000000}
@@ -25,7 +25,7 @@ kill -0 "$node" 2>/dev/null || { cat "$dir/node.err" >&2; exit 1; }
 
 TIMEFORMAT='%U %S'
 { time "$weir" consume --connect "tcp://127.0.0.1:$port" --queue q --count "$count" \
-    --credit 4096 --idle-exit 30 >"$dir/consume.out" 2>/dev/null; } 2>"$dir/consume.cpu" &
+    --credit "${CREDIT:-32768}" --idle-exit 30 >"$dir/consume.out" 2>/dev/null; } 2>"$dir/consume.cpu" &
 consumer=$!
 { time "$weir" produce --connect "tcp://127.0.0.1:$port" --queue q --count "$count" \
     --size "$size" --window 20000 --batch 500 --timeout 120 >"$dir/produce.out" 2>/dev/null; } \

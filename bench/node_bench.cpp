@@ -12,7 +12,7 @@
 // its first message to its last; the rate with start-up and shutdown is
 // printed beside it.
 //
-//   node_bench --weir PATH [--messages N] [--quick] [--dir DIR]
+//   node_bench --weir PATH [--messages N] [--credit C] [--quick] [--dir DIR]
 //   (internal) node_bench --raw-pull ADDRESS COUNT [connect] | --raw-push ADDRESS COUNT SIZE
 //              | --raw-relay IN_ADDRESS OUT_ADDRESS COUNT
 
@@ -74,8 +74,7 @@ int raw_push(const std::string& address, std::uint64_t count, std::size_t size) 
 }
 
 // The node's place in the relay layout: receives each message and sends it on.
-int raw_relay(const std::string& in_address, const std::string& out_address,
-              std::uint64_t count) {
+int raw_relay(const std::string& in_address, const std::string& out_address, std::uint64_t count) {
   zmq::context_t context(1);
   zmq::socket_t pull(context, zmq::socket_type::pull);
   zmq::socket_t push(context, zmq::socket_type::push);
@@ -117,6 +116,10 @@ struct bench {
   std::string self;
   std::string weir;
   std::string dir;
+  // The consumer's credit must cover the rate times the ack round trip (node to
+  // consumer and back, ~10 thread hand-overs on 2 cores): 4096 was 3 ms of 100 B
+  // messages and capped the rate in some runs.
+  std::uint64_t credit = 32768;
   int run = 0;
 
   std::string next_prefix() { return dir + "/run" + std::to_string(++run); }
@@ -172,9 +175,10 @@ struct bench {
     while (!port_open(port) && clock_type::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    process consumer({weir, "consume", "--connect", address, "--queue", "q", "--count",
-                      std::to_string(count), "--idle-exit", "30", "--credit", "4096"},
-                     prefix + ".consume");
+    process consumer(
+        {weir, "consume", "--connect", address, "--queue", "q", "--count", std::to_string(count),
+         "--idle-exit", "30", "--credit", std::to_string(credit)},
+        prefix + ".consume");
     std::vector<std::string> produce_args{weir,        "produce",
                                           "--connect", address,
                                           "--queue",   "q",
@@ -229,13 +233,16 @@ int main(int argc, char** argv) {
       b.weir = args[++i];
     } else if (args[i] == "--messages" && i + 1 < args.size()) {
       messages = std::stoull(args[++i]);
+    } else if (args[i] == "--credit" && i + 1 < args.size()) {
+      b.credit = std::stoull(args[++i]);
     } else if (args[i] == "--quick") {
       messages = 20'000;
       latency_run_s = 0;
     } else if (args[i] == "--dir" && i + 1 < args.size()) {
       b.dir = args[++i] + "/node_bench.runs";
     } else {
-      std::cerr << "usage: node_bench --weir PATH [--messages N] [--quick] [--dir DIR]\n";
+      std::cerr
+          << "usage: node_bench --weir PATH [--messages N] [--credit C] [--quick] [--dir DIR]\n";
       return 2;
     }
   }
@@ -247,8 +254,9 @@ int main(int argc, char** argv) {
 
   std::printf(
       "node_bench: %llu messages per run (the latency run lasts at least %.0f s), three processes "
-      "on loopback, sync always\n\n",
-      static_cast<unsigned long long>(messages), latency_run_s);
+      "on loopback, sync always, consumer credit %llu\n\n",
+      static_cast<unsigned long long>(messages), latency_run_s,
+      static_cast<unsigned long long>(b.credit));
   std::printf(
       "| size | weir msg/s | weir msg/s, start-up included | raw ZeroMQ PUSH/PULL msg/s | "
       "weir / raw | latency at half rate p50 / p99 ms | raw ZeroMQ through a relay msg/s | "
@@ -266,9 +274,9 @@ int main(int argc, char** argv) {
     const auto full = b.weir_run(messages, size, 0);
     progress.update(++runs_done);
     const double half_rate = full.msg_per_s / 2;
-    const auto half = b.weir_run(
-        std::max(messages / 2, static_cast<std::uint64_t>(half_rate * latency_run_s)), size,
-        half_rate);
+    const auto half =
+        b.weir_run(std::max(messages / 2, static_cast<std::uint64_t>(half_rate * latency_run_s)),
+                   size, half_rate);
     progress.update(++runs_done);
     ok = ok && full.msg_per_s > 0 && raw > 0 && relayed > 0;
     std::printf("| %zu B | %.0f | %.0f | %.0f | %.1f%% | %.2f / %.2f | %.0f | %.1f%% |\n", size,
