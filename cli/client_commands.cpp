@@ -375,13 +375,19 @@ int run_consume(const consume_options& options) {
     self->wait_for(consumer);
     if (!latencies_ms->empty()) {
       auto& samples = *latencies_ms;
-      std::sort(samples.begin(), samples.end());
+      // Selection, not a sort: a sort of millions of samples delayed the exit
+      // by a tenth of a second.
       auto at = [&](double q) {
-        return samples[static_cast<std::size_t>(q * static_cast<double>(samples.size() - 1))];
+        const auto k = static_cast<std::size_t>(q * static_cast<double>(samples.size() - 1));
+        std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(k),
+                         samples.end());
+        return samples[k];
       };
+      const auto p50 = at(0.5);
+      const auto p99 = at(0.99);
+      const auto max = *std::max_element(samples.begin(), samples.end());
       char line[160];
-      std::snprintf(line, sizeof line, "latency_ms p50=%.3f p99=%.3f max=%.3f", at(0.5), at(0.99),
-                    samples.back());
+      std::snprintf(line, sizeof line, "latency_ms p50=%.3f p99=%.3f max=%.3f", p50, p99, max);
       std::cout << line << "\n";
     }
     if (*deliveries > 1) {
