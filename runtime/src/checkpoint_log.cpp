@@ -1205,8 +1205,10 @@ void checkpoint_log::impl::drop_delivered_pages() {
             });
         end = next == entry.index.begin() ? 0 : std::prev(next)->second;
       }
+      // Partly delivered: wait for a step's worth; wholly delivered: drop the rest.
       const bool dropped_already =
-          number == pages_dropped_segment_ && end < pages_dropped_end_ + step_bytes;
+          number == pages_dropped_segment_ &&
+          (whole ? end <= pages_dropped_end_ : end < pages_dropped_end_ + step_bytes);
       if (!dropped_already) {
         drops.emplace_back(entry.path, end);
         pages_dropped_segment_ = number;
