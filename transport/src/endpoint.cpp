@@ -108,8 +108,9 @@ class router_endpoint final : public endpoint, private detail::link_loop {
       const peer_id id = detail::allocate_peer_id();
       found = sessions_.emplace(from, session{id, now, now}).first;
       peers_.emplace(id, from);
-      send_to(from, detail::encode_hello(options_), now);
+      // Counted before the reply: a peer that sees its session up finds it counted.
       counters_.peers_up.fetch_add(1, std::memory_order_relaxed);
+      send_to(from, detail::encode_hello(options_), now);
       emit({link_event::kind::peer_up, id, contents.hello->getNodeId().cStr(), nullptr});
     } else if (found == sessions_.end()) {
       counters_.handshake_violations.fetch_add(1, std::memory_order_relaxed);
