@@ -3,6 +3,7 @@
 
 #include "weir/actors/consumer.hpp"
 #include "weir/actors/producer.hpp"
+#include "weir/runtime/latency_trace.hpp"
 
 namespace weir {
 
@@ -31,6 +32,10 @@ caf::behavior consumer_behavior(consumer_actor* self, caf::actor queue, consumer
   return {
       [self](deliver_atom, delivery_batch& batch) {
         auto& state = self->state;
+        if (!batch.deliveries.empty()) {
+          latency_trace::mark(latency_trace::stage::consumer_handled,
+                              batch.deliveries.front().data.publish_time_ns);
+        }
         std::vector<id_range> acks;
         if (state.options.before_batch && !state.unsubscribed) state.options.before_batch();
         for (const auto& d : batch.deliveries) {

@@ -14,6 +14,7 @@
 #include "weir/actors/producer.hpp"
 #include "weir/actors/queue.hpp"
 #include "weir/runtime/id_map.hpp"
+#include "weir/runtime/latency_trace.hpp"
 #include "weir/runtime/memory_file_system.hpp"
 #include "weir/runtime/supervisor.hpp"
 #include "wire_codec.hpp"
@@ -364,6 +365,8 @@ void dispatch(queue_actor* self) {
       consumer.outstanding += static_cast<std::uint32_t>(batch.deliveries.size());
       state.counters->delivered += batch.deliveries.size();
       state.last_served = address;
+      latency_trace::mark(latency_trace::stage::queue_dispatched,
+                          batch.deliveries.front().data.publish_time_ns);
       self->send(consumer.handle, deliver_atom::value, std::move(batch));
       progress = true;
       refill(self);
@@ -555,9 +558,12 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           o.publish_time_ns = m.publish_time_ns;
         }
         auto queue = caf::actor_cast<caf::actor>(self);
+        const auto traced = out.front().publish_time_ns;
+        latency_trace::mark(latency_trace::stage::queue_received, traced);
         auto published = state.log->publish(
             out, [queue, sender, producer = batch.producer_id, epoch = batch.epoch, last_seq,
-                  confirmed = count - skip](const status& outcome) {
+                  confirmed = count - skip, traced](const status& outcome) {
+              latency_trace::mark(latency_trace::stage::log_synced, traced);
               // On the log's writer thread: hand the outcome to the actor.
               caf::anon_send(queue, durable_atom::value, producer, epoch, last_seq, confirmed,
                              outcome.is_ok(), outcome.to_string(), sender);

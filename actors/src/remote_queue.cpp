@@ -7,6 +7,7 @@
 
 #include "weir/actors/producer.hpp"
 #include "weir/runtime/id_map.hpp"
+#include "weir/runtime/latency_trace.hpp"
 #include "wire_codec.hpp"
 
 namespace weir {
@@ -295,6 +296,10 @@ caf::behavior remote_behavior(remote_actor* self, remote_queue_options options) 
         auto producer = caf::actor_cast<caf::actor>(self->current_sender());
         if (producer && state.producers.emplace(batch.producer_id, producer).second) {
           self->monitor(producer);
+        }
+        if (!batch.messages.empty()) {
+          latency_trace::mark(latency_trace::stage::producer_sent,
+                              batch.messages.front().publish_time_ns);
         }
         std::size_t bytes = state.options.queue.size();
         for (const auto& m : batch.messages) bytes += wire::frame_bytes_of(m);

@@ -14,6 +14,8 @@
 #include <kj/array.h>
 #include <kj/exception.h>
 
+#include "weir/runtime/latency_trace.hpp"
+
 namespace weir::transport {
 
 namespace {
@@ -189,6 +191,10 @@ void touch_envelopes(capnp::List<schema::Envelope>::Reader envelopes) {
   }
 }
 
+void mark_arrival(capnp::List<schema::Envelope>::Reader envelopes, latency_trace::stage at) {
+  if (envelopes.size() != 0) latency_trace::mark(at, envelopes[0].getPublishTimeNs());
+}
+
 // Reads every pointer of `message`; says what is wrong with a value it can check.
 std::optional<std::string> touch_message(schema::ProtocolMessage::Reader message) {
   using W = schema::ProtocolMessage::Which;
@@ -203,6 +209,7 @@ std::optional<std::string> touch_message(schema::ProtocolMessage::Reader message
       auto publish = message.getPublish();
       publish.getQueue();
       touch_envelopes(publish.getEnvelopes());
+      mark_arrival(publish.getEnvelopes(), latency_trace::stage::node_received);
       break;
     }
     case W::CONFIRM:
@@ -218,6 +225,7 @@ std::optional<std::string> touch_message(schema::ProtocolMessage::Reader message
       auto deliver = message.getDeliver();
       deliver.getQueue();
       touch_envelopes(deliver.getEnvelopes());
+      mark_arrival(deliver.getEnvelopes(), latency_trace::stage::consumer_received);
       break;
     }
     case W::ACK: {
