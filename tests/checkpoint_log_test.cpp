@@ -770,6 +770,48 @@ BOOST_AUTO_TEST_CASE(a_directory_has_one_writer_at_a_time) {
   BOOST_TEST(checkpoint_log::open(fs, dir.path()).has_value());
 }
 
+// A consumer must never see a message that a crash could take back: ids
+// written but not yet synced are not ready, under any policy that syncs.
+BOOST_AUTO_TEST_CASE(a_message_is_ready_only_once_durable) {
+  for (const char* policy : {"always", "interval:20", "none"}) {
+    BOOST_TEST_CONTEXT("sync " << policy) {
+      temp_dir dir;
+      posix_file_system base;
+      fault_injection_fs fs(base);
+      auto options = small_segments();
+      options.sync = *sync_policy::parse(policy);
+      auto log = checkpoint_log::open(fs, dir.path(), options);
+      BOOST_REQUIRE(log);
+      BOOST_REQUIRE(publish_and_wait(**log, payloads(3, "synced")));
+      auto ready_count = [&] {
+        std::size_t n = 0;
+        (*log)->for_each_ready(1, SIZE_MAX, [&](std::uint64_t, std::uint32_t) { ++n; });
+        return n;
+      };
+      BOOST_TEST(ready_count() == 3u);
+
+      fs.hold_syncs_of(".wlog");
+      std::vector<outgoing_message> batch(2);
+      batch[0].payload = "held-1";
+      batch[1].payload = "held-2";
+      std::atomic<bool> durable{false};
+      BOOST_REQUIRE((*log)->publish(batch, [&](const status& s) { durable = s.is_ok(); }));
+      if (std::string_view(policy) == "none") {
+        BOOST_REQUIRE(eventually([&] { return durable.load(); }));  // no sync to wait for
+        BOOST_TEST(ready_count() == 5u);
+        fs.release_held_syncs();
+        continue;
+      }
+      BOOST_REQUIRE(eventually([&] { return fs.held_syncs() >= 1u; }));
+      BOOST_TEST((*log)->stats().next_id == 6u);  // written
+      BOOST_TEST(ready_count() == 3u);            // but not deliverable
+      fs.release_held_syncs();
+      BOOST_REQUIRE(eventually([&] { return durable.load(); }));
+      BOOST_TEST(ready_count() == 5u);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(appends_flow_while_a_snapshot_is_written_and_recovery_uses_it) {
   for (const char* policy : {"always", "none"}) {
     BOOST_TEST_CONTEXT("sync " << policy) {

@@ -300,6 +300,9 @@ class checkpoint_log::impl {
   // State, segments and counters, guarded by state_mutex_.
   mutable std::mutex state_mutex_;
   log_state state_;
+  // Ids below it are durable under the sync policy and may be delivered; those
+  // from it to state_.next_id are written but a crash could still take them back.
+  std::uint64_t durable_next_id_ = 1;
   mutable std::map<std::uint64_t, segment_entry> segments_;  // mutable: readers open files lazily
   mutable log_stats counters_;
   struct spare_file {
@@ -524,6 +527,7 @@ status checkpoint_log::impl::recover() {
 
   if (segments_.empty()) report_progress(0, true);
   next_assigned_id_ = state_.next_id;
+  durable_next_id_ = state_.next_id;  // what recovery read back is what the disk holds
   for (const auto& [number, entry] : segments_) {
     report_.segments.push_back({entry.path, number, entry.size, entry.records, entry.scanned,
                                 entry.first_id, entry.end_id});
@@ -1112,7 +1116,10 @@ void checkpoint_log::impl::write_batch(record_format::word_buffer& words,
       case sync_policy::mode::always:
         synced = sync_active();
         break;
-      case sync_policy::mode::none:
+      case sync_policy::mode::none: {
+        std::lock_guard lock(state_mutex_);
+        durable_next_id_ = state_.next_id;
+      }
         fire_awaiting({});
         break;
       case sync_policy::mode::interval:
@@ -1155,6 +1162,11 @@ void checkpoint_log::impl::fail_from(std::vector<pending_record>& records, std::
 }
 
 status checkpoint_log::impl::sync_active() {
+  std::uint64_t written_next_id;  // only this thread applies appends to state_
+  {
+    std::lock_guard lock(state_mutex_);
+    written_next_id = state_.next_id;
+  }
   const auto sync_started = clock_type::now();
   auto synced = active_->sync();
   fsync_seconds_.observe(std::chrono::duration<double>(clock_type::now() - sync_started).count());
@@ -1162,6 +1174,7 @@ status checkpoint_log::impl::sync_active() {
     std::lock_guard lock(state_mutex_);
     ++counters_.syncs;
     if (!synced) ++counters_.sync_errors;
+    if (synced) durable_next_id_ = std::max(durable_next_id_, written_next_id);
   }
   last_sync_ = clock_type::now();
   if (!synced) {
@@ -1725,7 +1738,7 @@ void checkpoint_log::impl::for_each_ready(
     auto id = std::max<std::uint64_t>(from, 1);
     while (ready.size() < limit) {
       id = state_.done.first_missing_from(id);
-      if (id >= state_.next_id) break;
+      if (id >= durable_next_id_) break;
       ready.emplace_back(id, detail::attempts_of(state_, id));
       ++id;
     }

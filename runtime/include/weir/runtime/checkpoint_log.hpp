@@ -207,6 +207,7 @@ class checkpoint_log {
   std::vector<result<stored_message>> read_many(std::span<const std::uint64_t> ids) const;
 
   /// Calls fn(id, attempts) for up to `limit` ready ids >= `from`, in ascending order.
+  /// Ready means durable under the sync policy too: a crash cannot take it back.
   void for_each_ready(std::uint64_t from, std::size_t limit,
                       const std::function<void(std::uint64_t, std::uint32_t)>& fn) const;
 
