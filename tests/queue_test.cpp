@@ -735,6 +735,39 @@ BOOST_FIXTURE_TEST_CASE(an_in_memory_queue_has_the_same_protocol_and_touches_no_
   BOOST_TEST(s.duplicates == 2u);
 }
 
+// The path the checkpoint_log bug took: an ack sets off a dispatch while the
+// next publish is written but its fdatasync has not returned.
+BOOST_FIXTURE_TEST_CASE(a_consumer_gets_a_message_only_once_it_is_durable, fixture) {
+  fault_injection_fs disk(fs);  // outlives the queue: it stops inside the test
+  auto spawned = spawn_queue(system, disk, options("held"));
+  BOOST_REQUIRE_MESSAGE(spawned, spawned.error().to_string());
+  auto q = *spawned;
+  self->send(q, subscribe_atom::value, std::int64_t{3});
+  publish(q, 3, 1, 1, numbered(3));
+  BOOST_TEST(await_confirm().up_to_seq == 3u);
+  auto first = await_deliveries(3);
+  BOOST_REQUIRE_EQUAL(first.size(), 3u);
+  // m4 waits for credit; its confirm means the writer has synced all before it.
+  publish(q, 3, 1, 4, {"m4"});
+  BOOST_TEST(await_confirm().up_to_seq == 4u);
+
+  disk.hold_syncs_of(".wlog");
+  publish(q, 3, 1, 5, {"m5"});
+  BOOST_REQUIRE(eventually([&] { return disk.held_syncs() >= 1u; }));  // m5 written
+  ack(q, {first[0].id, first[1].id, first[2].id});                     // credit for both
+  auto during = await_deliveries(2, 300ms);
+  BOOST_REQUIRE_EQUAL(during.size(), 1u);  // m5 too before the fix
+  BOOST_TEST(during[0].data.payload == "m4");
+
+  disk.release_held_syncs();
+  BOOST_TEST(await_confirm().up_to_seq == 5u);
+  auto after = await_deliveries(1);
+  BOOST_REQUIRE_EQUAL(after.size(), 1u);
+  BOOST_TEST(after[0].data.payload == "m5");
+  self->send_exit(q, caf::exit_reason::user_shutdown);
+  self->wait_for(q);
+}
+
 BOOST_FIXTURE_TEST_CASE(a_full_disk_leaves_publishes_unconfirmed_and_loses_nothing, fixture) {
   fault_injection_fs disk(fs);  // outlives the queues below: they stop inside the test
   auto start = [&] {
