@@ -1117,11 +1117,13 @@ void checkpoint_log::impl::write_batch(record_format::word_buffer& words,
         synced = sync_active();
         break;
       case sync_policy::mode::none: {
-        std::lock_guard lock(state_mutex_);
-        durable_next_id_ = state_.next_id;
-      }
+        {
+          std::lock_guard lock(state_mutex_);
+          durable_next_id_ = state_.next_id;  // written is as durable as it gets
+        }
         fire_awaiting({});
         break;
+      }
       case sync_policy::mode::interval:
         if (!written || clock_type::now() >= last_sync_ + options_.sync.interval) {
           synced = sync_active();
