@@ -1,8 +1,9 @@
 #pragma once
 // A map from message id to T for a queue's bookkeeping (in-flight deliveries,
-// cached bodies, delivery counts): open addressing in one array, so an insert,
-// lookup or erase costs no allocation. Ids 0 and 2^64-1 cannot be keys: they
-// are never found, and inserting them is a bug the caller must rule out.
+// delivery counts, held deliveries): a ring for the window of recent ids and a
+// hash table for the rest, so an insert, lookup or erase costs no allocation.
+// Ids 0 and 2^64-1 cannot be keys: they are never found, and inserting them is
+// a bug the caller must rule out.
 
 #include <bit>
 #include <cassert>
@@ -13,8 +14,11 @@
 
 namespace weir {
 
+namespace detail {
+
+/// Open addressing in one array: the part of id_map for ids outside its window.
 template <class T>
-class id_map {
+class id_hash_map {
  public:
   /// The value of `id`, or nullptr.
   T* find(std::uint64_t id) noexcept {
@@ -24,11 +28,9 @@ class id_map {
       if (slots_[i].id == vacant) return nullptr;
     }
   }
-  const T* find(std::uint64_t id) const noexcept { return const_cast<id_map*>(this)->find(id); }
-  bool contains(std::uint64_t id) const noexcept { return find(id) != nullptr; }
-
-  /// The value of `id`, default-constructed when it was absent.
-  T& operator[](std::uint64_t id) { return *try_emplace(id).first; }
+  const T* find(std::uint64_t id) const noexcept {
+    return const_cast<id_hash_map*>(this)->find(id);
+  }
 
   /// Inserts `id` with T(args...) unless present; the bool says whether it was inserted.
   template <class... Args>
@@ -69,16 +71,6 @@ class id_map {
     --size_;
     if (slots_.size() > 1024 && 8 * size_ < slots_.size()) rehash(slots_.size() / 2);
     return true;
-  }
-
-  /// Removes every entry for which pred(id, value) is true.
-  template <class Pred>
-  void erase_if(Pred pred) {
-    std::vector<std::uint64_t> doomed;
-    for_each([&](std::uint64_t id, const T& value) {
-      if (pred(id, value)) doomed.push_back(id);
-    });
-    for (auto id : doomed) erase(id);
   }
 
   /// Calls fn(id, value) for every entry, in no particular order.
@@ -129,6 +121,161 @@ class id_map {
   std::vector<slot> slots_;  // power-of-two size; members fill at most half
   std::size_t size_ = 0;
   unsigned shift_ = 64;     // 64 - log2(capacity)
+};
+
+}  // namespace detail
+
+template <class T>
+class id_map {
+ public:
+  /// The value of `id`, or nullptr.
+  T* find(std::uint64_t id) noexcept {
+    if (in_window(id)) {
+      auto& s = ring_[id & mask_];
+      return s.id == id ? &s.value : nullptr;
+    }
+    return overflow_.find(id);
+  }
+  const T* find(std::uint64_t id) const noexcept { return const_cast<id_map*>(this)->find(id); }
+  bool contains(std::uint64_t id) const noexcept { return find(id) != nullptr; }
+
+  /// The value of `id`, default-constructed when it was absent.
+  T& operator[](std::uint64_t id) { return *try_emplace(id).first; }
+
+  /// Inserts `id` with T(args...) unless present; the bool says whether it was inserted.
+  template <class... Args>
+  std::pair<T*, bool> try_emplace(std::uint64_t id, Args&&... args) {
+    assert(id != vacant && id != reserved);
+    if (auto* found = find(id)) return {found, false};
+    if (!admit(id)) return overflow_.try_emplace(id, std::forward<Args>(args)...);
+    auto& s = ring_[id & mask_];
+    s.id = id;
+    s.value = T(std::forward<Args>(args)...);
+    ++window_count_;
+    return {&s.value, true};
+  }
+
+  /// Removes `id`; false when it was absent. Pointers from find() stay valid only until then.
+  bool erase(std::uint64_t id) {
+    if (!in_window(id)) return overflow_.erase(id);
+    auto& s = ring_[id & mask_];
+    if (s.id != id) return false;
+    s.id = vacant;
+    s.value = T{};
+    --window_count_;
+    while (span_ > 0 && ring_[base_ & mask_].id == vacant) {
+      ++base_;
+      --span_;
+    }
+    return true;
+  }
+
+  /// Removes every entry for which pred(id, value) is true.
+  template <class Pred>
+  void erase_if(Pred pred) {
+    std::vector<std::uint64_t> doomed;
+    for_each([&](std::uint64_t id, const T& value) {
+      if (pred(id, value)) doomed.push_back(id);
+    });
+    for (auto id : doomed) erase(id);
+  }
+
+  /// Calls fn(id, value) for every entry, in no particular order.
+  template <class Fn>
+  void for_each(Fn&& fn) const {
+    for (std::uint64_t k = 0; k < span_; ++k) {
+      const auto& s = ring_[(base_ + k) & mask_];
+      if (s.id != vacant) fn(s.id, s.value);
+    }
+    overflow_.for_each(fn);
+  }
+
+  std::size_t size() const noexcept { return window_count_ + overflow_.size(); }
+  bool empty() const noexcept { return size() == 0; }
+  void clear() {
+    ring_.clear();
+    base_ = 0;
+    span_ = 0;
+    window_count_ = 0;
+    overflow_.clear();
+  }
+
+ private:
+  // The ids a queue tracks arrive mostly ascending and leave mostly in order: a
+  // sliding window of them, each at ring_[id & mask_], is found without a hash
+  // or a cache miss per id. Ids behind the window, and those pushed out of its
+  // front to make room far ahead, live in the hash table `overflow_`.
+  // Invariants: the window is [base_, base_ + span_); every ring slot outside
+  // it is vacant; every id in overflow_ is below base_.
+  static constexpr std::uint64_t vacant = 0;
+  static constexpr std::uint64_t reserved = ~std::uint64_t{0};
+  static constexpr std::size_t capacity_min = 64;
+
+  struct slot {
+    std::uint64_t id = vacant;
+    T value{};
+  };
+
+  bool in_window(std::uint64_t id) const noexcept { return id - base_ < span_; }
+
+  /// Makes the window cover `id` when it may; false sends `id` to the hash table.
+  bool admit(std::uint64_t id) {
+    if (span_ == 0) {
+      if (id < base_ && !overflow_.empty()) return false;
+      if (ring_.empty()) resize_ring(capacity_min);
+      base_ = id;
+      span_ = 1;
+      return true;
+    }
+    if (in_window(id)) return true;
+    if (id < base_) return false;
+    const std::uint64_t needed = id - base_ + 1;
+    if (needed > ring_.size()) {
+      // Grow while the window stays at least half full; past that, a far id
+      // pushes the oldest entries out (stragglers, or a jump in the ids).
+      const auto allowed = std::bit_ceil(std::max(capacity_min, 2 * (window_count_ + 1)));
+      if (needed <= allowed) {
+        resize_ring(std::bit_ceil(static_cast<std::size_t>(needed)));
+      } else {
+        evict_front_before(id);
+      }
+    }
+    if (span_ == 0) base_ = id;
+    span_ = id - base_ + 1;
+    return true;
+  }
+
+  /// Moves the window's oldest entries to the hash table until `id` fits in the ring.
+  void evict_front_before(std::uint64_t id) {
+    while (span_ > 0 && id - base_ >= ring_.size()) {
+      auto& s = ring_[base_ & mask_];
+      if (s.id != vacant) {
+        overflow_.try_emplace(s.id, std::move(s.value));
+        s.id = vacant;
+        s.value = T{};
+        --window_count_;
+      }
+      ++base_;
+      --span_;
+    }
+  }
+
+  void resize_ring(std::size_t capacity) {
+    std::vector<slot> bigger(capacity);
+    for (std::uint64_t k = 0; k < span_; ++k) {
+      auto& s = ring_[(base_ + k) & mask_];
+      if (s.id != vacant) bigger[s.id & (capacity - 1)] = std::move(s);
+    }
+    ring_.swap(bigger);
+    mask_ = capacity - 1;
+  }
+
+  std::vector<slot> ring_;  // power-of-two size, or empty
+  std::uint64_t mask_ = 0;
+  std::uint64_t base_ = 0;
+  std::uint64_t span_ = 0;
+  std::size_t window_count_ = 0;
+  detail::id_hash_map<T> overflow_;
 };
 
 }  // namespace weir
