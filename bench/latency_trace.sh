@@ -3,9 +3,10 @@
 # -DWEIR_LATENCY_TRACE=ON in build-trace/, runs node, consume and produce on
 # loopback at a fixed rate (node_bench's latency run), and prints the time
 # spent between each pair of hand-overs, for all batches and for those later
-# than LATE_MS (default 5).
+# than LATE_MS (default 5), and when in the run the late ones were. KEEP=1
+# keeps the run's folder (trace files, node log) and prints its path.
 #
-# usage: [LATE_MS=5] bench/latency_trace.sh [SIZE] [RATE] [COUNT]
+# usage: [LATE_MS=5] [KEEP=1] bench/latency_trace.sh [SIZE] [RATE] [COUNT]
 #        (defaults: 100 B, 650000 msg/s, 2000000 messages)
 set -euo pipefail
 size=${1:-100}
@@ -23,7 +24,7 @@ port=$((20000 + RANDOM % 40000))
 node=
 cleanup() {
   if [ -n "$node" ]; then kill "$node" 2>/dev/null || true; wait "$node" 2>/dev/null || true; fi
-  rm -rf "$dir"
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $dir"; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT
 

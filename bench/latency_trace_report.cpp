@@ -39,6 +39,7 @@ bool publish_side(int s) { return s <= static_cast<int>(stage::log_synced); }
 
 struct chunk_times {
   std::array<std::int64_t, stage_count + 1> interval_us{};  // the last is the total
+  std::int64_t stamp_us = 0;
 };
 
 std::int64_t percentile(std::vector<std::int64_t> values, double q) {
@@ -67,6 +68,12 @@ void print_table(const char* title, const std::vector<chunk_times>& chunks) {
                 static_cast<long long>(*std::max_element(values.begin(), values.end())),
                 sum / static_cast<double>(values.size()));
   }
+}
+
+std::int64_t at_start(const std::vector<chunk_times>& chunks) {
+  std::int64_t first = INT64_MAX;
+  for (const auto& c : chunks) first = std::min(first, c.stamp_us);
+  return first;
 }
 
 }  // namespace
@@ -134,6 +141,7 @@ int main(int argc, char** argv) {
     }
     if (!complete) continue;
     chunk_times c;
+    c.stamp_us = at[0];
     for (int i = 0; i < stage_count; ++i) {
       c.interval_us[static_cast<std::size_t>(i)] =
           at[static_cast<std::size_t>(i) + 1] - at[static_cast<std::size_t>(i)];
@@ -164,6 +172,20 @@ int main(int argc, char** argv) {
         std::printf(" %s %d;", interval_names[static_cast<std::size_t>(i)],
                     longest[static_cast<std::size_t>(i)]);
       }
+    }
+    std::printf("\n");
+    // When: episodes (many late batches close together) or scattered ones.
+    const auto start_us = at_start(all);
+    std::map<std::int64_t, std::pair<int, std::int64_t>> by_slot;  // 100 ms slot: count, max
+    for (const auto& c : late) {
+      auto& [count, max_us] = by_slot[(c.stamp_us - start_us) / 100'000];
+      ++count;
+      max_us = std::max(max_us, c.interval_us[stage_count]);
+    }
+    std::printf("late batches by 100 ms of the run (s: batches, longest ms):");
+    for (const auto& [slot, figures] : by_slot) {
+      std::printf(" %.1f: %d, %.1f;", static_cast<double>(slot) / 10, figures.first,
+                  static_cast<double>(figures.second) / 1000);
     }
     std::printf("\n");
   }
