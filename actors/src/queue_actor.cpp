@@ -30,12 +30,15 @@ using replayed_atom = caf::atom_constant<caf::atom("wreplayed")>;
 
 struct consumer_entry {
   caf::actor handle;
+  std::uint32_t serial = 0;       // names it in in_flight; never 0
   std::uint32_t window = 0;       // credit: most deliveries it may hold unacked
   std::uint32_t outstanding = 0;  // deliveries it holds unacked
 };
 
 struct in_flight_entry {
-  caf::actor_addr consumer;
+  // The holder's consumer_entry::serial: a number, not an actor_addr, whose
+  // copy and release would be two atomic operations per delivery.
+  std::uint32_t consumer = 0;
   std::uint32_t attempt = 0;
   time_point deadline;  // of its ack; found by a scan at each tick, see expire_deliveries
 };
@@ -133,6 +136,7 @@ struct queue_state {
   std::shared_ptr<checkpoint_log> log;
   std::map<caf::actor_addr, consumer_entry> consumers;
   caf::actor_addr last_served;  // round robin between consumers
+  std::uint32_t consumer_serial_last = 0;
   id_map<in_flight_entry> in_flight;
   std::deque<ready_entry> ready;
   std::multimap<time_point, ready_entry> delayed;
@@ -355,7 +359,7 @@ void dispatch(queue_actor* self) {
         if (d.attempt > 1) ++state.counters->redelivered;
         if (d.attempt == 1) state.first_delivered_max = std::max(state.first_delivered_max, d.id);
         attempts.push_back({d.id, d.attempt});
-        state.in_flight[d.id] = {address, d.attempt, deadline};
+        state.in_flight[d.id] = {consumer.serial, d.attempt, deadline};
       }
       if (batch.deliveries.empty()) continue;
       schedule_tick_at(self, deadline);
@@ -377,9 +381,15 @@ void dispatch(queue_actor* self) {
   schedule_tick(self);
 }
 
-/// Takes a delivery held by `consumer` out of flight; nothing when it holds no
-/// such id (the caller reports it). The consumer's outstanding count is the caller's.
-std::optional<in_flight_entry> take_in_flight(queue_state& state, const caf::actor_addr& consumer,
+/// The serial of `consumer`, or 0 (which holds nothing) when it is not subscribed.
+std::uint32_t serial_of(const queue_state& state, const caf::actor_addr& consumer) {
+  auto it = state.consumers.find(consumer);
+  return it == state.consumers.end() ? 0 : it->second.serial;
+}
+
+/// Takes a delivery held by consumer `serial` out of flight; nothing when it holds
+/// no such id (the caller reports it). The consumer's outstanding count is the caller's.
+std::optional<in_flight_entry> take_in_flight(queue_state& state, std::uint32_t consumer,
                                               std::uint64_t id) {
   auto* entry = state.in_flight.find(id);
   if (!entry || entry->consumer != consumer) return std::nullopt;
@@ -388,15 +398,19 @@ std::optional<in_flight_entry> take_in_flight(queue_state& state, const caf::act
   return taken;
 }
 
-void note_returned(queue_state& state, const caf::actor_addr& consumer, std::uint32_t count) {
-  if (auto c = state.consumers.find(consumer); c != state.consumers.end()) {
-    c->second.outstanding -= std::min(c->second.outstanding, count);
+void note_returned(queue_state& state, std::uint32_t consumer, std::uint32_t count) {
+  // A scan: there are few consumers, and this runs once per ack message.
+  for (auto& [address, c] : state.consumers) {
+    if (c.serial == consumer) {
+      c.outstanding -= std::min(c.outstanding, count);
+      return;
+    }
   }
 }
 
 /// Releases a delivery held by `consumer`; nothing when it holds no such id (the caller reports
 /// it).
-std::optional<in_flight_entry> release(queue_actor* self, const caf::actor_addr& consumer,
+std::optional<in_flight_entry> release(queue_actor* self, std::uint32_t consumer,
                                        std::uint64_t id) {
   auto entry = take_in_flight(self->state, consumer, id);
   if (entry) note_returned(self->state, consumer, 1);
@@ -405,9 +419,10 @@ std::optional<in_flight_entry> release(queue_actor* self, const caf::actor_addr&
 
 void drop_consumer(queue_actor* self, const caf::actor_addr& consumer, const char* why) {
   auto& state = self->state;
+  const auto serial = serial_of(state, consumer);
   std::vector<std::pair<std::uint64_t, std::uint32_t>> held;
   state.in_flight.for_each([&](std::uint64_t id, const in_flight_entry& entry) {
-    if (entry.consumer == consumer) held.emplace_back(id, entry.attempt);
+    if (entry.consumer == serial) held.emplace_back(id, entry.attempt);
   });
   std::sort(held.begin(), held.end());
   for (const auto& [id, attempt] : held) {
@@ -661,6 +676,8 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         auto& consumer = state.consumers[address];
         if (!consumer.handle) {
           consumer.handle = caf::actor_cast<caf::actor>(sender);
+          if (++state.consumer_serial_last == 0) ++state.consumer_serial_last;
+          consumer.serial = state.consumer_serial_last;
           self->monitor(consumer.handle);
         }
         consumer.window = static_cast<std::uint32_t>(credit);
@@ -693,7 +710,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
       [self](ack_atom, const std::vector<id_range>& ranges) {
         auto& state = self->state;
         auto sender = self->current_sender();
-        const auto consumer = caf::actor_cast<caf::actor_addr>(sender);
+        const auto consumer = serial_of(state, caf::actor_cast<caf::actor_addr>(sender));
         std::vector<id_range> valid;
         std::uint64_t unknown = 0;
         for (const auto& range : ranges) {
@@ -706,7 +723,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
               ++unknown;
               continue;
             }
-            state.last_errors.erase(id);
+            if (!state.last_errors.empty()) state.last_errors.erase(id);
             if (!valid.empty() && valid.back().end == id) {
               ++valid.back().end;
             } else {
@@ -734,7 +751,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
       [self](nack_atom, const nack_request& request) {
         auto& state = self->state;
         auto sender = self->current_sender();
-        const auto consumer = caf::actor_cast<caf::actor_addr>(sender);
+        const auto consumer = serial_of(state, caf::actor_cast<caf::actor_addr>(sender));
         std::uint64_t unknown = 0;
         for (auto id : request.ids) {
           auto entry = release(self, consumer, id);
@@ -767,7 +784,8 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
       },
       [self](extend_atom, const std::vector<std::uint64_t>& ids, std::uint32_t extension_ms) {
         auto& state = self->state;
-        const auto consumer = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        const auto consumer =
+            serial_of(state, caf::actor_cast<caf::actor_addr>(self->current_sender()));
         const auto deadline = self->clock().now() + std::chrono::milliseconds(extension_ms);
         for (auto id : ids) {
           // A later deadline needs no new tick: the scheduled one finds it.
