@@ -46,13 +46,18 @@ sed -n '3,$p' wc2.out | diff wc.expected - > /dev/null || fail "a rerun changed 
 
 # --- interrupted and run again: the same counts as an uninterrupted run -------
 mkdir big
-for i in $(seq 1 60); do cat "$topologies/data/weirs.txt"; done > big/text.txt
-seq 1 20000 | sed 's/^/line /' >> big/text.txt
+# About a second of work in a release build: long enough that the interrupt,
+# sent once the run has said where its data is, lands mid-run.
+for i in $(seq 1 180); do cat "$topologies/data/weirs.txt"; done > big/text.txt
+seq 1 60000 | sed 's/^/line /' >> big/text.txt
 sed -e "s|data/weirs.txt|$work/big/text.txt|" "$topologies/wordcount.toml" > big/wordcount.toml
 shell_counts big/text.txt | head -20 > big.expected
 "$weir" run big/wordcount.toml --data big-data --top 20 > big1.out 2> big1.err &
 run_pid=$!
-sleep 0.4
+for _ in $(seq 1 1000); do
+  grep -q "data in" big1.err 2>/dev/null && break
+  sleep 0.01
+done
 kill -INT "$run_pid"
 wait "$run_pid"
 status=$?

@@ -163,6 +163,8 @@ class id_map {
     s.id = vacant;
     s.value = T{};
     --window_count_;
+    // The front moves past vacant slots: each slot once per time the window
+    // covers it, so the walk is paid for by the inserts that covered it.
     while (span_ > 0 && ring_[base_ & mask_].id == vacant) {
       ++base_;
       --span_;
