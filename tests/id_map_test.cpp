@@ -227,3 +227,34 @@ BOOST_AUTO_TEST_CASE(agrees_with_std_map_when_ids_jump_and_fall_back) {
     BOOST_TEST((seen == expected));
   }
 }
+
+BOOST_AUTO_TEST_CASE(gives_a_burst_s_memory_back_but_keeps_a_steady_load_s_ring) {
+  id_map<int> map;
+  std::uint64_t next = 1;
+  for (; next <= 100000; ++next) map[next] = 1;
+  const auto burst = map.capacity();
+  BOOST_TEST(burst >= 100000u);
+  for (std::uint64_t id = 1; id < next; ++id) BOOST_TEST_REQUIRE(map.erase(id));
+  BOOST_TEST(map.capacity() == burst);  // empty once: it may fill again at once
+  for (int round = 0; round < 8; ++round) {
+    for (int i = 0; i < 10; ++i) map[next + i] = i;
+    for (int i = 0; i < 10; ++i) BOOST_TEST_REQUIRE(map.erase(next + i));
+    next += 10;
+  }
+  BOOST_TEST(map.capacity() <= 1024u);
+  map[next] = 5;  // still works after the shrink
+  BOOST_TEST(*map.find(next) == 5);
+
+  // A load that swings between large and small keeps its ring.
+  id_map<int> swinging;
+  next = 1;
+  std::size_t largest = 0;
+  for (int round = 0; round < 40; ++round) {
+    const int held = round % 4 == 0 ? 50000 : 10;
+    for (int i = 0; i < held; ++i) swinging[next + i] = i;
+    largest = std::max(largest, swinging.capacity());
+    for (int i = 0; i < held; ++i) BOOST_TEST_REQUIRE(swinging.erase(next + i));
+    next += held;
+  }
+  BOOST_TEST(swinging.capacity() == largest);
+}

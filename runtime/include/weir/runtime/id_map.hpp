@@ -5,6 +5,7 @@
 // Ids 0 and 2^64-1 cannot be keys: they are never found, and inserting them is
 // a bug the caller must rule out.
 
+#include <algorithm>
 #include <bit>
 #include <cassert>
 #include <cstddef>
@@ -82,6 +83,7 @@ class id_hash_map {
   }
 
   std::size_t size() const noexcept { return size_; }
+  std::size_t capacity() const noexcept { return slots_.size(); }
   bool empty() const noexcept { return size_ == 0; }
   void clear() {
     slots_.clear();
@@ -151,7 +153,7 @@ class id_map {
     auto& s = ring_[id & mask_];
     s.id = id;
     s.value = T(std::forward<Args>(args)...);
-    ++window_count_;
+    window_count_peak_ = std::max(window_count_peak_, ++window_count_);
     return {&s.value, true};
   }
 
@@ -169,6 +171,7 @@ class id_map {
       ++base_;
       --span_;
     }
+    if (span_ == 0) shrink_when_oversized();
     return true;
   }
 
@@ -193,12 +196,17 @@ class id_map {
   }
 
   std::size_t size() const noexcept { return window_count_ + overflow_.size(); }
+  /// Slots held (ring and hash table), each the size of an id and a T: for tests and metrics.
+  std::size_t capacity() const noexcept { return ring_.size() + overflow_.capacity(); }
   bool empty() const noexcept { return size() == 0; }
   void clear() {
     ring_.clear();
     base_ = 0;
     span_ = 0;
     window_count_ = 0;
+    window_count_peak_ = 0;
+    oversized_empties_ = 0;
+    oversized_enough_ = 0;
     overflow_.clear();
   }
 
@@ -262,6 +270,27 @@ class id_map {
     }
   }
 
+  /// With the window empty (nothing to move), gives back a ring far larger than
+  /// the most it held between each of the last several times it was empty: a
+  /// burst's memory is returned, a load that swings keeps its ring (it would
+  /// only grow again).
+  void shrink_when_oversized() {
+    constexpr int oversized_empties_max = 8;
+    const auto enough = std::bit_ceil(std::max(capacity_min, 2 * (window_count_peak_ + 1)));
+    oversized_enough_ = std::max(oversized_enough_, enough);
+    window_count_peak_ = 0;
+    if (ring_.size() <= 1024 || ring_.size() <= 4 * oversized_enough_) {
+      oversized_empties_ = 0;
+      oversized_enough_ = 0;
+      return;
+    }
+    if (++oversized_empties_ < oversized_empties_max) return;
+    std::vector<slot>(oversized_enough_).swap(ring_);
+    mask_ = oversized_enough_ - 1;
+    oversized_empties_ = 0;
+    oversized_enough_ = 0;
+  }
+
   void resize_ring(std::size_t capacity) {
     std::vector<slot> bigger(capacity);
     for (std::uint64_t k = 0; k < span_; ++k) {
@@ -277,6 +306,9 @@ class id_map {
   std::uint64_t base_ = 0;
   std::uint64_t span_ = 0;
   std::size_t window_count_ = 0;
+  std::size_t window_count_peak_ = 0;  // since the window was last empty
+  int oversized_empties_ = 0;          // times in a row it was empty with the ring oversized
+  std::size_t oversized_enough_ = 0;   // the ring those times needed at most
   detail::id_hash_map<T> overflow_;
 };
 
