@@ -28,6 +28,10 @@ expect_config_error type '[queue.orders]\nmax_deliveries = "five"\n' \
   "2: key 'queue.orders.max_deliveries': expected an integer"
 expect_config_error sessions '[node]\nsessions_max = 0\n\n[queue.orders]\n' \
   "2: key 'node.sessions_max': expected at least 1"
+expect_config_error segment '[queue.orders]\nsegment_bytes_max = 1000\n' \
+  "2: key 'queue.orders.segment_bytes_max': expected at least 4096"
+expect_config_error spares '[queue.orders]\nspare_segments_max = 65\n' \
+  "2: key 'queue.orders.spare_segments_max': expected an integer from 0 to 64"
 expect_config_error restarts '[node]\nrestarts_max = 3\nrestart_period_ms = 0\n\n[queue.orders]\n' \
   "3: key 'node.restart_period_ms': expected a positive number of milliseconds"
 "$weir" node --listen tcp://127.0.0.1:1 --data "$work/data" 2> "$work/none.err"
@@ -35,11 +39,13 @@ expect_status 2 $? "node without queues"
 
 port=$(free_port)
 address=tcp://127.0.0.1:$port
-printf '[node]\nrestarts_max = 3\nrestart_period_ms = 5000\n\n[queue.jobs]\nmax_deliveries = 2\nack_timeout_ms = 5000\nretry_backoff_initial_ms = 10\nretry_backoff_max_ms = 20\n' > "$work/node.toml"
+printf '[node]\nrestarts_max = 3\nrestart_period_ms = 5000\n\n[queue.jobs]\nmax_deliveries = 2\nack_timeout_ms = 5000\nretry_backoff_initial_ms = 10\nretry_backoff_max_ms = 20\nsegment_bytes_max = 65536\n' > "$work/node.toml"
 "$weir" node --listen "$address" --data "$work/data" --config "$work/node.toml" 2> "$work/node.err" &
 node_pid=$!
 for _ in $(seq 200); do grep -q listening "$work/node.err" && break; sleep 0.05; done
 grep -q "queue jobs: durable, sync always" "$work/node.err" || fail "node did not log its queue settings"
+grep -q "queue jobs: .*, segments of 65536 B, snapshot every 268435456 B" "$work/node.err" ||
+  fail "node did not log its queue's log settings: $(grep 'queue jobs' "$work/node.err")"
 
 "$weir" produce --connect "$address" --queue nope --count 1 --timeout 10 > "$work/nope.out" 2> "$work/nope.err"
 expect_status 2 $? "produce to an unknown queue"
@@ -97,6 +103,11 @@ tail -1 "$work/first.out" | grep -Eq '^received=400 unique=400 ' || fail "consum
 expect_status 0 $? "consume of the other 600"
 [ "$(sort -n "$work/first" "$work/second" | uniq | wc -l)" = 1000 ] ||
   fail "two consumers of 400 and 600 saw $(sort -n "$work/first" "$work/second" | uniq | wc -l) distinct of 1000"
+
+# segment_bytes_max = 65536: the 1000 messages and their deliveries and acks
+# filled more than one segment.
+segments=$(find "$work/data/jobs" -name 'segment-*.wlog' | wc -l)
+[ "$segments" -ge 2 ] || fail "segment_bytes_max 65536 left $segments segment file(s)"
 
 kill -TERM "$node_pid"
 wait "$node_pid"

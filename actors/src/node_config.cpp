@@ -71,9 +71,22 @@ status read_queue_table(const std::string& path, const std::string& name, const 
       std::uint64_t count = 0;
       if (ok = read_count(path, node, full, 65'536, count); !ok) return ok;
       q.queue.delivery_batch_max = static_cast<std::uint32_t>(count);
+    } else if (key == "segment_bytes_max") {
+      // The log's own bounds, checked here to name the file and line.
+      auto& bytes = q.queue.log.segment_size_bytes_max;
+      if (ok = read_count(path, node, full, std::uint64_t{1} << 30, bytes); !ok) return ok;
+      if (bytes < 4096) return wrong(path, node, full, "expected at least 4096");
+    } else if (key == "snapshot_every_bytes") {
+      auto& bytes = q.queue.log.snapshot_every_bytes;
+      if (ok = read_count(path, node, full, std::uint64_t{1} << 40, bytes); !ok) return ok;
+    } else if (key == "spare_segments_max") {
+      std::uint64_t count = 0;
+      if (ok = read_count(path, node, full, 64, count); !ok) return ok;
+      q.queue.log.spare_segments_max = static_cast<std::uint32_t>(count);
     } else {
       auto known = config::queue_policy_keys();
-      known.push_back("delivery_batch_max");
+      known.insert(known.end(), {"delivery_batch_max", "segment_bytes_max", "snapshot_every_bytes",
+                                 "spare_segments_max"});
       return config::unknown_key(path, node, full, key, known);
     }
   }
@@ -146,7 +159,12 @@ std::vector<std::string> describe_queues(const node_options& options) {
                     ", ack timeout " + std::to_string(q.queue.ack_timeout.count()) +
                     " ms, max deliveries " + std::to_string(q.queue.max_deliveries) +
                     ", dead letters " +
-                    (q.dead_letter_queue.empty() ? std::string("none") : q.dead_letter_queue));
+                    (q.dead_letter_queue.empty() ? std::string("none") : q.dead_letter_queue) +
+                    (q.queue.durable
+                         ? ", segments of " + std::to_string(q.queue.log.segment_size_bytes_max) +
+                               " B, snapshot every " +
+                               std::to_string(q.queue.log.snapshot_every_bytes) + " B"
+                         : std::string()));
   }
   return lines;
 }
