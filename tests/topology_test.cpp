@@ -5,6 +5,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
 #include <fstream>
 
 #include <caf/all.hpp>
@@ -197,4 +198,56 @@ operators = [{ type = "count_by_key" }]
   BOOST_TEST(b->addresses.at("b") == "tcp://127.0.0.1:7002");
   BOOST_TEST(!deployment_of(*loaded, "c"));
   BOOST_TEST(loaded->effective_config.find("node = \"b\"") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_queue_s_log_sizes_come_from_its_table) {
+  testing::temp_dir dir;
+  {
+    std::ofstream in(dir.file("in.txt"));
+    for (int i = 0; i < 2000; ++i) in << "line " << i << "\n";
+  }
+  write_file(dir.file("t.toml"), R"([source]
+path = "in.txt"
+output = "lines"
+[queue.lines]
+segment_bytes_max = 8192
+snapshot_every_bytes = 0
+spare_segments_max = 0
+[[stage]]
+name = "count"
+input = "lines"
+operators = [{ type = "count_by_key", by = "value" }]
+)");
+  auto loaded = load_topology(dir.file("t.toml"));
+  BOOST_REQUIRE_MESSAGE(loaded, loaded.error().to_string());
+  BOOST_TEST(loaded->effective_config.find("segment_bytes_max = 8192\nsnapshot_every_bytes = 0\n"
+                                           "spare_segments_max = 0") != std::string::npos);
+  testing::actor_test_config cfg;
+  caf::actor_system system{cfg};
+  posix_file_system fs;
+  auto counts = run_to_end(*loaded, dir.file("data"), system, fs);
+  BOOST_TEST(counts.size() == 2000u);
+  // 2000 lines of about 60 log bytes each, no snapshot: many 8 KiB segments.
+  std::size_t segments = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.file("data/lines.queue"))) {
+    segments += entry.path().filename().string().starts_with("segment-");
+  }
+  BOOST_TEST(segments > 5u);
+
+  write_file(dir.file("bad.toml"), R"([source]
+path = "in.txt"
+output = "lines"
+[queue.lines]
+segment_bytes_max = 100
+[[stage]]
+name = "count"
+input = "lines"
+operators = [{ type = "count_by_key", by = "value" }]
+)");
+  auto bad = load_topology(dir.file("bad.toml"));
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(bad.error().message().find(
+                 "bad.toml:5: key 'queue.lines.segment_bytes_max': expected at least 4096") !=
+             std::string::npos,
+             bad.error().message());
 }

@@ -97,7 +97,10 @@ const std::vector<std::string>& queue_policy_keys() {
                                              "max_deliveries",
                                              "dead_letter_queue",
                                              "retry_backoff_initial_ms",
-                                             "retry_backoff_max_ms"};
+                                             "retry_backoff_max_ms",
+                                             "segment_bytes_max",
+                                             "snapshot_every_bytes",
+                                             "spare_segments_max"};
   return keys;
 }
 
@@ -131,6 +134,17 @@ bool read_queue_key(const std::string& path, const std::string& full_key, const 
     out = read_millis(path, node, full_key, policy.retry_backoff_initial);
   } else if (key == "retry_backoff_max_ms") {
     out = read_millis(path, node, full_key, policy.retry_backoff_max);
+  } else if (key == "segment_bytes_max") {
+    // The log's own bounds, checked here to name the file and line.
+    out = read_count(path, node, full_key, std::uint64_t{1} << 30, policy.segment_bytes_max);
+    if (out && policy.segment_bytes_max < 4096) {
+      out = wrong(path, node, full_key, "expected at least 4096");
+    }
+  } else if (key == "snapshot_every_bytes") {
+    out = read_count(path, node, full_key, std::uint64_t{1} << 40, policy.snapshot_every_bytes);
+  } else if (key == "spare_segments_max") {
+    out = read_count(path, node, full_key, 64, count);
+    policy.spare_segments_max = static_cast<std::uint32_t>(count);
   } else {
     return false;
   }

@@ -71,22 +71,9 @@ status read_queue_table(const std::string& path, const std::string& name, const 
       std::uint64_t count = 0;
       if (ok = read_count(path, node, full, 65'536, count); !ok) return ok;
       q.queue.delivery_batch_max = static_cast<std::uint32_t>(count);
-    } else if (key == "segment_bytes_max") {
-      // The log's own bounds, checked here to name the file and line.
-      auto& bytes = q.queue.log.segment_size_bytes_max;
-      if (ok = read_count(path, node, full, std::uint64_t{1} << 30, bytes); !ok) return ok;
-      if (bytes < 4096) return wrong(path, node, full, "expected at least 4096");
-    } else if (key == "snapshot_every_bytes") {
-      auto& bytes = q.queue.log.snapshot_every_bytes;
-      if (ok = read_count(path, node, full, std::uint64_t{1} << 40, bytes); !ok) return ok;
-    } else if (key == "spare_segments_max") {
-      std::uint64_t count = 0;
-      if (ok = read_count(path, node, full, 64, count); !ok) return ok;
-      q.queue.log.spare_segments_max = static_cast<std::uint32_t>(count);
     } else {
       auto known = config::queue_policy_keys();
-      known.insert(known.end(), {"delivery_batch_max", "segment_bytes_max", "snapshot_every_bytes",
-                                 "spare_segments_max"});
+      known.push_back("delivery_batch_max");
       return config::unknown_key(path, node, full, key, known);
     }
   }
@@ -97,6 +84,7 @@ status read_queue_table(const std::string& path, const std::string& name, const 
   q.queue.retry_backoff = policy.retry_backoff();
   q.queue.max_deliveries = policy.max_deliveries;
   q.dead_letter_queue = policy.dead_letter_queue;
+  policy.apply_log_sizes(q.queue.log);
   return {};
 }
 

@@ -158,6 +158,9 @@ class pipeline_run_impl final : public pipeline_run {
       options.retry_backoff = edge.options.retry_backoff;
       options.max_deliveries = edge.options.max_deliveries;
       options.log.sync = edge.options.sync;
+      options.log.segment_size_bytes_max = edge.options.segment_bytes_max;
+      options.log.snapshot_every_bytes = edge.options.snapshot_every_bytes;
+      options.log.spare_segments_max = edge.options.spare_segments_max;
       std::shared_ptr<shared_handle> dead_letters;
       if (!edge.options.dead_letter_queue.empty()) {
         dead_letters = dead_letter_queues_.at(edge.options.dead_letter_queue);

@@ -514,6 +514,9 @@ class loader {
     edge.max_deliveries = q.policy.max_deliveries;
     edge.dead_letter_queue = q.policy.dead_letter_queue;
     edge.credit = q.credit;
+    edge.segment_bytes_max = q.policy.segment_bytes_max;
+    edge.snapshot_every_bytes = q.policy.snapshot_every_bytes;
+    edge.spare_segments_max = q.policy.spare_segments_max;
     return edge;
   }
 
@@ -589,7 +592,10 @@ class loader {
           << "\nretry_backoff_initial_ms = " << p.retry_backoff_initial.count()
           << "\nretry_backoff_max_ms = " << p.retry_backoff_max.count()
           << "\nmax_deliveries = " << p.max_deliveries
-          << "\ndead_letter_queue = " << toml_quote(p.dead_letter_queue) << "\n";
+          << "\ndead_letter_queue = " << toml_quote(p.dead_letter_queue)
+          << "\nsegment_bytes_max = " << p.segment_bytes_max
+          << "\nsnapshot_every_bytes = " << p.snapshot_every_bytes
+          << "\nspare_segments_max = " << p.spare_segments_max << "\n";
       if (!nodes_.empty()) out << "node = " << toml_quote(q.node.empty() ? home_ : q.node) << "\n";
     };
     queue_table(queues_.at(source_output_));

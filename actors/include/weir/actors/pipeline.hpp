@@ -27,6 +27,7 @@
 #include <caf/fwd.hpp>
 
 #include "weir/runtime/backoff.hpp"
+#include "weir/runtime/checkpoint_log.hpp"
 #include "weir/runtime/file_system.hpp"
 #include "weir/runtime/status.hpp"
 #include "weir/runtime/sync_policy.hpp"
@@ -66,6 +67,11 @@ struct edge_options {
   std::string dead_letter_queue = {};
   /// Deliveries the stage reading this queue holds unacked at most.
   std::uint32_t credit = 1024;
+  /// A durable queue's log: segment size, automatic snapshot interval and
+  /// spare files kept (log_options); the defaults are the log's.
+  std::uint64_t segment_bytes_max = log_options{}.segment_size_bytes_max;
+  std::uint64_t snapshot_every_bytes = log_options{}.snapshot_every_bytes;
+  std::uint32_t spare_segments_max = log_options{}.spare_segments_max;
 };
 
 /// Where the parts of a pipeline run when it spans processes. Every process runs
