@@ -196,7 +196,7 @@ struct fixture {
   std::unique_ptr<node> served;
   std::unique_ptr<http_server> http;
 
-  fixture() {
+  explicit fixture(const log_options& log = {}) {
     node_options options;
     options.listen = "tcp://127.0.0.1:0";
     options.data_dir = dir.file("node");
@@ -206,6 +206,9 @@ struct fixture {
     q.queue.ack_timeout = 30s;
     q.queue.max_deliveries = 5;
     q.dead_letter_queue = "jobs.dlq";
+    q.queue.log.segment_size_bytes_max = log.segment_size_bytes_max;
+    q.queue.log.snapshot_every_bytes = log.snapshot_every_bytes;
+    q.queue.log.spare_segments_max = log.spare_segments_max;
     options.queues.push_back(q);
     auto started = node::start(system, fs, options);
     BOOST_REQUIRE_MESSAGE(started, started.error().to_string());
@@ -345,6 +348,48 @@ BOOST_FIXTURE_TEST_CASE(scraped_counters_agree_with_what_was_published_and_acked
   BOOST_CHECK_GT(must(samples, "weir_link_bytes_out_total"), 0);
   BOOST_CHECK_EQUAL(must(samples, "weir_link_malformed_frames_total"), 0);
   BOOST_CHECK_EQUAL(must(samples, "weir_node_unknown_queue_total"), 0);
+}
+
+/// The node's queue with 4 KiB segments and a snapshot every 4 KiB of records:
+/// acked segments are freed within seconds and their files kept as spares.
+struct small_segments : fixture {
+  static log_options small() {
+    log_options log;
+    log.segment_size_bytes_max = 4096;
+    log.snapshot_every_bytes = 4096;
+    return log;
+  }
+  small_segments() : fixture(small()) {}
+};
+
+BOOST_FIXTURE_TEST_CASE(segments_written_over_spare_files_are_counted, small_segments) {
+  const std::map<std::string, std::string> jobs{{"queue", "jobs"}};
+  BOOST_CHECK_EQUAL(must(scrape(), "weir_queue_log_segments_reused_total", jobs), 0);
+  constexpr std::int64_t count = 1000;
+  auto queue = remote();
+  publish(queue, count);
+  // Consume and ack everything: the delivery and ack records go on filling
+  // segments while snapshots free the acked ones.
+  caf::scoped_actor consumer{system};
+  consumer->send(queue, subscribe_atom::value, std::int64_t{100});
+  std::int64_t acked = 0;
+  while (acked < count) {
+    consumer->receive(
+        [&](deliver_atom, const delivery_batch& batch) {
+          std::vector<id_range> ranges;
+          for (const auto& d : batch.deliveries) ranges.push_back({d.id, d.id + 1});
+          acked += static_cast<std::int64_t>(ranges.size());
+          consumer->send(queue, ack_atom::value, ranges);
+        },
+        caf::after(10s) >> [] { BOOST_FAIL("no delivery within 10 s"); });
+  }
+  consumer->send(queue, unsubscribe_atom::value);
+  std::vector<sample> samples;
+  BOOST_CHECK_MESSAGE(eventually([&] {
+                        samples = scrape();
+                        return value_of(samples, "weir_queue_log_segments_reused_total", jobs) > 0;
+                      }),
+                      "no segment was written over a spare");
 }
 
 BOOST_FIXTURE_TEST_CASE(answers_404_elsewhere_and_400_to_bad_requests_and_keeps_serving, fixture) {

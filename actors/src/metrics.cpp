@@ -128,6 +128,9 @@ constexpr queue_family queue_families[] = {
      &queue_stats::log_bytes},
     {"weir_queue_log_segments", "gauge", "Segment files of the queue's checkpoint log.",
      &queue_stats::log_segments},
+    {"weir_queue_log_segments_reused_total", "counter",
+     "New log segments written over a freed segment's file (a spare) since the queue started.",
+     &queue_stats::log_segments_reused},
 };
 
 struct link_family {

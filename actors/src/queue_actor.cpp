@@ -885,6 +885,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
         const auto log = state.log->stats();
         stats.log_bytes = log.log_bytes;
         stats.log_segments = log.segments;
+        stats.log_segments_reused = log.segments_reused;
         stats.fsync_seconds = log.fsync_seconds;
         return stats;
       },

@@ -122,6 +122,7 @@ struct queue_stats {
   std::uint64_t mailbox = 0;          ///< messages waiting in the queue actor's mailbox
   std::uint64_t log_bytes = 0;        ///< size of the log's segment files
   std::uint64_t log_segments = 0;
+  std::uint64_t log_segments_reused = 0;  ///< new segments written over a spare file
   histogram_snapshot fsync_seconds = {};  ///< the log's fdatasync latencies
 };
 
@@ -190,7 +191,7 @@ typename Inspector::result_type inspect(Inspector& f, queue_stats& x) {
            x.dead_lettering,
            x.published, x.confirmed, x.duplicates, x.delivered, x.redelivered, x.acked,
            x.dead_lettered, x.consumers, x.protocol_errors, x.storage_errors, x.mailbox,
-           x.log_bytes, x.log_segments, x.fsync_seconds);
+           x.log_bytes, x.log_segments, x.log_segments_reused, x.fsync_seconds);
 }
 
 /// Registers the protocol's message types (and the supervisor's) on a config.
