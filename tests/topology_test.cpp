@@ -206,18 +206,15 @@ BOOST_AUTO_TEST_CASE(a_queue_s_log_sizes_come_from_its_table) {
     std::ofstream in(dir.file("in.txt"));
     for (int i = 0; i < 2000; ++i) in << "line " << i << "\n";
   }
-  write_file(dir.file("t.toml"), R"([source]
-path = "in.txt"
-output = "lines"
-[queue.lines]
-segment_bytes_max = 8192
-snapshot_every_bytes = 0
-spare_segments_max = 0
-[[stage]]
-name = "count"
-input = "lines"
-operators = [{ type = "count_by_key", by = "value" }]
-)");
+  // Line 5 on is the queue's table.
+  const auto with_queue_table = [](const std::string& table) {
+    return "[source]\npath = \"in.txt\"\noutput = \"lines\"\n[queue.lines]\n" + table +
+           "[[stage]]\nname = \"count\"\ninput = \"lines\"\n"
+           "operators = [{ type = \"count_by_key\", by = \"value\" }]\n";
+  };
+  write_file(dir.file("t.toml"), with_queue_table("segment_bytes_max = 8192\n"
+                                                  "snapshot_every_bytes = 0\n"
+                                                  "spare_segments_max = 0\n"));
   auto loaded = load_topology(dir.file("t.toml"));
   BOOST_REQUIRE_MESSAGE(loaded, loaded.error().to_string());
   BOOST_TEST(loaded->effective_config.find("segment_bytes_max = 8192\nsnapshot_every_bytes = 0\n"
@@ -234,16 +231,7 @@ operators = [{ type = "count_by_key", by = "value" }]
   }
   BOOST_TEST(segments > 5u);
 
-  write_file(dir.file("bad.toml"), R"([source]
-path = "in.txt"
-output = "lines"
-[queue.lines]
-segment_bytes_max = 100
-[[stage]]
-name = "count"
-input = "lines"
-operators = [{ type = "count_by_key", by = "value" }]
-)");
+  write_file(dir.file("bad.toml"), with_queue_table("segment_bytes_max = 100\n"));
   auto bad = load_topology(dir.file("bad.toml"));
   BOOST_REQUIRE(!bad);
   BOOST_TEST(bad.error().message().find(
