@@ -492,6 +492,33 @@ BOOST_FIXTURE_TEST_CASE(a_dead_consumers_deliveries_go_to_another_at_once, fixtu
   for (auto& d : taken_over) BOOST_TEST(d.attempt == 2u);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_consumer_cannot_ack_or_nack_what_another_holds, fixture) {
+  auto q = queue(options("owners"));
+  publish(q, 1, 1, 1, numbered(4));
+  await_confirm();
+  auto hoarder = system.spawn(
+      [](caf::event_based_actor* me, caf::actor queue) -> caf::behavior {
+        me->send(queue, subscribe_atom::value, std::int64_t{4});
+        return {[](deliver_atom, const delivery_batch&) {}};
+      },
+      q);
+  BOOST_REQUIRE(eventually([&] { return stats(q).unacked == 4u; }));
+  // Subscribed too, but holding nothing: its ack and nack of the hoarder's ids are refused.
+  self->send(q, subscribe_atom::value, std::int64_t{10});
+  ack(q, {1, 2});
+  BOOST_TEST(await_protocol_error().find("not delivered") != std::string::npos);
+  self->send(q, nack_atom::value, nack_request{{3}, false, 0, "not mine"});
+  BOOST_TEST(await_protocol_error().find("not delivered") != std::string::npos);
+  BOOST_TEST(stats(q).unacked == 4u);
+  // The hoarder goes: all four come, as second deliveries, and now they are ours to ack.
+  self->send_exit(hoarder, caf::exit_reason::kill);
+  auto taken_over = await_deliveries(4, 2s);
+  BOOST_REQUIRE_EQUAL(taken_over.size(), 4u);
+  for (auto& d : taken_over) BOOST_TEST(d.attempt == 2u);
+  ack(q, {1, 2, 3, 4});
+  BOOST_TEST(eventually([&] { return stats(q).unacked == 0u && stats(q).acked == 4u; }));
+}
+
 BOOST_FIXTURE_TEST_CASE(a_poison_message_ends_in_the_dead_letter_queue_and_others_flow, fixture) {
   auto dlq = queue(options("orders.dlq"));
   auto opts = options("orders");
