@@ -20,13 +20,8 @@
 
 namespace {
 
+using weir::latency_trace::record;
 using weir::latency_trace::stage;
-
-struct record {
-  std::int64_t wall_us;
-  std::int64_t stage;
-  std::int64_t key;
-};
 
 constexpr int stage_count = static_cast<int>(stage::consumer_handled) + 1;
 constexpr std::array<const char*, stage_count + 1> interval_names = {
@@ -68,12 +63,6 @@ void print_table(const char* title, const std::vector<chunk_times>& chunks) {
                 static_cast<long long>(*std::max_element(values.begin(), values.end())),
                 sum / static_cast<double>(values.size()));
   }
-}
-
-std::int64_t at_start(const std::vector<chunk_times>& chunks) {
-  std::int64_t first = INT64_MAX;
-  for (const auto& c : chunks) first = std::min(first, c.stamp_us);
-  return first;
 }
 
 }  // namespace
@@ -175,7 +164,7 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
     // When: episodes (many late batches close together) or scattered ones.
-    const auto start_us = at_start(all);
+    const auto start_us = all.front().stamp_us;  // `all` follows the keys' order
     std::map<std::int64_t, std::pair<int, std::int64_t>> by_slot;  // 100 ms slot: count, max
     for (const auto& c : late) {
       auto& [count, max_us] = by_slot[(c.stamp_us - start_us) / 100'000];

@@ -11,13 +11,6 @@
 namespace weir::latency_trace {
 namespace {
 
-// One record per mark, as bench/latency_trace_report reads them.
-struct record {
-  std::int64_t wall_us;
-  std::int64_t stage;
-  std::int64_t key;
-};
-
 // Fixed, allocated once: a mark never allocates or locks. Marks beyond it are dropped.
 constexpr std::size_t capacity = std::size_t{1} << 21;
 

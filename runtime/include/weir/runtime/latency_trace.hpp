@@ -18,6 +18,14 @@ enum class stage : std::uint8_t {
   consumer_handled,   ///< the consumer actor starts on the batch
 };
 
+/// One mark as written to the trace file (native byte order), and read back by
+/// bench/latency_trace_report.
+struct record {
+  std::int64_t wall_us;  ///< system clock, microseconds since the epoch
+  std::int64_t stage;    ///< a `stage`
+  std::int64_t key;      ///< the publish time of the batch's first message, ns
+};
+
 #ifdef WEIR_LATENCY_TRACE
 /// Records (now, stage, key) when WEIR_LATENCY_TRACE_FILE names a file; the
 /// key is the publish time of the batch's first message. Written at exit.
