@@ -139,6 +139,16 @@ struct fixture {
     return headers;
   }
 
+  /// A consumer that subscribes with `credit`, takes deliveries and never acks.
+  caf::actor spawn_hoarder(const caf::actor& q, std::int64_t credit) {
+    return system.spawn(
+        [](caf::event_based_actor* me, caf::actor queue, std::int64_t window) -> caf::behavior {
+          me->send(queue, subscribe_atom::value, window);
+          return {[](deliver_atom, const delivery_batch&) {}};
+        },
+        q, credit);
+  }
+
   void ack(const caf::actor& q, std::vector<std::uint64_t> ids) {
     std::vector<id_range> ranges;
     for (auto id : ids) ranges.push_back({id, id + 1});
@@ -473,13 +483,7 @@ BOOST_FIXTURE_TEST_CASE(a_dead_consumers_deliveries_go_to_another_at_once, fixtu
   auto q = queue(options("failover"));
   publish(q, 1, 1, 1, numbered(4));
   await_confirm();
-  // A consumer that takes deliveries and never acks.
-  auto hoarder = system.spawn(
-      [](caf::event_based_actor* me, caf::actor queue) -> caf::behavior {
-        me->send(queue, subscribe_atom::value, std::int64_t{4});
-        return {[](deliver_atom, const delivery_batch&) {}};
-      },
-      q);
+  auto hoarder = spawn_hoarder(q, 4);
   std::this_thread::sleep_for(200ms);
   BOOST_TEST(stats(q).unacked == 4u);
   self->send(q, subscribe_atom::value, std::int64_t{10});
@@ -496,12 +500,7 @@ BOOST_FIXTURE_TEST_CASE(a_consumer_cannot_ack_or_nack_what_another_holds, fixtur
   auto q = queue(options("owners"));
   publish(q, 1, 1, 1, numbered(4));
   await_confirm();
-  auto hoarder = system.spawn(
-      [](caf::event_based_actor* me, caf::actor queue) -> caf::behavior {
-        me->send(queue, subscribe_atom::value, std::int64_t{4});
-        return {[](deliver_atom, const delivery_batch&) {}};
-      },
-      q);
+  auto hoarder = spawn_hoarder(q, 4);
   BOOST_REQUIRE(eventually([&] { return stats(q).unacked == 4u; }));
   // Subscribed too, but holding nothing: its ack and nack of the hoarder's ids are refused.
   self->send(q, subscribe_atom::value, std::int64_t{10});
