@@ -3,8 +3,9 @@
 // ceilings measured in the same run, each the best of three: raw ZeroMQ
 // PUSH/PULL between two processes of this same program, and the same through a
 // third process in the node's place that binds both ends and forwards each
-// message (the layout weir's three processes have). Then the producer runs at half the
-// measured rate for at least 10 s (so that the log takes snapshots and frees
+// message (the layout weir's three processes have). weir's own flat-out rate is
+// the best of three runs as well. Then the producer runs at half that
+// rate for at least 10 s (so that the log takes snapshots and frees
 // segments during it, as it does in steady use) and the consumer reports
 // publish-to-delivery latency. This VM stops now and then for up to ~20 ms,
 // even a lone spinning process (bench/stall_probe): at 1 M msg/s one such
@@ -117,6 +118,7 @@ struct weir_figures {
   double p50_ms = -1;
   double p99_ms = -1;
   double max_ms = -1;
+  double lowest_of_runs_msg_per_s = -1;  // weir_best: the slowest of its runs
   int probe_stalls = 0;  // a sleeping stall_probe's, during the run
   double probe_longest_ms = 0;
 };
@@ -170,6 +172,21 @@ struct bench {
     relay.wait(std::chrono::minutes(5));
     pull.wait(std::chrono::minutes(5));
     return field(read_text(prefix + ".pull.out"), "raw_msg_per_s");
+  }
+
+  /// weir's maximum, measured as the ceiling is: the best of three flat-out runs
+  /// (a single run was compared with the best of three raw ones, and one stall of
+  /// this VM in a 0.5 s run took up to a fifth off it). The lowest is kept too.
+  weir_figures weir_best(std::uint64_t count, std::size_t size) {
+    weir_figures best;
+    double lowest = -1;
+    for (int i = 0; i < 3; ++i) {
+      auto figures = weir_run(count, size, 0);
+      lowest = lowest < 0 ? figures.msg_per_s : std::min(lowest, figures.msg_per_s);
+      if (figures.msg_per_s > best.msg_per_s) best = figures;
+    }
+    best.lowest_of_runs_msg_per_s = lowest;
+    return best;
   }
 
   /// One node, one consumer, one producer; `rate` 0 means as fast as it goes.
@@ -276,10 +293,11 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(messages), latency_run_s,
       static_cast<unsigned long long>(b.credit));
   std::printf(
-      "| size | weir msg/s | weir msg/s, start-up included | raw ZeroMQ PUSH/PULL msg/s | "
+      "| size | weir msg/s | weir msg/s, slowest of 3 | weir msg/s, start-up included | "
+      "raw ZeroMQ PUSH/PULL msg/s | "
       "weir / raw | latency at half rate p50 / p99 / max ms | idle thread's stalls over 2 ms "
       "in that run, longest ms | raw ZeroMQ through a relay msg/s | weir / relayed |\n");
-  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
   bool ok = true;
   // Eight measurements, each tens of seconds: a bar on stderr while a person watches.
   weir::progress_bar progress("node_bench runs", 8);
@@ -289,7 +307,7 @@ int main(int argc, char** argv) {
     progress.update(++runs_done);
     const double relayed = b.raw_ceiling(messages, size, true);
     progress.update(++runs_done);
-    const auto full = b.weir_run(messages, size, 0);
+    const auto full = b.weir_best(messages, size);
     progress.update(++runs_done);
     const double half_rate = full.msg_per_s / 2;
     const auto half =
@@ -298,8 +316,9 @@ int main(int argc, char** argv) {
     progress.update(++runs_done);
     ok = ok && full.msg_per_s > 0 && raw > 0 && relayed > 0;
     std::printf(
-        "| %zu B | %.0f | %.0f | %.0f | %.1f%% | %.2f / %.2f / %.2f | %d, %.1f | %.0f | %.1f%% |\n",
-        size, full.msg_per_s, full.whole_msg_per_s, raw,
+        "| %zu B | %.0f | %.0f | %.0f | %.0f | %.1f%% | %.2f / %.2f / %.2f | %d, %.1f | %.0f | "
+        "%.1f%% |\n",
+        size, full.msg_per_s, full.lowest_of_runs_msg_per_s, full.whole_msg_per_s, raw,
         raw > 0 ? 100.0 * full.msg_per_s / raw : 0.0, half.p50_ms, half.p99_ms, half.max_ms,
         half.probe_stalls, half.probe_longest_ms, relayed,
         relayed > 0 ? 100.0 * full.msg_per_s / relayed : 0.0);
