@@ -115,6 +115,23 @@ bool with_log_record(std::span<const capnp::word> payload, Fn&& fn) {
   }
 }
 
+// Good frames salted with `salt` from `offset` on.
+std::uint64_t count_frames_from(std::span<const std::byte> bytes, std::uint64_t offset,
+                                std::uint32_t record_size_max, std::uint64_t salt) {
+  std::uint64_t count = 0;
+  while (offset < bytes.size()) {
+    const auto rest = bytes.subspan(offset);
+    const auto frame = record_format::decode_frame(rest, record_size_max, salt);
+    if (frame.status == record_format::frame_status::ok) {
+      ++count;
+      offset += frame.size;
+    } else {
+      offset += record_format::find_next_frame(rest, record_size_max, salt);
+    }
+  }
+  return count;
+}
+
 // `record` holds the bytes `envelope` points into: the payload is a slice of it.
 void fill_stored_message(schema::Envelope::Reader envelope, std::uint64_t id,
                          const std::shared_ptr<record_format::word_buffer>& record,
@@ -694,20 +711,30 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
       report_progress(offset, false);
       continue;
     }
-    // A bad record: skip to the next good one if any follows, else cut the tail.
+    // A bad record in a sealed segment (synced in full before the next began)
+    // is damage: skip to the next good record if any follows. In the last
+    // segment it ends the log. A power cut can keep any mix of the pages written
+    // after the last sync, so good records after a bad one there were never
+    // confirmed; keeping them would raise their producers' de-duplication marks
+    // over the unreadable ones, and the resends of those would then be dropped.
     const auto next = offset + record_format::find_next_frame(
                                    bytes.subspan(offset), options_.record_size_bytes_max,
                                    segment.number);
-    if (next < size) {
+    if (next < size && !is_last) {
       report_.corruptions.push_back({segment.path, offset, next - offset, frame.reason});
       segment.index_next_publish = true;
       offset = next;
       continue;
     }
-    report_.truncations.push_back(
-        {segment.path, offset, size - offset,
-         std::string(is_last ? "torn or corrupt tail: " : "corrupt tail of a sealed segment: ") +
-             frame.reason});
+    std::string reason =
+        std::string(is_last ? "torn or corrupt tail: " : "corrupt tail of a sealed segment: ") +
+        frame.reason;
+    if (const auto intact =
+            count_frames_from(bytes, next, options_.record_size_bytes_max, segment.number);
+        intact != 0) {
+      reason += "; " + std::to_string(intact) + " intact records after it were cut with it";
+    }
+    report_.truncations.push_back({segment.path, offset, size - offset, std::move(reason)});
     if (may_modify) {
       if (auto cut = fs_.truncate_file(segment.path, offset); !cut) return cut;
     }
