@@ -46,6 +46,41 @@ struct fixture {
 
 }  // namespace
 
+BOOST_FIXTURE_TEST_CASE(a_crash_keeping_random_pages_zeroes_whole_unsynced_pages, fixture) {
+  // 100 synced bytes, then unsynced ones to 5 pages: the rest of the first
+  // page (from byte 100) and four whole pages, each filled with its number.
+  std::string written(5 * 4096, '\0');
+  for (std::size_t i = 0; i < written.size(); ++i) written[i] = char('1' + i / 4096);
+  int zeroed = 0, kept = 0;
+  for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+    const auto name = "seg" + std::to_string(seed);
+    {
+      auto file = open(name);
+      BOOST_REQUIRE(fs.sync_dir(dir.path()).is_ok());
+      BOOST_REQUIRE(file->append(as_bytes(written.substr(0, 100))).is_ok());
+      BOOST_REQUIRE(file->sync().is_ok());
+      BOOST_REQUIRE(file->append(as_bytes(written.substr(100))).is_ok());
+    }
+    BOOST_REQUIRE(fs.crash_keeping_random_pages(seed).is_ok());
+    fs.restart();
+    const auto after = disk_contents(dir.file(name));
+    BOOST_REQUIRE_EQUAL(after.size(), written.size());
+    BOOST_TEST(after.substr(0, 100) == written.substr(0, 100));
+    for (std::size_t begin = 100; begin < written.size(); begin = (begin / 4096 + 1) * 4096) {
+      const auto end = (begin / 4096 + 1) * 4096;
+      const auto part = after.substr(begin, end - begin);
+      if (part == written.substr(begin, end - begin)) {
+        ++kept;
+      } else {
+        BOOST_TEST(part == std::string(end - begin, '\0'), "page " << begin / 4096);
+        ++zeroed;
+      }
+    }
+  }
+  BOOST_TEST(zeroed > 5);
+  BOOST_TEST(kept > 5);
+}
+
 BOOST_FIXTURE_TEST_CASE(crash_drops_unsynced_bytes_keeps_synced, fixture) {
   auto file = open("seg");
   BOOST_REQUIRE(fs.sync_dir(dir.path()).is_ok());

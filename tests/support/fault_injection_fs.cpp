@@ -294,7 +294,8 @@ status fault_injection_fs::sync_dir(const std::string& dir) {
   return s;
 }
 
-status fault_injection_fs::crash(std::uint64_t keep_unsynced_bytes) {
+template <class Lose>
+status fault_injection_fs::crash_each_file(Lose&& lose) {
   std::lock_guard lock(mutex_);
   status first_error;
   auto note = [&first_error](status s) {
@@ -311,15 +312,55 @@ status fault_injection_fs::crash(std::uint64_t keep_unsynced_bytes) {
       continue;
     }
     if (*size <= state->synced_size) continue;
-    const std::uint64_t keep =
-        state->synced_size + std::min(keep_unsynced_bytes, *size - state->synced_size);
-    if (keep < *size) note(base_.truncate_file(path, keep));
+    note(lose(path, state->synced_size, *size));
   }
   // What survived is durable now; files are re-tracked when reopened.
   files_.clear();
   dead_ = true;
   ++generation_;
   return first_error;
+}
+
+status fault_injection_fs::crash(std::uint64_t keep_unsynced_bytes) {
+  return crash_each_file([&](const std::string& path, std::uint64_t synced, std::uint64_t size) {
+    const std::uint64_t keep = synced + std::min(keep_unsynced_bytes, size - synced);
+    return keep < size ? base_.truncate_file(path, keep) : status{};
+  });
+}
+
+status fault_injection_fs::crash_keeping_random_pages(std::uint64_t seed) {
+  return crash_each_file([&](const std::string& path, std::uint64_t synced, std::uint64_t size) {
+    return zero_random_pages(path, synced, size, seed);
+  });
+}
+
+// Rewrites [from, size) of `path` with the pages a coin throw loses zeroed.
+status fault_injection_fs::zero_random_pages(const std::string& path, std::uint64_t from,
+                                             std::uint64_t size, std::uint64_t& random_state) {
+  constexpr std::uint64_t page = 4096;
+  auto reader = base_.open_for_read(path);
+  if (!reader) return reader.error();
+  std::vector<std::byte> tail(size - from);
+  for (std::size_t done = 0; done < tail.size();) {
+    auto got = (*reader)->read_at(from + done, std::span{tail}.subspan(done));
+    if (!got) return got.error();
+    if (*got == 0) return {errc::io_error, "short read of " + path};
+    done += *got;
+  }
+  reader->reset();
+  for (std::uint64_t begin = from; begin < size;) {
+    const std::uint64_t end = std::min(size, (begin / page + 1) * page);
+    random_state = random_state * 6364136223846793005ull + 1442695040888963407ull;
+    if (random_state >> 63) {
+      std::fill(tail.begin() + static_cast<std::ptrdiff_t>(begin - from),
+                tail.begin() + static_cast<std::ptrdiff_t>(end - from), std::byte{0});
+    }
+    begin = end;
+  }
+  if (auto cut = base_.truncate_file(path, from); !cut) return cut;
+  auto writer = base_.open_for_append(path);
+  if (!writer) return writer.error();
+  return (*writer)->append(tail);
 }
 
 void fault_injection_fs::restart() {

@@ -8,8 +8,9 @@
 // rather than restoring what the name held before; removals are not undone
 // (a removed file is forgotten, never resurrected); a file opened for
 // overwrite is cut at its synced size plus the torn part, where a real disk
-// would keep its older bytes after that; directories made with create_dirs are
-// treated as durable.
+// would keep its older bytes after that (crash_keeping_random_pages zeroes the
+// pages it loses, where such a file would show its older bytes); directories
+// made with create_dirs are treated as durable.
 
 #include <atomic>
 #include <chrono>
@@ -56,6 +57,12 @@ class fault_injection_fs final : public weir::file_system {
   /// entry is not durable, then fails every operation until restart().
   weir::status crash(std::uint64_t keep_unsynced_bytes = 0);
 
+  /// Simulates a power cut that kept a random half of each file's pages (4 KiB at
+  /// file offsets) written since its last sync; the others read as zeros and the
+  /// file keeps its length, as when the new size reached the disk before the data.
+  /// Otherwise as crash(). The same `seed` loses the same pages.
+  weir::status crash_keeping_random_pages(std::uint64_t seed);
+
   /// Leaves the crashed state and clears faults; files opened before must be reopened.
   void restart();
 
@@ -99,6 +106,13 @@ class fault_injection_fs final : public weir::file_system {
     std::uint64_t synced_size = 0;
     bool entry_durable = false;
   };
+
+  // crash() and its variants: `lose(path, synced size, size)` takes from each
+  // file with unsynced bytes what the power cut loses.
+  template <class Lose>
+  weir::status crash_each_file(Lose&& lose);
+  weir::status zero_random_pages(const std::string& path, std::uint64_t from, std::uint64_t size,
+                                 std::uint64_t& random_state);
 
   static std::string normalize(const std::string& path);
   static std::string parent_of(const std::string& normalized_path);
