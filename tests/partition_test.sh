@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# A network partition between a node and its producer and consumer, in Linux
-# network namespaces joined by a veth pair: the client side's link goes down
-# for longer than the heartbeat timeouts, then comes back. Every confirmed
-# sequence number must be received; duplicates are allowed, loss is not.
+# Network partitions in Linux network namespaces joined by a veth pair, each
+# longer than the heartbeat timeouts: first between a node and its producer and
+# consumer (every confirmed sequence number must be received; duplicates are
+# allowed, loss is not), then between the two nodes of a `weir run` pipeline
+# (every word must count exactly once).
 # Exits 77 (skipped, with the reason) where the machine does not allow
 # network namespaces.
 #
@@ -89,4 +90,86 @@ if [ "$produced_status" -ne 0 ] || [ "$consumed_status" -ne 0 ] || [ "$confirmed
   exit 1
 fi
 grep -q "lost" "$work/node.err" || { echo "FAIL: the node never noticed the partition"; exit 1; }
-echo "PASS"
+echo "PASS: node and clients"
+
+# --- a partition between the two nodes of one pipeline ------------------------
+# Node a (the source and the split stage) runs in the client namespace, node b
+# (the words queue and the counting stage) in the node's. Their link goes down
+# for 5 s mid-run, longer than the 3 s heartbeat timeout, so the session ends
+# and a reconnects and resends. Every word must still count exactly once.
+awk 'BEGIN { for (i = 1; i <= 300000; i++) print "w" (i % 37) " x" (i % 11) " y" (i % 5) }' \
+  >"$work/many.txt"
+tr ' ' '\n' <"$work/many.txt" | sort | uniq -c | awk '{ print $1 "\t" $2 }' |
+  sort -t "$(printf '\t')" -k1,1nr -k2,2 >"$work/many.expected"
+words=$(awk -F '\t' '{ n += $1 } END { print n }' "$work/many.expected")
+cat >"$work/two.toml" <<TOML
+[pipeline]
+name = "wordcount"
+home = "a"
+[node.a]
+address = "tcp://10.231.0.2:7401"
+[node.b]
+address = "tcp://10.231.0.1:7402"
+[source]
+path = "$work/many.txt"
+output = "lines"
+[queue.lines]
+[queue.words]
+node = "b"
+[[stage]]
+name = "split"
+input = "lines"
+output = "words"
+operators = [{ type = "split_words" }]
+[[stage]]
+name = "count"
+input = "words"
+operators = [{ type = "count_by_key" }]
+TOML
+metrics_port=7403
+b_metric() {  # NAME -> its value for the words queue on b, empty when b does not answer
+  ip netns exec "$node_ns" bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" >&3
+    timeout 5 cat <&3' _ "$metrics_port" 2>/dev/null | tr -d '\r' |
+    awk -v name="$1{queue=\"words\"}" '$1 == name { print $2 }'
+}
+ip netns exec "$node_ns" "$weir" run "$work/two.toml" --node b --data "$work/b" \
+  --metrics "127.0.0.1:$metrics_port" --top 1000 >"$work/b.out" 2>"$work/b.err" &
+b_pid=$!
+pids+=($b_pid)
+ip netns exec "$client_ns" "$weir" run "$work/two.toml" --node a --data "$work/a" --timeout 90 \
+  >"$work/a.out" 2>"$work/a.err" &
+a_pid=$!
+pids+=($a_pid)
+acked=
+for _ in $(seq 400); do
+  acked=$(b_metric weir_queue_acked_total)
+  [ -n "$acked" ] && [ "$acked" -ge 30000 ] && break
+  sleep 0.05
+done
+[ -n "$acked" ] && [ "$acked" -ge 30000 ] && [ "$acked" -lt "$words" ] ||
+  { echo "FAIL: the partition would not fall mid-run: b acked '$acked' of $words words"; exit 1; }
+echo "partition: the link between nodes a and b down for 5 s ($acked of $words words counted)"
+ip -n "$client_ns" link set "${tag}b" down
+sleep 5
+ip -n "$client_ns" link set "${tag}b" up
+echo "healed"
+wait "$a_pid"
+a_status=$?
+[ "$a_status" -eq 0 ] || { echo "FAIL: node a exited $a_status"; tail -5 "$work/a.err"; exit 1; }
+for _ in $(seq 600); do
+  [ "$(b_metric weir_queue_ready_messages)" = 0 ] &&
+    [ "$(b_metric weir_queue_unacked_messages)" = 0 ] && break
+  sleep 0.05
+done
+kill -TERM "$b_pid"
+wait "$b_pid"
+b_status=$?
+[ "$b_status" -eq 0 ] || { echo "FAIL: node b exited $b_status after SIGTERM"; exit 1; }
+grep -h -E "lost|connected" "$work/a.err" "$work/b.err" | head -6
+grep -q "lost" "$work/a.err" "$work/b.err" ||
+  { echo "FAIL: neither node noticed the partition"; exit 1; }
+sed -n '3,$p' "$work/b.out" | diff "$work/many.expected" - >"$work/two.diff" ||
+  { echo "FAIL: counts after the partition differ: $(head -5 "$work/two.diff")"; exit 1; }
+echo "PASS: the two nodes of a pipeline"
