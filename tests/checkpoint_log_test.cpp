@@ -563,11 +563,13 @@ BOOST_AUTO_TEST_CASE(a_failed_fsync_fails_the_log_until_it_is_reopened) {
     BOOST_REQUIRE(log);
     BOOST_REQUIRE(publish_and_wait(**log, payloads(2, "ok")));
     model.publish(payloads(2, "ok"));
+    BOOST_TEST((*log)->failure().is_ok());
     fs.fail_syncs(1, errc::io_error);
     auto failed = publish_and_wait(**log, {"doubtful"});
     BOOST_REQUIRE(!failed);
     BOOST_TEST(failed.error().code() == errc::io_error);
     BOOST_TEST((*log)->stats().sync_errors == 1u);
+    BOOST_TEST((*log)->failure().message().find("fdatasync failed") != std::string::npos);
     auto refused = publish_and_wait(**log, {"after"});
     BOOST_REQUIRE(!refused);
     BOOST_TEST(refused.error().code() == errc::closed);

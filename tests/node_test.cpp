@@ -323,6 +323,36 @@ BOOST_AUTO_TEST_CASE(a_full_disk_under_a_node_loses_nothing_and_publishing_resum
   for (std::uint64_t k = 1; k <= 300; ++k) BOOST_CHECK_EQUAL(got.seen[std::to_string(k)], 1);
 }
 
+BOOST_AUTO_TEST_CASE(a_failed_fdatasync_restarts_the_queue_and_loses_nothing) {
+  // A failed fdatasync closes the log until it is reopened. The queue stops and
+  // its supervisor starts it again on a fresh open: the node serves on, by
+  // itself, instead of refusing every publish until someone restarts it.
+  fault_injection_fs disk(fs);  // declared before the node, so it outlives it
+  auto n = start_node(0, "tcp://127.0.0.1:0", &disk);
+  auto p = producer(remote(n->address()), 14);
+  auto& got = consume(n->address());
+  send_all(p, 1, 100);
+  flush(p);
+  auto before = n->queue("jobs");
+  BOOST_REQUIRE(before);
+
+  disk.fail_syncs(1, errc::io_error);
+  send_all(p, 101, 300);
+  BOOST_REQUIRE(eventually([&] {
+    auto now = n->queue("jobs");
+    return now && *now != *before;
+  }));
+  flush(p);  // what was not confirmed is resent to the restarted queue
+  BOOST_REQUIRE(eventually([&] { return got.unique() == 300; }));
+  BOOST_REQUIRE(eventually([&] {
+    auto s = stats(*n);
+    return s.ready == 0 && s.unacked == 0;
+  }));
+  BOOST_CHECK_GE(stats(*n).storage_errors, 1u);
+  std::lock_guard lock(got.mutex);
+  for (std::uint64_t k = 1; k <= 300; ++k) BOOST_CHECK_EQUAL(got.seen[std::to_string(k)], 1);
+}
+
 BOOST_AUTO_TEST_CASE(a_queue_killed_inside_a_node_is_restarted_and_remote_clients_carry_on) {
   auto n = start_node();
   auto p = producer(remote(n->address()), 12);

@@ -189,6 +189,21 @@ void report_protocol_error(queue_actor* self, const caf::strong_actor_ptr& to, s
   }
 }
 
+/// After a failed fdatasync the log refuses every append until it is reopened,
+/// and what it holds is only known by reading it back: the queue stops, so that
+/// its supervisor restarts it on a fresh open of the log (recovery reads what
+/// the disk holds, producers resend what was not confirmed). True when it stops.
+bool stop_if_log_failed(queue_actor* self) {
+  auto& state = self->state;
+  auto failure = state.log->failure();
+  if (failure.is_ok()) return false;
+  spdlog::error("queue {}: its log refuses appends ({}); restarting the queue on what the disk "
+                "holds",
+                state.options.name, failure.to_string());
+  self->quit(caf::make_error(caf::sec::runtime_error, failure.to_string()));
+  return true;
+}
+
 /// Ack deadlines have no index (keeping one cost two tree updates per delivery):
 /// a tick scans the in-flight deliveries. Ticks come at the earliest deadline,
 /// but no closer together than this, so expiry is at most this late.
@@ -588,6 +603,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           report_protocol_error(self, sender,
                                 "publish refused by the log: " + published.error().to_string(),
                                 protocol_error_kind::store_failed);
+          stop_if_log_failed(self);
           return;
         }
         state.counters->published += count - skip;
@@ -612,6 +628,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           }
           report_protocol_error(self, producer, "publish not stored: " + error,
                                 protocol_error_kind::store_failed);
+          stop_if_log_failed(self);
           return;
         }
         state.counters->confirmed += count;
@@ -738,6 +755,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           if (auto stored = state.log->ack(valid, {}); !stored) {
             ++state.counters->storage_errors;
             spdlog::error("queue {}: ack not stored: {}", state.options.name, stored.to_string());
+            if (stop_if_log_failed(self)) return;
           }
           for (const auto& r : valid) state.counters->acked += r.end - r.begin;
         }

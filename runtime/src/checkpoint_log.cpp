@@ -228,6 +228,10 @@ class checkpoint_log::impl {
   void for_each_ready(std::uint64_t from, std::size_t limit,
                       const std::function<void(std::uint64_t, std::uint32_t)>& fn) const;
   log_stats stats() const;
+  status failure() const {
+    std::lock_guard lock(append_mutex_);
+    return failure_;
+  }
   void release_cached_below(std::uint64_t id) noexcept {
     auto seen = release_cached_below_.load(std::memory_order_relaxed);
     while (id > seen &&
@@ -1866,6 +1870,9 @@ std::uint64_t checkpoint_log::count_ready_from(std::uint64_t from) const {
 }
 log_stats checkpoint_log::stats() const {
   return impl_->stats();
+}
+status checkpoint_log::failure() const {
+  return impl_->failure();
 }
 const std::string& checkpoint_log::dir() const noexcept {
   return impl_->dir();

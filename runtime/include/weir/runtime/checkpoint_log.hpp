@@ -219,6 +219,10 @@ class checkpoint_log {
 
   const recovery_report& recovery() const noexcept;
   log_stats stats() const;
+
+  /// Ok while appends are accepted; after a failed fdatasync, why every append is
+  /// refused until the log is reopened (recovery then reads back what the disk holds).
+  status failure() const;
   const std::string& dir() const noexcept;
 
   class impl;
