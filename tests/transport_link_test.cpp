@@ -121,14 +121,15 @@ zmq::message_t confirm_frame(const std::string& queue, std::uint64_t up_to_seq,
   return encode_frame(builder);
 }
 
-zmq::message_t hello_frame(const std::string& node_id) {
+zmq::message_t hello_frame(const std::string& node_id,
+                           std::uint32_t heartbeat_interval_ms = 20) {
   capnp::MallocMessageBuilder builder;
   auto frame = builder.initRoot<schema::Frame>();
   frame.setProtocolVersion(schema::WIRE_PROTOCOL_VERSION);
   auto hello = frame.initMessages(1)[0].initHello();
   hello.setNodeId(node_id.c_str());
   hello.setProtocolVersion(schema::WIRE_PROTOCOL_VERSION);
-  hello.setHeartbeatIntervalMs(1000);
+  hello.setHeartbeatIntervalMs(heartbeat_interval_ms);
   return encode_frame(builder);
 }
 
@@ -330,6 +331,31 @@ BOOST_AUTO_TEST_CASE(heartbeats_keep_an_idle_session_up_and_silence_ends_it) {
   BOOST_CHECK_EQUAL(down.detail, "its connection closed");
   BOOST_CHECK(took < 200ms);
   BOOST_CHECK_EQUAL(node->stats().peers_lost, 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_peer_that_beats_slower_than_the_timeout_keeps_its_session) {
+  // The node times out after 250 ms, the client beats every 400 ms: the node
+  // allows three of the client's intervals, the client its own 3 s.
+  recorder endpoint_events, connection_events;
+  auto node = listen(fast_options("node-a"), endpoint_events);
+  auto slow = fast_options("client-slow");
+  slow.heartbeat_interval = 400ms;
+  slow.heartbeat_timeout = 3000ms;
+  auto client = connect(node->address(), slow, connection_events);
+  wait_for_handshake(endpoint_events, connection_events, "client-slow");
+  BOOST_CHECK(!endpoint_events.wait_for(is(kind::peer_down), 2000ms));
+  BOOST_CHECK(!connection_events.wait_for(is(kind::peer_down), 0ms));
+
+  // A silent peer that announced 400 ms is dropped after 1.2 s, not 250 ms.
+  raw_dealer raw(node->address());
+  raw.send(hello_frame("silent", 400));
+  auto silent_up = endpoint_events.require(
+      [](const link_event& e) { return e.type == kind::peer_up && e.detail == "silent"; },
+      "silent peer_up");
+  auto silent_down =
+      endpoint_events.require(is(kind::peer_down, silent_up.peer), "silent peer_down");
+  BOOST_REQUIRE_EQUAL(silent_down.detail.rfind("no heartbeat for ", 0), 0u);
+  BOOST_CHECK_GE(std::stol(silent_down.detail.substr(17)), 1200);
 }
 
 BOOST_AUTO_TEST_CASE(a_node_restarted_on_the_same_port_gets_a_new_session) {

@@ -93,6 +93,7 @@ class dealer_connection final : public connection, private detail::link_loop {
       }
       const peer_id id = detail::allocate_peer_id();
       last_heard_ = now;
+      silence_allowed_ = detail::silence_allowed(options_, contents.hello->getHeartbeatIntervalMs());
       session_.store(id, std::memory_order_release);
       counters_.peers_up.fetch_add(1, std::memory_order_relaxed);
       emit({link_event::kind::peer_up, id, contents.hello->getNodeId().cStr(), nullptr});
@@ -161,7 +162,7 @@ class dealer_connection final : public connection, private detail::link_loop {
   void on_tick(clock::time_point now) override {
     if (up()) {
       const auto silence = now - last_heard_;
-      if (silence > options_.heartbeat_timeout) {
+      if (silence > silence_allowed_) {
         const auto silence_ms =
             std::chrono::duration_cast<std::chrono::milliseconds>(silence).count();
         end_session("no heartbeat for " + std::to_string(silence_ms) + " ms");
@@ -199,6 +200,7 @@ class dealer_connection final : public connection, private detail::link_loop {
   std::atomic<peer_id> session_{0};
   // Socket thread only.
   clock::time_point last_heard_{};
+  clock::duration silence_allowed_{};  // set by the node's hello
   clock::time_point last_sent_{};
   clock::time_point last_hello_{};
   bool hello_waiting_ = false;

@@ -36,6 +36,7 @@ class router_endpoint final : public endpoint, private detail::link_loop {
     peer_id id = 0;
     clock::time_point last_heard;
     clock::time_point last_sent;
+    clock::duration silence_allowed;
   };
   using session_map = std::unordered_map<std::string, session>;
 
@@ -106,7 +107,11 @@ class router_endpoint final : public endpoint, private detail::link_loop {
       // had in flight with the old one must not leak into the new one.
       if (found != sessions_.end()) end_session(found, "re-handshake");
       const peer_id id = detail::allocate_peer_id();
-      found = sessions_.emplace(from, session{id, now, now}).first;
+      found = sessions_
+                  .emplace(from, session{id, now, now,
+                                         detail::silence_allowed(
+                                             options_, contents.hello->getHeartbeatIntervalMs())})
+                  .first;
       peers_.emplace(id, from);
       // Counted before the reply: a peer that sees its session up finds it counted.
       counters_.peers_up.fetch_add(1, std::memory_order_relaxed);
@@ -176,7 +181,7 @@ class router_endpoint final : public endpoint, private detail::link_loop {
   void on_tick(clock::time_point now) override {
     for (auto it = sessions_.begin(); it != sessions_.end();) {
       const auto silence = now - it->second.last_heard;
-      if (silence > options_.heartbeat_timeout) {
+      if (silence > it->second.silence_allowed) {
         const auto silence_ms =
             std::chrono::duration_cast<std::chrono::milliseconds>(silence).count();
         it = end_session(it, "no heartbeat for " + std::to_string(silence_ms) + " ms");

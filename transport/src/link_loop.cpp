@@ -89,6 +89,12 @@ zmq::message_t encode_hello(const link_options& options) {
   return encode_frame(builder);
 }
 
+clock::duration silence_allowed(const link_options& options, std::uint32_t announced_interval_ms) {
+  const auto announced = std::min<clock::duration>(
+      3 * std::chrono::milliseconds(announced_interval_ms), std::chrono::minutes(1));
+  return std::max<clock::duration>(options.heartbeat_timeout, announced);
+}
+
 zmq::message_t encode_heartbeat() {
   capnp::MallocMessageBuilder builder(16);
   auto frame = builder.initRoot<schema::Frame>();

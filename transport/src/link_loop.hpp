@@ -65,6 +65,12 @@ std::string describe_routing_id(std::string_view routing_id);
 zmq::message_t encode_hello(const link_options& options);
 zmq::message_t encode_heartbeat();
 
+/// How long a peer may stay silent: our heartbeat timeout, or three of the
+/// intervals the peer announced in its hello when that is longer (a peer set to
+/// beat slower than we time out is not dropped between its heartbeats), but
+/// never more than a minute on a peer's word.
+clock::duration silence_allowed(const link_options& options, std::uint32_t announced_interval_ms);
+
 /// What a checked frame means to the link layer.
 struct frame_contents {
   std::optional<schema::Hello::Reader> hello;  ///< the first hello, if any
