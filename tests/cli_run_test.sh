@@ -202,6 +202,42 @@ run_pid=
 sed -n '3,$p' killed-b2.out | diff many.expected - > killed.diff ||
   fail "counts after node b was killed differ (each word must count once): $(head -5 killed.diff)"
 
+# --- two nodes, a SIGKILLed mid-run and restarted on its data: counts stay exact --
+# Node a holds the source's queue and the split stage: its restart recovers the
+# lines queue, and the split stage resends its unconfirmed outputs to b.
+port_a=$(free_port)
+port_b=$(free_port)
+metrics_b=$(free_port)
+sed -e "s|tcp://127.0.0.1:7101|tcp://127.0.0.1:$port_a|; s|tcp://127.0.0.1:7102|tcp://127.0.0.1:$port_b|; s|data/weirs.txt|$work/many.txt|" \
+  "$topologies/wordcount-two-nodes.toml" > killed-a.toml
+"$weir" run killed-a.toml --node b --data killed-a-b --metrics "127.0.0.1:$metrics_b" --top 1000 > killed-a-b.out 2> killed-a-b.err &
+run_pid=$!
+"$weir" run killed-a.toml --node a --data killed-a-a --timeout 90 > killed-a-a1.out 2> killed-a-a1.err &
+a_pid=$!
+acked=0
+for _ in $(seq 1 400); do
+  acked=$(words_metric weir_queue_acked_total)
+  [ -n "$acked" ] && [ "$acked" -ge 50000 ] && break
+  sleep 0.05
+done
+kill -9 "$a_pid"
+wait "$a_pid" 2>/dev/null
+[ -n "$acked" ] && [ "$acked" -ge 50000 ] && [ "$acked" -lt "$many_words" ] ||
+  fail "node a was not killed mid-run: $acked of $many_words words acked"
+"$weir" run killed-a.toml --node a --data killed-a-a --timeout 90 > killed-a-a2.out 2> killed-a-a2.err
+expect_status 0 $? "node a restarted on its data after SIGKILL"
+grep -q "queue lines: recovered" killed-a-a2.err || fail "restarted node a did not recover its lines queue"
+for _ in $(seq 1 600); do
+  [ "$(words_metric weir_queue_ready_messages)" = 0 ] && [ "$(words_metric weir_queue_unacked_messages)" = 0 ] && break
+  sleep 0.05
+done
+kill -TERM "$run_pid"
+wait "$run_pid"
+expect_status 0 $? "node b after node a was killed and restarted"
+run_pid=
+sed -n '3,$p' killed-a-b.out | diff many.expected - > killed-a.diff ||
+  fail "counts after node a was killed differ (each word must count once): $(head -5 killed-a.diff)"
+
 # --- --print-config: the effective configuration is itself a valid topology -----
 "$weir" run "$topologies/errors.toml" --print-config --data pc-data > printed.toml
 expect_status 0 $? "--print-config"
