@@ -167,7 +167,12 @@ BOOST_AUTO_TEST_CASE(snapshot_plus_tail_equals_full_replay_equals_the_model) {
         }
         if (random() % 2 == 0)
           std::this_thread::sleep_for(std::chrono::microseconds(random() % 500));
-        BOOST_REQUIRE(fs.crash(random() % 3 == 0 ? random() % 64 : 0));
+        // A clean cut at the synced size, a torn write, or a random half of the
+        // unsynced pages kept.
+        const auto cut = random() % 3;
+        BOOST_REQUIRE(cut == 0   ? fs.crash()
+                      : cut == 1 ? fs.crash(random() % 64)
+                                 : fs.crash_keeping_random_pages(random()));
         segments_reused += log_a->stats().segments_reused;
         log_a.reset();
         const auto confirmed_before_crash = confirmed->load();
