@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "page_cache.hpp"
 #include "temp_dir.hpp"
 #include "test_helpers.hpp"
 #include "weir/runtime/memory_file_system.hpp"
@@ -35,7 +37,13 @@ void check_overwrite(weir::file_system& fs, const std::string& path) {
   BOOST_TEST((*file)->size() == 0u);
   BOOST_REQUIRE((*file)->append(as_bytes("abc")));
   BOOST_TEST((*file)->size() == 3u);
-  BOOST_TEST(read_all(fs, path) == "abc3456789");  // older bytes stay after the written part
+  // Past the written part: the file's length, and older bytes or zeros.
+  const auto after = read_all(fs, path);
+  BOOST_REQUIRE_EQUAL(after.size(), 10u);
+  BOOST_TEST(after.substr(0, 3) == "abc");
+  for (std::size_t i = 3; i < after.size(); ++i) {
+    BOOST_TEST((after[i] == "0123456789"[i] || after[i] == '\0'), "byte " << i);
+  }
   BOOST_REQUIRE((*file)->append(as_bytes("defghijklm")));
   BOOST_TEST((*file)->size() == 13u);
   BOOST_TEST(read_all(fs, path) == "abcdefghijklm");
@@ -59,6 +67,56 @@ BOOST_AUTO_TEST_CASE(overwrite_writes_over_a_file_from_its_start) {
   weir::memory_file_system memory;
   BOOST_REQUIRE(memory.create_dirs("/m"));
   check_overwrite(memory, "/m/reused.wlog");
+}
+
+BOOST_AUTO_TEST_CASE(writing_over_a_file_reads_nothing_from_the_disk) {
+  // A write over older bytes that ends inside a page not in the page cache
+  // made the kernel read that page first; the posix file system writes on to
+  // the page's end, so the log's appends into a reused segment read nothing.
+  temp_dir dir;
+  if (weir::testing::on_tmpfs(dir.path())) {
+    BOOST_TEST_MESSAGE("skipped: on tmpfs the page cache is the storage");
+    return;
+  }
+  posix_file_system fs;
+  const auto path = dir.file("spare.wlog");
+  const std::string older(16 * 4096, 'o');
+  {
+    auto file = fs.open_for_append(path);
+    BOOST_REQUIRE(file);
+    BOOST_REQUIRE((*file)->append(as_bytes(older)));
+    BOOST_REQUIRE((*file)->sync());
+  }
+  fs.drop_cached(path, older.size());
+  BOOST_REQUIRE_EQUAL(weir::testing::resident_pages(path).first, 0u);
+  auto storage_reads = [] {  // bytes this process made the kernel fetch from storage
+    std::ifstream io("/proc/self/io");
+    std::string key;
+    std::uint64_t value = 0;
+    while (io >> key >> value) {
+      if (key == "read_bytes:") return value;
+    }
+    return std::uint64_t{0};
+  };
+  const auto before = storage_reads();
+  auto file = fs.open_for_overwrite(path);
+  BOOST_REQUIRE(file);
+  std::string written;
+  for (int i = 0; i < 40; ++i) {  // 1000 B at a time: most writes end mid-page
+    const std::string record(1000, char('a' + i % 26));
+    BOOST_REQUIRE((*file)->append(as_bytes(record)));
+    written += record;
+  }
+  BOOST_TEST(storage_reads() - before == 0u);
+  BOOST_TEST((*file)->size() == written.size());
+  const auto now = read_all(fs, path);
+  BOOST_REQUIRE_EQUAL(now.size(), older.size());
+  BOOST_TEST(now.substr(0, written.size()) == written);
+  // Zeros to the end of the last written page, then the older bytes.
+  const auto page_end = (written.size() + 4095) / 4096 * 4096;
+  BOOST_TEST(now.substr(written.size(), page_end - written.size()) ==
+             std::string(page_end - written.size(), '\0'));
+  BOOST_TEST(now.substr(page_end) == older.substr(page_end));
 }
 
 BOOST_AUTO_TEST_CASE(append_size_read_round_trip) {

@@ -5,7 +5,11 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <array>
 
 #include <cerrno>
 #include <system_error>
@@ -26,8 +30,9 @@ std::string at_offset(const std::string& path, std::uint64_t offset) {
 
 class posix_writable_file final : public writable_file {
  public:
-  posix_writable_file(int fd, std::string path, std::uint64_t size)
-      : fd_(fd), path_(std::move(path)), size_(size) {}
+  /// `size`: where appends start; `stored`: the bytes the file already holds.
+  posix_writable_file(int fd, std::string path, std::uint64_t size, std::uint64_t stored)
+      : fd_(fd), path_(std::move(path)), size_(size), stored_(stored) {}
 
   posix_writable_file(const posix_writable_file&) = delete;
   posix_writable_file& operator=(const posix_writable_file&) = delete;
@@ -37,21 +42,46 @@ class posix_writable_file final : public writable_file {
   ~posix_writable_file() override { ::close(fd_); }
 
   status append(std::span<const std::byte> bytes) override {
-    const std::byte* p = bytes.data();
-    std::size_t left = bytes.size();
-    while (left > 0) {
+    // Written over older bytes, a write that ends inside a page the cache does
+    // not hold makes the kernel read that page from disk first, synchronously
+    // (about one read per group commit of the log into a reused segment). The
+    // same write runs on to the page's end with zeros instead: bytes past our
+    // size are free to overwrite, and a whole page needs no read.
+    const std::uint64_t end = size_ + bytes.size();
+    std::size_t padding = 0;
+    if (end < stored_ && end % page_bytes != 0) {
+      padding = static_cast<std::size_t>(
+          std::min<std::uint64_t>(page_bytes - end % page_bytes, stored_ - end));
+    }
+    static const std::array<std::byte, page_bytes> zeros{};
+    std::array<iovec, 2> parts{iovec{const_cast<std::byte*>(bytes.data()), bytes.size()},
+                               iovec{const_cast<std::byte*>(zeros.data()), padding}};
+    std::uint64_t written = 0;  // of bytes and padding together
+    const std::uint64_t total = bytes.size() + padding;
+    while (written < total) {
       // pwrite at our own size rather than O_APPEND: after truncate() the next
       // write must land at the cut, and we are the only writer.
-      const ssize_t n = ::pwrite(fd_, p, left, static_cast<off_t>(size_));
+      std::array<iovec, 2> rest = parts;
+      std::size_t skip = written;
+      int first = 0;
+      while (skip >= rest[first].iov_len && first < 1) skip -= rest[first++].iov_len;
+      rest[first].iov_base = static_cast<std::byte*>(rest[first].iov_base) + skip;
+      rest[first].iov_len -= skip;
+      const ssize_t n = ::pwritev(fd_, rest.data() + first, 2 - first,
+                                  static_cast<off_t>(size_ + written));
       if (n < 0) {
         if (errno == EINTR) continue;
+        size_ += std::min<std::uint64_t>(written, bytes.size());
         return os_error(errno, "append to " + path_);
       }
-      if (n == 0) return {errc::io_error, "append to " + path_ + ": write made no progress"};
-      p += n;
-      left -= static_cast<std::size_t>(n);
-      size_ += static_cast<std::uint64_t>(n);
+      if (n == 0) {
+        size_ += std::min<std::uint64_t>(written, bytes.size());
+        return {errc::io_error, "append to " + path_ + ": write made no progress"};
+      }
+      written += static_cast<std::uint64_t>(n);
     }
+    size_ = end;
+    stored_ = std::max(stored_, end + padding);
     return {};
   }
 
@@ -64,6 +94,7 @@ class posix_writable_file final : public writable_file {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
       return os_error(errno, "truncate " + path_ + " to " + std::to_string(size) + " bytes");
     size_ = size;
+    stored_ = size;
     return {};
   }
 
@@ -71,9 +102,12 @@ class posix_writable_file final : public writable_file {
   const std::string& path() const noexcept override { return path_; }
 
  private:
+  static constexpr std::size_t page_bytes = 4096;
+
   int fd_;
   std::string path_;
   std::uint64_t size_;
+  std::uint64_t stored_;  // the file's length: older bytes may lie between size_ and it
 };
 
 class posix_readable_file final : public readable_file {
@@ -139,15 +173,22 @@ result<std::unique_ptr<writable_file>> posix_file_system::open_for_append(const 
     ::close(fd);
     return os_error(err, "stat " + path);
   }
-  return std::unique_ptr<writable_file>(
-      new posix_writable_file(fd, path, static_cast<std::uint64_t>(st.st_size)));
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  return std::unique_ptr<writable_file>(new posix_writable_file(fd, path, size, size));
 }
 
 result<std::unique_ptr<writable_file>> posix_file_system::open_for_overwrite(
     const std::string& path) {
   const int fd = open_retrying(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return os_error(errno, "open " + path + " for overwrite");
-  return std::unique_ptr<writable_file>(new posix_writable_file(fd, path, 0));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return os_error(err, "stat " + path);
+  }
+  return std::unique_ptr<writable_file>(
+      new posix_writable_file(fd, path, 0, static_cast<std::uint64_t>(st.st_size)));
 }
 
 result<std::unique_ptr<readable_file>> posix_file_system::open_for_read(const std::string& path) {

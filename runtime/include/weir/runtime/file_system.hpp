@@ -62,7 +62,9 @@ class file_system {
   virtual result<std::unique_ptr<writable_file>> open_for_append(const std::string& path) = 0;
 
   /// Opens an existing file to write over it from its start, keeping its blocks:
-  /// overwriting allocated blocks costs the disk less than growing a file.
+  /// overwriting allocated blocks costs the disk less than growing a file. Past
+  /// the written part the file keeps its length; its bytes there are older ones
+  /// or, up to the end of a written page, zeros.
   virtual result<std::unique_ptr<writable_file>> open_for_overwrite(const std::string& path) = 0;
 
   /// Opens an existing file for reading.
