@@ -1240,8 +1240,9 @@ void checkpoint_log::impl::drop_delivered_pages() {
     for (auto it = segments_.lower_bound(pages_dropped_segment_); it != segments_.end(); ++it) {
       const auto& [number, entry] = *it;
       if (entry.first_id >= below) break;
-      std::uint64_t end = entry.size;
       const bool whole = entry.end_id <= below;
+      // A sealed segment takes no more appends: its last page can go too.
+      std::uint64_t end = whole && number != active_number_ ? file_system::whole_file : entry.size;
       if (!whole) {
         // Up to the indexed record that holds `below`: the index is sparse.
         auto next = std::upper_bound(

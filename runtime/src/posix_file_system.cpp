@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <vector>
 
 #include <cerrno>
 #include <system_error>
@@ -17,6 +18,12 @@
 namespace weir {
 
 namespace {
+
+/// The kernel's page, the unit of its cache.
+std::uint64_t page_bytes() {
+  static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  return page;
+}
 
 // std::generic_category().message() is thread-safe, unlike strerror.
 status os_error(int error_number, const std::string& what) {
@@ -49,11 +56,11 @@ class posix_writable_file final : public writable_file {
     // size are free to overwrite, and a whole page needs no read.
     const std::uint64_t end = size_ + bytes.size();
     std::size_t padding = 0;
-    if (end < stored_ && end % page_bytes != 0) {
-      padding = static_cast<std::size_t>(
-          std::min<std::uint64_t>(page_bytes - end % page_bytes, stored_ - end));
+    const auto page = page_bytes();
+    if (end < stored_ && end % page != 0) {
+      padding = static_cast<std::size_t>(std::min(page - end % page, stored_ - end));
     }
-    static const std::array<std::byte, page_bytes> zeros{};
+    static const std::vector<std::byte> zeros(page);
     std::array<iovec, 2> parts{iovec{const_cast<std::byte*>(bytes.data()), bytes.size()},
                                iovec{const_cast<std::byte*>(zeros.data()), padding}};
     std::uint64_t written = 0;  // of bytes and padding together
@@ -102,8 +109,6 @@ class posix_writable_file final : public writable_file {
   const std::string& path() const noexcept override { return path_; }
 
  private:
-  static constexpr std::size_t page_bytes = 4096;
-
   int fd_;
   std::string path_;
   std::uint64_t size_;
@@ -286,9 +291,14 @@ result<std::shared_ptr<void>> posix_file_system::lock_file(const std::string& pa
 }
 
 void posix_file_system::drop_cached(const std::string& path, std::uint64_t end) {
+  // Whole pages only: Linux drops the page holding `end` too when `end` is the
+  // file's end, and the next append into that page would read it back first.
+  if (end != whole_file) end -= end % page_bytes();
+  if (end == 0) return;
   const int fd = open_retrying(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;  // a hint: a file compacted meanwhile has nothing to drop
-  ::posix_fadvise(fd, 0, static_cast<off_t>(end), POSIX_FADV_DONTNEED);
+  // A length of 0 is "to the end of the file".
+  ::posix_fadvise(fd, 0, end == whole_file ? 0 : static_cast<off_t>(end), POSIX_FADV_DONTNEED);
   ::close(fd);
 }
 

@@ -96,7 +96,9 @@ class file_system {
   virtual result<std::shared_ptr<void>> lock_file(const std::string& path) = 0;
 
   /// A hint that the synced bytes of `path` below `end` will rarely be read again:
-  /// the memory caching them may be freed. Nothing by default.
+  /// the memory caching them may be freed, whole pages only (appends may go on in
+  /// the page holding `end`); `end` = whole_file: all of it. Nothing by default.
+  static constexpr std::uint64_t whole_file = UINT64_MAX;
   virtual void drop_cached(const std::string& path, std::uint64_t end) {
     (void)path;
     (void)end;
