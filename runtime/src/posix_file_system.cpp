@@ -76,19 +76,18 @@ class posix_writable_file final : public writable_file {
       rest[first].iov_len -= skip;
       const ssize_t n = ::pwritev(fd_, rest.data() + first, 2 - first,
                                   static_cast<off_t>(size_ + written));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        size_ += std::min<std::uint64_t>(written, bytes.size());
-        return os_error(errno, "append to " + path_);
-      }
-      if (n == 0) {
-        size_ += std::min<std::uint64_t>(written, bytes.size());
-        return {errc::io_error, "append to " + path_ + ": write made no progress"};
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        if (written >= bytes.size()) break;  // the bytes are written; the zeros were a nicety
+        const int error = n < 0 ? errno : 0;
+        size_ += written;
+        if (error == 0) return {errc::io_error, "append to " + path_ + ": write made no progress"};
+        return os_error(error, "append to " + path_);
       }
       written += static_cast<std::uint64_t>(n);
     }
     size_ = end;
-    stored_ = std::max(stored_, end + padding);
+    stored_ = std::max(stored_, size_ + std::min<std::uint64_t>(written - bytes.size(), padding));
     return {};
   }
 
