@@ -158,85 +158,71 @@ run_pid=
 grep -q "^run wordcount stopped on node b; data in $work/two-b$" two-b.out || fail "node b end line: $(head -1 two-b.out)"
 sed -n '3,$p' two-b.out | diff wc.expected - > two.diff || fail "two-node counts differ: $(head -5 two.diff)"
 
-# --- two nodes, b SIGKILLed mid-run and restarted on its data: counts stay exact --
-# 600,000 words, so that b is still counting when it is killed.
+# --- two nodes, one SIGKILLed mid-run and restarted on its data: counts stay exact --
+# 600,000 words, so that the nodes are still at work when one is killed.
 awk 'BEGIN { for (i = 1; i <= 200000; i++) print "w" (i % 37) " x" (i % 11) " y" (i % 5) }' > many.txt
 shell_counts many.txt > many.expected
 many_words=$(awk -F '\t' '{ n += $1 } END { print n }' many.expected)
-port_a=$(free_port)
-port_b=$(free_port)
-metrics_b=$(free_port)
-sed -e "s|tcp://127.0.0.1:7101|tcp://127.0.0.1:$port_a|; s|tcp://127.0.0.1:7102|tcp://127.0.0.1:$port_b|; s|data/weirs.txt|$work/many.txt|" \
-  "$topologies/wordcount-two-nodes.toml" > killed.toml
 words_metric() {  # NAME -> its value for the words queue on b, empty when b does not answer
   http_get "$metrics_b" /metrics 2>/dev/null | tr -d '\r' |
     awk -v name="$1{queue=\"words\"}" '$1 == name { print $2 }'
 }
-"$weir" run killed.toml --node b --data killed-b --metrics "127.0.0.1:$metrics_b" --top 1000 > killed-b1.out 2> killed-b1.err &
-run_pid=$!
-"$weir" run killed.toml --node a --data killed-a --timeout 90 > killed-a.out 2> killed-a.err &
-a_pid=$!
-acked=0
-for _ in $(seq 1 400); do
-  acked=$(words_metric weir_queue_acked_total)
-  [ -n "$acked" ] && [ "$acked" -ge 50000 ] && break
-  sleep 0.05
-done
-kill -9 "$run_pid"
-wait "$run_pid" 2>/dev/null
-[ -n "$acked" ] && [ "$acked" -ge 50000 ] && [ "$acked" -lt "$many_words" ] ||
-  fail "node b was not killed mid-run: $acked of $many_words words acked"
-"$weir" run killed.toml --node b --data killed-b --metrics "127.0.0.1:$metrics_b" --top 1000 > killed-b2.out 2> killed-b2.err &
-run_pid=$!
+start_b() {  # TAG RUN: node b of TAG's run (run_pid), its output in TAG-b-RUN.out
+  "$weir" run "$1.toml" --node b --data "$1-b" --metrics "127.0.0.1:$metrics_b" --top 1000 \
+    > "$1-b-$2.out" 2> "$1-b-$2.err" &
+  run_pid=$!
+}
+start_two_nodes() {  # TAG: the two-node word count over many.txt; b is run_pid, a is a_pid
+  port_a=$(free_port)
+  port_b=$(free_port)
+  metrics_b=$(free_port)
+  sed -e "s|tcp://127.0.0.1:7101|tcp://127.0.0.1:$port_a|; s|tcp://127.0.0.1:7102|tcp://127.0.0.1:$port_b|; s|data/weirs.txt|$work/many.txt|" \
+    "$topologies/wordcount-two-nodes.toml" > "$1.toml"
+  start_b "$1" 1
+  "$weir" run "$1.toml" --node a --data "$1-a" --timeout 90 > "$1-a-1.out" 2> "$1-a-1.err" &
+  a_pid=$!
+}
+kill_mid_run() {  # PID WHICH: SIGKILLs PID once b has counted 50,000 words
+  acked=0
+  for _ in $(seq 1 400); do
+    acked=$(words_metric weir_queue_acked_total)
+    [ -n "$acked" ] && [ "$acked" -ge 50000 ] && break
+    sleep 0.05
+  done
+  kill -9 "$1"
+  wait "$1" 2>/dev/null
+  [ -n "$acked" ] && [ "$acked" -ge 50000 ] && [ "$acked" -lt "$many_words" ] ||
+    fail "node $2 was not killed mid-run: $acked of $many_words words acked"
+}
+stop_b_and_compare() {  # B_OUT WHAT: once b holds nothing, stops it and checks its counts
+  # Node a is done once everything it read is stored on b; b is done when it holds nothing.
+  for _ in $(seq 1 600); do
+    [ "$(words_metric weir_queue_ready_messages)" = 0 ] && [ "$(words_metric weir_queue_unacked_messages)" = 0 ] && break
+    sleep 0.05
+  done
+  kill -TERM "$run_pid"
+  wait "$run_pid"
+  expect_status 0 $? "node b after SIGTERM ($2)"
+  run_pid=
+  sed -n '3,$p' "$1" | diff many.expected - > "$1.diff" ||
+    fail "counts after $2 differ (each word must count once): $(head -5 "$1.diff")"
+}
+
+start_two_nodes killed-b
+kill_mid_run "$run_pid" b
+start_b killed-b 2
 wait "$a_pid"
 expect_status 0 $? "node a while node b was killed and restarted"
-# Node a is done once everything it read is stored on b; b is done when it holds nothing.
-for _ in $(seq 1 600); do
-  [ "$(words_metric weir_queue_ready_messages)" = 0 ] && [ "$(words_metric weir_queue_unacked_messages)" = 0 ] && break
-  sleep 0.05
-done
-kill -TERM "$run_pid"
-wait "$run_pid"
-expect_status 0 $? "restarted node b after SIGTERM"
-run_pid=
-sed -n '3,$p' killed-b2.out | diff many.expected - > killed.diff ||
-  fail "counts after node b was killed differ (each word must count once): $(head -5 killed.diff)"
+stop_b_and_compare killed-b-b-2.out "node b was killed and restarted"
 
-# --- two nodes, a SIGKILLed mid-run and restarted on its data: counts stay exact --
 # Node a holds the source's queue and the split stage: its restart recovers the
 # lines queue, and the split stage resends its unconfirmed outputs to b.
-port_a=$(free_port)
-port_b=$(free_port)
-metrics_b=$(free_port)
-sed -e "s|tcp://127.0.0.1:7101|tcp://127.0.0.1:$port_a|; s|tcp://127.0.0.1:7102|tcp://127.0.0.1:$port_b|; s|data/weirs.txt|$work/many.txt|" \
-  "$topologies/wordcount-two-nodes.toml" > killed-a.toml
-"$weir" run killed-a.toml --node b --data killed-a-b --metrics "127.0.0.1:$metrics_b" --top 1000 > killed-a-b.out 2> killed-a-b.err &
-run_pid=$!
-"$weir" run killed-a.toml --node a --data killed-a-a --timeout 90 > killed-a-a1.out 2> killed-a-a1.err &
-a_pid=$!
-acked=0
-for _ in $(seq 1 400); do
-  acked=$(words_metric weir_queue_acked_total)
-  [ -n "$acked" ] && [ "$acked" -ge 50000 ] && break
-  sleep 0.05
-done
-kill -9 "$a_pid"
-wait "$a_pid" 2>/dev/null
-[ -n "$acked" ] && [ "$acked" -ge 50000 ] && [ "$acked" -lt "$many_words" ] ||
-  fail "node a was not killed mid-run: $acked of $many_words words acked"
-"$weir" run killed-a.toml --node a --data killed-a-a --timeout 90 > killed-a-a2.out 2> killed-a-a2.err
+start_two_nodes killed-a
+kill_mid_run "$a_pid" a
+"$weir" run killed-a.toml --node a --data killed-a-a --timeout 90 > killed-a-a-2.out 2> killed-a-a-2.err
 expect_status 0 $? "node a restarted on its data after SIGKILL"
-grep -q "queue lines: recovered" killed-a-a2.err || fail "restarted node a did not recover its lines queue"
-for _ in $(seq 1 600); do
-  [ "$(words_metric weir_queue_ready_messages)" = 0 ] && [ "$(words_metric weir_queue_unacked_messages)" = 0 ] && break
-  sleep 0.05
-done
-kill -TERM "$run_pid"
-wait "$run_pid"
-expect_status 0 $? "node b after node a was killed and restarted"
-run_pid=
-sed -n '3,$p' killed-a-b.out | diff many.expected - > killed-a.diff ||
-  fail "counts after node a was killed differ (each word must count once): $(head -5 killed-a.diff)"
+grep -q "queue lines: recovered" killed-a-a-2.err || fail "restarted node a did not recover its lines queue"
+stop_b_and_compare killed-a-b-1.out "node a was killed and restarted"
 
 # --- --print-config: the effective configuration is itself a valid topology -----
 "$weir" run "$topologies/errors.toml" --print-config --data pc-data > printed.toml

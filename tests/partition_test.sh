@@ -102,30 +102,9 @@ awk 'BEGIN { for (i = 1; i <= 300000; i++) print "w" (i % 37) " x" (i % 11) " y"
 tr ' ' '\n' <"$work/many.txt" | sort | uniq -c | awk '{ print $1 "\t" $2 }' |
   sort -t "$(printf '\t')" -k1,1nr -k2,2 >"$work/many.expected"
 words=$(awk -F '\t' '{ n += $1 } END { print n }' "$work/many.expected")
-cat >"$work/two.toml" <<TOML
-[pipeline]
-name = "wordcount"
-home = "a"
-[node.a]
-address = "tcp://10.231.0.2:7401"
-[node.b]
-address = "tcp://10.231.0.1:7402"
-[source]
-path = "$work/many.txt"
-output = "lines"
-[queue.lines]
-[queue.words]
-node = "b"
-[[stage]]
-name = "split"
-input = "lines"
-output = "words"
-operators = [{ type = "split_words" }]
-[[stage]]
-name = "count"
-input = "words"
-operators = [{ type = "count_by_key" }]
-TOML
+# The bundled two-node word count, its nodes at the namespaces' addresses.
+sed -e "s|tcp://127.0.0.1:7101|tcp://10.231.0.2:7401|; s|tcp://127.0.0.1:7102|tcp://10.231.0.1:7402|; s|data/weirs.txt|$work/many.txt|" \
+  "$(dirname "$0")/../examples/topologies/wordcount-two-nodes.toml" >"$work/two.toml"
 metrics_port=7403
 b_metric() {  # NAME -> its value for the words queue on b, empty when b does not answer
   ip netns exec "$node_ns" bash -c '

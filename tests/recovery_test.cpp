@@ -83,6 +83,18 @@ std::vector<std::uint64_t> publish_ids_of(const std::string& path, std::uint64_t
   return ids;
 }
 
+/// Waits until `confirmed`, guarded by `mutex`, holds at least `count` entries.
+template <class T>
+void wait_for_confirms(std::mutex& mutex, const std::vector<T>& confirmed, std::size_t count) {
+  for (;;) {
+    {
+      std::lock_guard lock(mutex);
+      if (confirmed.size() >= count) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 /// Applies one random operation to the log and the model; each is exactly one record.
 void random_operation(std::mt19937_64& random, checkpoint_log& log, log_model& model, int step) {
   const int kind = model.next_id == 1 ? 0 : int(random() % 4);
@@ -235,16 +247,8 @@ BOOST_AUTO_TEST_CASE(a_torn_write_at_power_loss_loses_only_unconfirmed_appends) 
         });
         BOOST_REQUIRE(published);
         first->store(*published);
-        if (i == 150) {
-          // Let some confirm, then crash while the rest are in flight.
-          for (;;) {
-            {
-              std::lock_guard lock(confirmed_mutex);
-              if (confirmed_first_ids.size() >= 50) break;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-          }
-        }
+        // Let some confirm, then crash while the rest are in flight.
+        if (i == 150) wait_for_confirms(confirmed_mutex, confirmed_first_ids, 50);
       }
       BOOST_REQUIRE(fs.crash(torn));
     }
@@ -357,15 +361,8 @@ BOOST_AUTO_TEST_CASE(a_power_cut_keeping_random_unsynced_pages_loses_nothing_con
           std::lock_guard lock(confirmed_mutex);
           confirmed_seqs.push_back(seq);
         }));
-        if (seq == 1500) {
-          for (;;) {  // some confirmed, the rest in flight
-            {
-              std::lock_guard lock(confirmed_mutex);
-              if (confirmed_seqs.size() >= 200) break;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-          }
-        }
+        // Some confirmed, the rest in flight.
+        if (seq == 1500) wait_for_confirms(confirmed_mutex, confirmed_seqs, 200);
       }
       BOOST_REQUIRE(fs.crash_keeping_random_pages(seed));
     }
