@@ -323,7 +323,7 @@ BOOST_AUTO_TEST_CASE(a_hole_in_the_last_segments_unsynced_tail_ends_the_log_ther
   BOOST_TEST(report.corruptions.empty());
   BOOST_REQUIRE_EQUAL(report.truncations.size(), 1u);
   BOOST_TEST(report.truncations[0].offset == hole_begin);
-  BOOST_TEST(report.truncations[0].reason.find("18 intact records after it were cut") !=
+  BOOST_TEST(report.truncations[0].reason.find("18 intact records after it go with it") !=
                  std::string::npos,
              report.truncations[0].reason);
   BOOST_TEST((*log)->stats().lost == 0u);

@@ -736,7 +736,7 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
     if (const auto intact =
             count_frames_from(bytes, next, options_.record_size_bytes_max, segment.number);
         intact != 0) {
-      reason += "; " + std::to_string(intact) + " intact records after it were cut with it";
+      reason += "; " + std::to_string(intact) + " intact records after it go with it";
     }
     report_.truncations.push_back({segment.path, offset, size - offset, std::move(reason)});
     if (may_modify) {
