@@ -70,6 +70,10 @@ std::optional<std::uint64_t> parse_number_name(std::string_view name, std::strin
   return value;
 }
 
+// Written when the log closes cleanly, removed (durably) when it opens for
+// writing: while it exists, no write since the last sync can be missing.
+const std::string closed_cleanly_name = "CLOSED";
+
 std::string join(const std::string& dir, const std::string& name) {
   return dir + "/" + name;
 }
@@ -277,6 +281,8 @@ class checkpoint_log::impl {
   void write_batch(record_format::word_buffer& words, std::vector<pending_record>& records);
   void fail_from(std::vector<pending_record>& records, std::size_t first, const status& error);
   status roll_segment();
+  /// Writes the clean-close marker (after the last sync); failing only leaves it out.
+  void mark_closed_cleanly();
   status sync_active();
   /// Hands the page cache back the synced bytes of messages below release_cached_below_.
   void drop_delivered_pages();
@@ -362,6 +368,7 @@ class checkpoint_log::impl {
   std::unique_ptr<writable_file> active_;
   std::uint64_t active_number_ = 0;
   bool active_reused_ = false;  // older bytes may follow the records: cut when sealed
+  bool closed_cleanly_ = false;  // recovery found the clean-close marker
   std::vector<durable_callback> awaiting_sync_;
   clock_type::time_point last_sync_ = clock_type::now();
   std::uint64_t bytes_since_snapshot_ = 0;
@@ -429,6 +436,8 @@ status checkpoint_log::impl::recover() {
       }
     } else if (name == "LOCK") {
       continue;
+    } else if (name == closed_cleanly_name) {
+      closed_cleanly_ = true;
     } else if (name.ends_with(".tmp")) {
       // A snapshot whose write was interrupted; it was never renamed into place.
       if (!options_.read_only) fs_.remove_file(join(dir_, name));
@@ -556,6 +565,12 @@ status checkpoint_log::impl::recover() {
   report_.seconds = std::chrono::duration<double>(clock_type::now() - started).count();
 
   if (options_.read_only) return {};
+  if (closed_cleanly_) {
+    // Gone for good before the first append: after a crash from here on, the
+    // last segment may again hold a torn tail.
+    if (auto removed = fs_.remove_file(join(dir_, closed_cleanly_name)); !removed) return removed;
+    if (auto synced = fs_.sync_dir(dir_); !synced) return synced;
+  }
   // A new segment must sort after everything a snapshot covers, or the next
   // recovery would take it for a compacted one.
   const bool create = segments_.empty();
@@ -715,16 +730,17 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
       report_progress(offset, false);
       continue;
     }
-    // A bad record in a sealed segment (synced in full before the next began)
-    // is damage: skip to the next good record if any follows. In the last
-    // segment it ends the log. A power cut can keep any mix of the pages written
-    // after the last sync, so good records after a bad one there were never
-    // confirmed; keeping them would raise their producers' de-duplication marks
-    // over the unreadable ones, and the resends of those would then be dropped.
+    // A bad record in a sealed segment (synced in full before the next began),
+    // or anywhere in a log that was closed cleanly, is damage: skip to the next
+    // good record if any follows. In the last segment after a crash it ends the
+    // log. A power cut can keep any mix of the pages written after the last
+    // sync, so good records after a bad one there were never confirmed; keeping
+    // them would raise their producers' de-duplication marks over the
+    // unreadable ones, and the resends of those would then be dropped.
     const auto next = offset + record_format::find_next_frame(
                                    bytes.subspan(offset), options_.record_size_bytes_max,
                                    segment.number);
-    if (next < size && !is_last) {
+    if (next < size && (!is_last || closed_cleanly_)) {
       report_.corruptions.push_back({segment.path, offset, next - offset, frame.reason});
       segment.index_next_publish = true;
       offset = next;
@@ -1046,8 +1062,10 @@ void checkpoint_log::impl::writer_loop() {
       std::lock_guard lock(append_mutex_);
       healthy = failure_.is_ok();
     }
-    // A clean close leaves no older bytes after the last record, as if never reused.
-    if (healthy && cut_older_bytes()) sync_active();
+    // A clean close leaves no older bytes after the last record, as if never
+    // reused, and says that nothing written is unsynced. Should the marker not
+    // be written, the next open takes this for a crash, which is only stricter.
+    if (healthy && cut_older_bytes() && sync_active()) mark_closed_cleanly();
   }
   fire_awaiting({errc::closed, "log " + dir_ + " closed before the append was synced"});
 }
@@ -1326,6 +1344,12 @@ status checkpoint_log::impl::roll_segment() {
   active_number_ = number;
   active_reused_ = reused;
   return {};
+}
+
+void checkpoint_log::impl::mark_closed_cleanly() {
+  if (auto marker = fs_.open_for_append(join(dir_, closed_cleanly_name)); marker) {
+    if ((*marker)->sync()) fs_.sync_dir(dir_);
+  }
 }
 
 status checkpoint_log::impl::cut_older_bytes() {
