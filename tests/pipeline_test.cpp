@@ -6,10 +6,12 @@
 
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <caf/all.hpp>
 
 #include "actor_test_config.hpp"
+#include "fault_injection_fs.hpp"
 #include "temp_dir.hpp"
 #include "weir/actors/pipeline.hpp"
 
@@ -87,6 +89,37 @@ BOOST_AUTO_TEST_CASE(operators_apply_in_order_and_a_rerun_applies_nothing_twice)
     BOOST_REQUIRE(state);
     BOOST_TEST((*state == expected), "run " << run);
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_fdatasync_mid_run_restarts_what_failed_and_applies_all_once) {
+  // One sync fails while the run is under way: whichever queue or stage
+  // checkpoint it hit stops, its supervisor restarts it, and the totals come
+  // out as in a run without the fault.
+  testing::temp_dir dir;
+  {
+    std::ofstream in(dir.file("in.txt"));
+    for (int i = 0; i < 200000; ++i) in << "a bb ccc dddd\n";
+  }
+  testing::actor_test_config config;
+  caf::actor_system system{config};
+  posix_file_system posix;
+  testing::fault_injection_fs fs(posix);  // outlives the run
+  const std::map<std::string, std::string> expected{{"ccc", "600000"}, {"dddd", "800000"}};
+  auto started = word_lengths(dir.file("in.txt")).start(system, fs, dir.file("data"));
+  BOOST_REQUIRE_MESSAGE(started, started.error().to_string());
+  const auto syncs_before = fs.sync_count();
+  // Early, while the source is still publishing into the first queue.
+  for (int i = 0; i < 5000 && fs.sync_count() < syncs_before + 5; ++i) {
+    std::this_thread::sleep_for(1ms);
+  }
+  BOOST_REQUIRE_MESSAGE(fs.sync_count() >= syncs_before + 5, "the run synced too little");
+  fs.fail_syncs(1, errc::io_error);
+  const auto armed_at = fs.sync_count();
+  BOOST_REQUIRE_MESSAGE((*started)->wait(30s), "the run did not finish");
+  BOOST_REQUIRE_MESSAGE(fs.sync_count() > armed_at, "the fault was never met");
+  auto state = (*started)->state();
+  BOOST_REQUIRE(state);
+  BOOST_TEST((*state == expected));
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_source_file_is_an_error_at_start) {
