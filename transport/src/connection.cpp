@@ -93,7 +93,8 @@ class dealer_connection final : public connection, private detail::link_loop {
       }
       const peer_id id = detail::allocate_peer_id();
       last_heard_ = now;
-      silence_allowed_ = detail::silence_allowed(options_, contents.hello->getHeartbeatIntervalMs());
+      silence_allowed_ =
+          detail::silence_allowed(options_, contents.hello->getHeartbeatIntervalMs());
       session_.store(id, std::memory_order_release);
       counters_.peers_up.fetch_add(1, std::memory_order_relaxed);
       emit({link_event::kind::peer_up, id, contents.hello->getNodeId().cStr(), nullptr});
