@@ -358,6 +358,10 @@ int run_consume(const consume_options& options) {
       if (ids_file != nullptr) std::fprintf(ids_file, "%llu\n", static_cast<unsigned long long>(k));
       ++received;
       if (seen->insert(k)) ++unique;
+      // Handled but not yet acked: a kill now leaves the delivery to be redelivered.
+      if (options.delay_ms != 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(options.delay_ms));
+      }
     };
     auto consumer = spawn_consumer(system, *remote, consumer_settings, handler);
     const auto idle = std::chrono::duration_cast<clock_type::duration>(

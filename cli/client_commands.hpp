@@ -29,6 +29,7 @@ struct consume_options {
   std::string ids_out;
   std::uint32_t credit = 1024;
   std::uint64_t fail_every = 0;  ///< 0: never fail
+  std::uint32_t delay_ms = 0;    ///< a pause per delivery before its batch is acked
 };
 
 struct dlq_options {

@@ -90,6 +90,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   consume_cmd->add_option("--fail-every", consume.fail_every,
                           "Nack (requeue) every K-th delivery instead of acking it");
+  consume_cmd->add_option("--delay-ms", consume.delay_ms,
+                          "Pause MS after each delivery before acking it (a slow consumer)");
   consume_cmd->footer(
       "Last line: received=N unique=U elapsed_s=T msg_per_s=R. Exit status: 0 done, 1 idle "
       "before --count, 2 bad arguments or unknown queue.");

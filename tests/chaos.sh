@@ -10,7 +10,9 @@
 #
 # usage: tests/chaos.sh WEIR [ROUNDS] [COUNT] [RATE]
 #        (defaults: 20 rounds, 300000 messages at 30000 msg/s: about 10 s of producing)
-# KEEP=1 keeps the working folder (id files, logs).
+# KEEP=1 keeps the working folder (id files, logs). Consumer 1 is slow
+# (`weir consume --delay-ms`, SLOW_MS=1 by default; 0 turns it off): it holds
+# many unacked deliveries, so that killing it sends them to the other.
 # Prints one line per round and a last line:
 #   chaos: rounds=R confirmed=C received=N dead_lettered=X lost=L duplicated=D unexpected=U
 # Exit 0 when lost and unexpected are 0 and all COUNT were confirmed, 1 otherwise.
@@ -44,7 +46,9 @@ start_node() {
 consumer_serial=0
 start_consumer() {  # $1: slot
   consumer_serial=$((consumer_serial + 1))
-  "$weir" consume --connect "$address" --queue q --credit 2000 \
+  local slow=()
+  [ "$1" = 1 ] && [ "${SLOW_MS:-1}" != 0 ] && slow=(--delay-ms "${SLOW_MS:-1}")
+  "$weir" consume --connect "$address" --queue q --credit 2000 "${slow[@]}" \
     --ids-out "$work/consumed.$consumer_serial.ids" >"$work/consume.$consumer_serial.out" \
     2>"$work/consume.$consumer_serial.err" &
   consumers[$1]=$!

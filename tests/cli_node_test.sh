@@ -83,6 +83,14 @@ grep -Eq '^first_to_last_delivery_s=[0-9.]+ delivery_msg_per_s=[0-9]+$' "$work/c
 "$weir" dlq list --connect "$address" --queue jobs > "$work/empty.out" 2>/dev/null
 grep -q '^dead_letters=0$' "$work/empty.out" || fail "dead letters left after replay: $(tail -1 "$work/empty.out")"
 
+# --delay-ms: a slow consumer; ten deliveries at 100 ms each take a second at least.
+"$weir" produce --connect "$address" --queue jobs --count 10 > /dev/null 2>&1
+"$weir" consume --connect "$address" --queue jobs --count 10 --idle-exit 10 --delay-ms 100 > "$work/slow.out" 2>/dev/null
+expect_status 0 $? "consume --delay-ms"
+slow_s=$(tail -1 "$work/slow.out" | sed -n 's/^received=10 unique=10 elapsed_s=\([0-9.]*\) .*/\1/p')
+awk -v s="${slow_s:-0}" 'BEGIN { exit !(s >= 0.9) }' ||
+  fail "--delay-ms 100 did not slow ten deliveries to a second: $(tail -1 "$work/slow.out")"
+
 # Progress bars draw only on a terminal: piped, --progress leaves no trace;
 # under a pseudo-terminal (script) the bar is drawn on stderr.
 "$weir" produce --connect "$address" --queue jobs --count 10 --progress > "$work/quiet.out" 2> "$work/quiet.err"
