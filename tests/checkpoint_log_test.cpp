@@ -419,10 +419,7 @@ BOOST_AUTO_TEST_CASE(compacted_segment_files_are_written_over_by_later_segments)
 
 BOOST_AUTO_TEST_CASE(delivered_messages_leave_the_page_cache_once_synced) {
   temp_dir dir;
-  if (on_tmpfs(dir.path())) {
-    BOOST_TEST_MESSAGE("skipped: " << dir.path() << " is on tmpfs, whose pages are its storage");
-    return;
-  }
+  if (skipped_on_tmpfs(dir.path())) return;
   posix_file_system fs;
   for (const auto mode : {sync_policy::mode::always, sync_policy::mode::none}) {
     temp_dir log_dir;

@@ -85,10 +85,7 @@ BOOST_AUTO_TEST_CASE(writing_over_a_file_reads_nothing_from_the_disk) {
   // made the kernel read that page first; the posix file system writes on to
   // the page's end, so the log's appends into a reused segment read nothing.
   temp_dir dir;
-  if (weir::testing::on_tmpfs(dir.path())) {
-    BOOST_TEST_MESSAGE("skipped: on tmpfs the page cache is the storage");
-    return;
-  }
+  if (weir::testing::skipped_on_tmpfs(dir.path())) return;
   posix_file_system fs;
   const auto path = dir.file("spare.wlog");
   const std::string older(16 * 4096, 'o');
@@ -125,10 +122,7 @@ BOOST_AUTO_TEST_CASE(dropping_cached_pages_keeps_the_page_appends_go_on_in) {
   // Linux drops the page holding the end of the range as well when the range
   // ends at the file's end; the next append into it then read it back first.
   temp_dir dir;
-  if (weir::testing::on_tmpfs(dir.path())) {
-    BOOST_TEST_MESSAGE("skipped: on tmpfs the page cache is the storage");
-    return;
-  }
+  if (weir::testing::skipped_on_tmpfs(dir.path())) return;
   posix_file_system fs;
   const auto path = dir.file("active.wlog");
   auto file = fs.open_for_append(path);

@@ -203,10 +203,7 @@ BOOST_FIXTURE_TEST_CASE(confirms_once_durable_and_delivers_within_credit, fixtur
 }
 
 BOOST_FIXTURE_TEST_CASE(delivered_messages_leave_the_page_cache_undelivered_ones_stay, fixture) {
-  if (on_tmpfs(dir.path())) {
-    BOOST_TEST_MESSAGE("skipped: " << dir.path() << " is on tmpfs, whose pages are its storage");
-    return;
-  }
+  if (skipped_on_tmpfs(dir.path())) return;
   auto opts = options("cached");
   opts.log.segment_size_bytes_max = 64u << 10;
   auto q = queue(opts);

@@ -7,6 +7,8 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <boost/test/unit_test.hpp>
+
 #include <cstddef>
 #include <string>
 #include <utility>
@@ -37,6 +39,14 @@ inline std::pair<std::size_t, std::size_t> resident_pages(const std::string& pat
 inline bool on_tmpfs(const std::string& dir) {
   struct statfs where {};
   return ::statfs(dir.c_str(), &where) == 0 && where.f_type == TMPFS_MAGIC;
+}
+
+/// For tests of the page cache, which have nothing to measure on tmpfs: true
+/// (and a test message saying so) when `dir` is there and the test should end.
+inline bool skipped_on_tmpfs(const std::string& dir) {
+  if (!on_tmpfs(dir)) return false;
+  BOOST_TEST_MESSAGE("skipped: " << dir << " is on tmpfs, whose pages are its storage");
+  return true;
 }
 
 }  // namespace weir::testing
