@@ -313,6 +313,67 @@ BOOST_AUTO_TEST_CASE(sync_none_confirms_without_syncing_and_loses_the_tail_on_po
   BOOST_TEST((*log)->stats().published == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(under_sync_always_appends_nobody_waits_for_ride_on_the_next_sync) {
+  temp_dir dir;
+  posix_file_system base;
+  fault_injection_fs fs(base);
+  log_options options;
+  options.unwaited_sync_delay_max = std::chrono::seconds(60);  // only a waited append syncs
+  log_model model;
+  {
+    auto log = checkpoint_log::open(fs, dir.path(), options);
+    BOOST_REQUIRE(log);
+    BOOST_REQUIRE(publish_and_wait(**log, payloads(10, "m")));
+    model.publish(payloads(10, "m"));
+    // Written with the next waited append: that sync makes this ack durable too.
+    id_range carried{1, 4};
+    BOOST_REQUIRE((*log)->ack({&carried, 1}, {}));
+    BOOST_REQUIRE(publish_and_wait(**log, payloads(2, "n")));
+    model.publish(payloads(2, "n"));
+    model.ack(1, 4);
+    // Not followed by a waited append: written, but no sync of its own.
+    const auto syncs_before = (*log)->stats().syncs;
+    id_range unsynced{4, 8};
+    BOOST_REQUIRE((*log)->ack({&unsynced, 1}, {}));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while ((*log)->stats().acked < 7u && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    BOOST_REQUIRE((*log)->stats().acked == 7u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    BOOST_TEST((*log)->stats().syncs == syncs_before);
+    BOOST_REQUIRE(fs.crash());
+  }
+  // A power cut took the unsynced ack: those messages are delivered again.
+  fs.restart();
+  auto log = checkpoint_log::open(fs, dir.path(), options);
+  BOOST_REQUIRE(log);
+  BOOST_TEST(compare_with_model(**log, model) == "");
+  BOOST_TEST((*log)->stats().ready == 9u);
+}
+
+BOOST_AUTO_TEST_CASE(under_sync_always_an_append_nobody_waits_for_is_synced_within_the_delay) {
+  temp_dir dir;
+  posix_file_system fs;
+  log_options options;
+  options.unwaited_sync_delay_max = std::chrono::milliseconds(200);
+  auto log = checkpoint_log::open(fs, dir.path(), options);
+  BOOST_REQUIRE(log);
+  BOOST_REQUIRE(publish_and_wait(**log, payloads(5, "m")));
+  const auto syncs_before = (*log)->stats().syncs;
+  const auto acked_at = std::chrono::steady_clock::now();
+  id_range range{1, 3};
+  BOOST_REQUIRE((*log)->ack({&range, 1}, {}));
+  while ((*log)->stats().syncs == syncs_before &&
+         std::chrono::steady_clock::now() < acked_at + std::chrono::seconds(10)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const auto waited = std::chrono::steady_clock::now() - acked_at;
+  BOOST_TEST((*log)->stats().syncs == syncs_before + 1);
+  BOOST_TEST(waited >= std::chrono::milliseconds(200));
+  BOOST_TEST(waited < std::chrono::seconds(5));
+}
+
 BOOST_AUTO_TEST_CASE(sync_interval_confirms_only_after_the_interval_sync) {
   temp_dir dir;
   posix_file_system fs;

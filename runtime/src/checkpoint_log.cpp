@@ -284,6 +284,8 @@ class checkpoint_log::impl {
   /// Writes the clean-close marker (after the last sync); failing only leaves it out.
   void mark_closed_cleanly();
   status sync_active();
+  // When what is written but unsynced must be synced (sync always or interval).
+  clock_type::time_point sync_due() const;
   /// Hands the page cache back the synced bytes of messages below release_cached_below_.
   void drop_delivered_pages();
   void fire_awaiting(const status& outcome);
@@ -371,6 +373,9 @@ class checkpoint_log::impl {
   bool closed_cleanly_ = false;  // recovery found the clean-close marker
   std::vector<durable_callback> awaiting_sync_;
   clock_type::time_point last_sync_ = clock_type::now();
+  // Under sync always: when the oldest written append that nobody waits for was
+  // written, while no sync has covered it yet (else nullopt).
+  std::optional<clock_type::time_point> unwaited_since_;
   std::uint64_t bytes_since_snapshot_ = 0;
   bool snapshot_in_flight_ = false;
   std::vector<control_request*> snapshot_waiters_;  // snapshot() calls the job in flight answers
@@ -999,8 +1004,8 @@ void checkpoint_log::impl::writer_loop() {
         return (stopping_ && !snapshot_in_flight_) || !pending_records_.empty() ||
                !pending_requests_.empty() || snapshot_done_ != nullptr;
       };
-      if (!awaiting_sync_.empty() && options_.sync.kind == sync_policy::mode::interval) {
-        work_ready_.wait_until(lock, last_sync_ + options_.sync.interval, has_work);
+      if (!awaiting_sync_.empty() && options_.sync.kind != sync_policy::mode::none) {
+        work_ready_.wait_until(lock, sync_due(), has_work);
       } else {
         work_ready_.wait(lock, has_work);
       }
@@ -1016,9 +1021,7 @@ void checkpoint_log::impl::writer_loop() {
     words.clear();
     records.clear();
 
-    const bool interval_due = options_.sync.kind == sync_policy::mode::interval &&
-                              clock_type::now() >= last_sync_ + options_.sync.interval;
-    if (!awaiting_sync_.empty() && (interval_due || stop)) sync_active();
+    if (!awaiting_sync_.empty() && (stop || clock_type::now() >= sync_due())) sync_active();
 
     if (finished) finish_snapshot(*finished);
 
@@ -1157,14 +1160,26 @@ void checkpoint_log::impl::write_batch(record_format::word_buffer& words,
       }
       segment.size = active_->size();
     }
-    for (auto i = first; i < kept_end; ++i) awaiting_sync_.push_back(std::move(records[i].done));
+    bool awaited = false;  // has a callback: someone waits for the sync
+    for (auto i = first; i < kept_end; ++i) {
+      awaited = awaited || bool(records[i].done);
+      awaiting_sync_.push_back(std::move(records[i].done));
+    }
     bytes_since_snapshot_ += active_->size() - chunk_offset;
 
     status synced;
     switch (options_.sync.kind) {
-      case sync_policy::mode::always:
-        synced = sync_active();
+      case sync_policy::mode::always: {
+        // Acks, attempt counts and dead letters are appended without a callback:
+        // a sync of their own would double the syncs at a steady rate, and losing
+        // the last of them to a power cut only means redelivery.
+        if (awaited || !written) {
+          synced = sync_active();
+        } else if (!unwaited_since_) {
+          unwaited_since_ = clock_type::now();
+        }
         break;
+      }
       case sync_policy::mode::none: {
         {
           std::lock_guard lock(state_mutex_);
@@ -1212,6 +1227,11 @@ void checkpoint_log::impl::fail_from(std::vector<pending_record>& records, std::
   }
 }
 
+clock_type::time_point checkpoint_log::impl::sync_due() const {
+  if (options_.sync.kind == sync_policy::mode::interval) return last_sync_ + options_.sync.interval;
+  return unwaited_since_.value_or(clock_type::now()) + options_.unwaited_sync_delay_max;
+}
+
 status checkpoint_log::impl::sync_active() {
   std::uint64_t written_next_id;  // only this thread applies appends to state_
   {
@@ -1228,6 +1248,7 @@ status checkpoint_log::impl::sync_active() {
     if (synced) durable_next_id_ = std::max(durable_next_id_, written_next_id);
   }
   last_sync_ = clock_type::now();
+  unwaited_since_.reset();
   if (!synced) {
     // After a failed fdatasync the kernel may have dropped the dirty pages; what
     // is on disk is unknown until recovery reads it back (PostgreSQL's lesson).

@@ -4,6 +4,7 @@
 // snapshots. It survives process crashes and power loss (per sync policy),
 // reports corruption precisely, and never delivers a record that fails its CRC.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,6 +33,9 @@ struct log_options {
   /// Compacted segment files kept to be written over by later segments, which
   /// syncs faster than growing new files; 0 deletes them.
   std::uint32_t spare_segments_max = 4;
+  /// With sync `always`, appends made without a callback (nobody waits for them) are
+  /// written at once but synced with the next append that has one, or after this long.
+  std::chrono::milliseconds unwaited_sync_delay_max{100};
   bool read_only = false;            ///< inspect only: nothing is truncated, created or written
   bool verify_all_segments = false;  ///< also CRC-check segments a snapshot covers
   /// Called from open() while recovery reads segments: after each segment, at most
