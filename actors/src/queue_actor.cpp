@@ -606,6 +606,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           stop_if_log_failed(self);
           return;
         }
+        state.counters->published += count - skip;
         state.recent_bodies.keep(*published, std::span(batch.messages).subspan(skip),
                                  batch.producer_id, batch.first_seq + skip);
         if (batch.producer_id != 0) state.producers[batch.producer_id].accepted = last_seq;
@@ -618,6 +619,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           // Everything queued behind the failed append failed with it: accept
           // resends again from what the log really holds.
           ++state.counters->storage_errors;
+          state.counters->published -= std::min(state.counters->published, count);  // not stored after all
           spdlog::error("queue {}: publish failed: {}", state.options.name, error);
           for (auto& [id, entry] : state.producers) {
             auto known = state.log->producer(id);
@@ -629,8 +631,6 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           stop_if_log_failed(self);
           return;
         }
-        // Counted once durable, so that the counter never goes down when a sync fails.
-        state.counters->published += count;
         state.counters->confirmed += count;
         if (producer_id != 0) {
           auto& entry = state.producers[producer_id];
