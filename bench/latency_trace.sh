@@ -36,6 +36,13 @@ kill -0 "$node" 2>/dev/null || { cat "$dir/node.err" >&2; exit 1; }
 WEIR_LATENCY_TRACE_FILE="$dir/consume.trace" "$weir" consume --connect "tcp://127.0.0.1:$port" \
   --queue q --count "$count" --credit 32768 --idle-exit 30 >"$dir/consume.out" 2>/dev/null &
 consumer=$!
+# The producer starts once the consumer is subscribed: what it publishes before
+# then waits for a consumer, not for weir.
+for _ in $(seq 200); do
+  "$weir" stats --connect "tcp://127.0.0.1:$port" 2>/dev/null |
+    grep -q '^weir_queue_consumers{queue="q"} 1$' && break
+  sleep 0.05
+done
 WEIR_LATENCY_TRACE_FILE="$dir/produce.trace" "$weir" produce --connect "tcp://127.0.0.1:$port" \
   --queue q --count "$count" --size "$size" --window 20000 --batch 500 --rate "$rate" \
   --timeout 120 >"$dir/produce.out" 2>/dev/null

@@ -5,9 +5,10 @@
 // third process in the node's place that binds both ends and forwards each
 // message (the layout weir's three processes have). weir's own flat-out rate is
 // the best of three runs as well. Then the producer runs at half that
-// rate for at least 10 s (so that the log takes snapshots and frees
-// segments during it, as it does in steady use) and the consumer reports
-// publish-to-delivery latency. This VM stops now and then for up to ~20 ms,
+// rate for at least 10 s after a 1 s warm-up (so that the log takes snapshots
+// and frees segments during it, as it does in steady use) and the consumer
+// reports publish-to-delivery latency, the warm-up's apart: a brand-new
+// queue's first segments grow and every process starts cold. This VM stops now and then for up to ~20 ms,
 // even a lone spinning process (bench/stall_probe): at 1 M msg/s one such
 // stall delays 20-40 k messages, over 1% of a 3 s run, so a 3 s run's p99 told
 // of the host more than of weir. A thread of this program that sleeps 1 ms at
@@ -112,12 +113,41 @@ double field(const std::string& text, const std::string& key) {
   return std::atof(text.c_str() + at + key.size() + 1);
 }
 
+/// field() within the first line that starts with `line_name` and a space.
+double line_field(const std::string& text, const std::string& line_name, const std::string& key) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(line_name + " ")) return field(line, key);
+  }
+  return -1;
+}
+
+/// Whether `weir stats` shows a consumer subscribed to queue q within `timeout`.
+bool consumer_subscribed(const std::string& weir, const std::string& address,
+                         std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto command = weir + " stats --connect " + address + " 2>/dev/null";
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string out;
+    if (auto* pipe = ::popen(command.c_str(), "r")) {
+      char buffer[4096];
+      for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+      ::pclose(pipe);
+    }
+    if (out.find("\nweir_queue_consumers{queue=\"q\"} 1\n") != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
 struct weir_figures {
   double msg_per_s = -1;        // first to last delivery, as the raw ceiling is timed
   double whole_msg_per_s = -1;  // consumer start to exit, start-up and shutdown included
-  double p50_ms = -1;
+  double p50_ms = -1;  // after the warm-up, when there is one
   double p99_ms = -1;
   double max_ms = -1;
+  double warm_up_p99_ms = -1;  // the first warm_up_s of deliveries
+  double warm_up_max_ms = -1;
   double lowest_of_runs_msg_per_s = -1;  // weir_best: the slowest of its runs
   int probe_stalls = 0;  // a sleeping stall_probe's, during the run
   double probe_longest_ms = 0;
@@ -190,7 +220,8 @@ struct bench {
   }
 
   /// One node, one consumer, one producer; `rate` 0 means as fast as it goes.
-  weir_figures weir_run(std::uint64_t count, std::size_t size, double rate) {
+  /// With a rate, the consumer leaves its first `warm_up_s` out of the latency.
+  weir_figures weir_run(std::uint64_t count, std::size_t size, double rate, double warm_up_s = 0) {
     const int port = free_port();
     const auto address = "tcp://127.0.0.1:" + std::to_string(port);
     const auto prefix = next_prefix();
@@ -201,10 +232,19 @@ struct bench {
     while (!port_open(port) && clock_type::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    process consumer(
-        {weir, "consume", "--connect", address, "--queue", "q", "--count", std::to_string(count),
-         "--idle-exit", "30", "--credit", std::to_string(credit)},
-        prefix + ".consume");
+    std::vector<std::string> consume_args{
+        weir,      "consume",   "--connect", address, "--queue", "q", "--count", std::to_string(count),
+        "--idle-exit", "30", "--credit", std::to_string(credit)};
+    if (warm_up_s > 0) {
+      consume_args.push_back("--warm-up");
+      consume_args.push_back(std::to_string(warm_up_s));
+    }
+    process consumer(consume_args, prefix + ".consume");
+    // What is published before the consumer is there waits for it, not for weir.
+    if (rate > 0 && !consumer_subscribed(weir, address, std::chrono::seconds(20))) {
+      std::fprintf(stderr, "node_bench: run %s: the consumer did not subscribe within 20 s\n",
+                   prefix.c_str());
+    }
     std::vector<std::string> produce_args{weir,        "produce",
                                           "--connect", address,
                                           "--queue",   "q",
@@ -230,9 +270,11 @@ struct bench {
     weir_figures figures;
     figures.msg_per_s = field(consumed, "delivery_msg_per_s");
     figures.whole_msg_per_s = field(consumed, "msg_per_s");
-    figures.p50_ms = field(consumed, "p50");
-    figures.p99_ms = field(consumed, "p99");
-    figures.max_ms = field(consumed, "max");
+    figures.p50_ms = line_field(consumed, "latency_ms", "p50");
+    figures.p99_ms = line_field(consumed, "latency_ms", "p99");
+    figures.max_ms = line_field(consumed, "latency_ms", "max");
+    figures.warm_up_p99_ms = line_field(consumed, "warm_up_latency_ms", "p99");
+    figures.warm_up_max_ms = line_field(consumed, "warm_up_latency_ms", "max");
     if (probe) {
       figures.probe_stalls = probe->stalls();
       figures.probe_longest_ms = probe->longest_ms();
@@ -263,6 +305,9 @@ int main(int argc, char** argv) {
   b.dir = std::filesystem::temp_directory_path() / ("node_bench." + std::to_string(::getpid()));
   std::uint64_t messages = 1'000'000;
   double latency_run_s = 10;
+  // The first second of a brand-new queue (its first segments grow, every
+  // process starts cold) is reported apart from the steady state after it.
+  constexpr double warm_up_s = 1;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--weir" && i + 1 < args.size()) {
       b.weir = args[++i];
@@ -288,16 +333,17 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(b.dir);
 
   std::printf(
-      "node_bench: %llu messages per run (the latency run lasts at least %.0f s), three processes "
-      "on loopback, sync always, consumer credit %llu\n\n",
-      static_cast<unsigned long long>(messages), latency_run_s,
+      "node_bench: %llu messages per run (the latency run lasts at least %.0f s after a %.0f s "
+      "warm-up), three processes on loopback, sync always, consumer credit %llu\n\n",
+      static_cast<unsigned long long>(messages), latency_run_s, warm_up_s,
       static_cast<unsigned long long>(b.credit));
   std::printf(
       "| size | weir msg/s | weir msg/s, slowest of 3 | weir msg/s, start-up included | "
       "raw ZeroMQ PUSH/PULL msg/s | "
-      "weir / raw | latency at half rate p50 / p99 / max ms | idle thread's stalls over 2 ms "
-      "in that run, longest ms | raw ZeroMQ through a relay msg/s | weir / relayed |\n");
-  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+      "weir / raw | latency at half rate p50 / p99 / max ms | its warm-up p99 / max ms | "
+      "idle thread's stalls over 2 ms in that run, longest ms | raw ZeroMQ through a relay msg/s "
+      "| weir / relayed |\n");
+  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
   bool ok = true;
   // Eight measurements, each tens of seconds: a bar on stderr while a person watches.
   weir::progress_bar progress("node_bench runs", 8);
@@ -310,17 +356,23 @@ int main(int argc, char** argv) {
     const auto full = b.weir_best(messages, size);
     progress.update(++runs_done);
     const double half_rate = full.msg_per_s / 2;
-    const auto half =
-        b.weir_run(std::max(messages / 2, static_cast<std::uint64_t>(half_rate * latency_run_s)),
-                   size, half_rate);
+    const auto half = b.weir_run(
+        std::max(messages / 2,
+                 static_cast<std::uint64_t>(half_rate * (latency_run_s + warm_up_s))),
+        size, half_rate, latency_run_s > 0 ? warm_up_s : 0);
     progress.update(++runs_done);
     ok = ok && full.msg_per_s > 0 && raw > 0 && relayed > 0;
+    char warm_up_cell[64] = "none";
+    if (half.warm_up_p99_ms >= 0) {
+      std::snprintf(warm_up_cell, sizeof warm_up_cell, "%.2f / %.2f", half.warm_up_p99_ms,
+                    half.warm_up_max_ms);
+    }
     std::printf(
-        "| %zu B | %.0f | %.0f | %.0f | %.0f | %.1f%% | %.2f / %.2f / %.2f | %d, %.1f | %.0f | "
-        "%.1f%% |\n",
+        "| %zu B | %.0f | %.0f | %.0f | %.0f | %.1f%% | %.2f / %.2f / %.2f | %s | %d, "
+        "%.1f | %.0f | %.1f%% |\n",
         size, full.msg_per_s, full.lowest_of_runs_msg_per_s, full.whole_msg_per_s, raw,
         raw > 0 ? 100.0 * full.msg_per_s / raw : 0.0, half.p50_ms, half.p99_ms, half.max_ms,
-        half.probe_stalls, half.probe_longest_ms, relayed,
+        warm_up_cell, half.probe_stalls, half.probe_longest_ms, relayed,
         relayed > 0 ? 100.0 * full.msg_per_s / relayed : 0.0);
     std::fflush(stdout);
   }

@@ -104,6 +104,28 @@ std::string fixed3(double value) {
   return text;
 }
 
+/// Prints `NAME p50=X p99=Y max=Z` (and ` count=N` when asked) for the latencies,
+/// nothing when there are none.
+void print_latency_line(const char* name, std::vector<float>& samples, bool with_count) {
+  if (samples.empty()) return;
+  // Selection, not a sort: a sort of millions of samples delayed the exit by a
+  // tenth of a second.
+  auto at = [&](double q) {
+    const auto k = static_cast<std::size_t>(q * static_cast<double>(samples.size() - 1));
+    std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(k),
+                     samples.end());
+    return samples[k];
+  };
+  const auto p50 = at(0.5);
+  const auto p99 = at(0.99);
+  const auto max = *std::max_element(samples.begin(), samples.end());
+  char line[200];
+  std::snprintf(line, sizeof line, "%s p50=%.3f p99=%.3f max=%.3f", name, p50, p99, max);
+  std::cout << line;
+  if (with_count) std::cout << " count=" << samples.size();
+  std::cout << "\n";
+}
+
 /// Opens FILE for appending ids, or nothing when no file was asked for.
 result<std::FILE*> open_ids_file(const std::string& path) {
   if (path.empty()) return static_cast<std::FILE*>(nullptr);
@@ -326,6 +348,12 @@ int run_consume(const consume_options& options) {
     auto latencies_ms = std::make_shared<std::vector<float>>();
     // Grown up front: a doubling copy of millions of samples stalls the handler.
     latencies_ms->reserve(std::min<std::uint64_t>(options.count, std::uint64_t{1} << 26));
+    // A new queue's first segment grows and every process starts cold: --warm-up
+    // keeps that apart from the steady state (benchmarks report both).
+    auto warm_up_latencies_ms = std::make_shared<std::vector<float>>();
+    const auto warm_up = std::chrono::duration_cast<clock_type::duration>(
+        std::chrono::duration<double>(options.warm_up_s));
+    auto first_arrival = std::make_shared<std::optional<clock_type::time_point>>();
     auto deliveries = std::make_shared<std::uint64_t>(0);
     // One clock read per batch, when it arrives (a read per delivery cost 7% of
     // this process): wall time is steady time plus the offset between the two at start.
@@ -335,14 +363,16 @@ int run_consume(const consume_options& options) {
                               .count();
     auto batch_arrived = std::make_shared<clock_type::time_point>();
     consumer_settings.before_batch = [batch_arrived] { *batch_arrived = clock_type::now(); };
-    auto handler = [&, seen, deliveries, ids_file, latencies_ms,
-                    batch_arrived](const delivery& d) {
+    auto handler = [&, seen, deliveries, ids_file, latencies_ms, warm_up_latencies_ms, warm_up,
+                    first_arrival, batch_arrived](const delivery& d) {
       const auto now = *batch_arrived;
+      if (!*first_arrival) *first_arrival = now;
       if (d.attempt == 1 && d.data.publish_time_ns > 0) {
         const auto now_wall_ns =
             std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() +
             wall_minus_steady_ns;
-        latencies_ms->push_back(static_cast<float>(now_wall_ns - d.data.publish_time_ns) / 1e6f);
+        auto& samples = now - **first_arrival < warm_up ? *warm_up_latencies_ms : *latencies_ms;
+        samples.push_back(static_cast<float>(now_wall_ns - d.data.publish_time_ns) / 1e6f);
       }
       last_delivery = now.time_since_epoch().count();
       if (++*deliveries == 1) first_delivery = last_delivery.load();
@@ -377,23 +407,8 @@ int run_consume(const consume_options& options) {
     }
     self->send_exit(consumer, caf::exit_reason::user_shutdown);
     self->wait_for(consumer);
-    if (!latencies_ms->empty()) {
-      auto& samples = *latencies_ms;
-      // Selection, not a sort: a sort of millions of samples delayed the exit
-      // by a tenth of a second.
-      auto at = [&](double q) {
-        const auto k = static_cast<std::size_t>(q * static_cast<double>(samples.size() - 1));
-        std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(k),
-                         samples.end());
-        return samples[k];
-      };
-      const auto p50 = at(0.5);
-      const auto p99 = at(0.99);
-      const auto max = *std::max_element(samples.begin(), samples.end());
-      char line[160];
-      std::snprintf(line, sizeof line, "latency_ms p50=%.3f p99=%.3f max=%.3f", p50, p99, max);
-      std::cout << line << "\n";
-    }
+    print_latency_line("latency_ms", *latencies_ms, false);
+    print_latency_line("warm_up_latency_ms", *warm_up_latencies_ms, true);
     if (*deliveries > 1) {
       const auto window = std::chrono::duration<double>(
                               clock_type::duration(last_delivery.load() - first_delivery.load()))

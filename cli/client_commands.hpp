@@ -30,6 +30,7 @@ struct consume_options {
   std::uint32_t credit = 1024;
   std::uint64_t fail_every = 0;  ///< 0: never fail
   std::uint32_t delay_ms = 0;    ///< a pause per delivery before its batch is acked
+  double warm_up_s = 0;  ///< deliveries this long after the first are left out of latency_ms
 };
 
 struct dlq_options {

@@ -92,6 +92,10 @@ int main(int argc, char** argv) {
                           "Nack (requeue) every K-th delivery instead of acking it");
   consume_cmd->add_option("--delay-ms", consume.delay_ms,
                           "Pause MS after each delivery before acking it (a slow consumer)");
+  consume_cmd->add_option("--warm-up", consume.warm_up_s,
+                          "Leave deliveries of the first SECONDS (from the first delivery) out "
+                          "of the latency_ms line; a warm_up_latency_ms line gives theirs")
+      ->check(CLI::NonNegativeNumber);
   consume_cmd->footer(
       "Last line: received=N unique=U elapsed_s=T msg_per_s=R. Exit status: 0 done, 1 idle "
       "before --count, 2 bad arguments or unknown queue.");

@@ -91,6 +91,26 @@ slow_s=$(tail -1 "$work/slow.out" | sed -n 's/^received=10 unique=10 elapsed_s=\
 awk -v s="${slow_s:-0}" 'BEGIN { exit !(s >= 0.9) }' ||
   fail "--delay-ms 100 did not slow ten deliveries to a second: $(tail -1 "$work/slow.out")"
 
+# --warm-up: deliveries of its first SECONDS get a line of their own. One
+# delivery held at a time, 50 ms each, all published at once: the first 0.3 s
+# take the first few, whose wait was shorter than the rest's.
+"$weir" consume --connect "$address" --queue jobs --count 20 --idle-exit 10 --credit 1 \
+  --delay-ms 50 --warm-up 0.3 > "$work/warm.out" 2>/dev/null &
+warm_consumer=$!
+sleep 0.3
+"$weir" produce --connect "$address" --queue jobs --count 20 > /dev/null 2>&1
+wait "$warm_consumer"
+expect_status 0 $? "consume --warm-up"
+warm_line=$(grep '^warm_up_latency_ms ' "$work/warm.out")
+steady_line=$(grep '^latency_ms ' "$work/warm.out")
+warm_count=$(sed -n 's/.* count=\([0-9]*\)$/\1/p' <<< "$warm_line")
+warm_p50=$(sed -n 's/.* p50=\([0-9.]*\) .*/\1/p' <<< "$warm_line")
+steady_p50=$(sed -n 's/.* p50=\([0-9.]*\) .*/\1/p' <<< "$steady_line")
+[ -n "$steady_line" ] && [ -n "$warm_count" ] && [ "$warm_count" -ge 1 ] && [ "$warm_count" -le 19 ] &&
+  awk -v w="$warm_p50" -v s="$steady_p50" 'BEGIN { exit !(w < s) }' ||
+  fail "--warm-up 0.3 did not split the latencies: $(cat "$work/warm.out")"
+grep -q '^warm_up_latency_ms ' "$work/slow.out" && fail "a warm_up_latency_ms line without --warm-up"
+
 # Progress bars draw only on a terminal: piped, --progress leaves no trace;
 # under a pseudo-terminal (script) the bar is drawn on stderr.
 "$weir" produce --connect "$address" --queue jobs --count 10 --progress > "$work/quiet.out" 2> "$work/quiet.err"
