@@ -791,6 +791,43 @@ BOOST_FIXTURE_TEST_CASE(a_consumer_gets_a_message_only_once_it_is_durable, fixtu
   self->wait_for(q);
 }
 
+BOOST_FIXTURE_TEST_CASE(published_total_never_goes_down_when_a_sync_fails, fixture) {
+  // A Prometheus counter that goes down reads as a reset. The queue counted a
+  // publish when the log took it and took it back when its sync failed.
+  fault_injection_fs disk(fs);  // outlives the queue: it stops inside the test
+  auto settings = options("monotonic");
+  settings.counters = std::make_shared<queue_stats>();
+  auto spawned = spawn_queue(system, disk, settings);
+  BOOST_REQUIRE_MESSAGE(spawned, spawned.error().to_string());
+  auto q = *spawned;
+  publish(q, 7, 1, 1, numbered(10));
+  BOOST_TEST(await_confirm().up_to_seq == 10u);
+  BOOST_TEST(stats(q).published == 10u);
+
+  disk.hold_syncs_of(".wlog");
+  publish(q, 7, 1, 11, {"m11", "m12"});
+  BOOST_REQUIRE(eventually([&] { return disk.held_syncs() >= 1u; }));  // written, not synced
+  const std::uint64_t while_held = stats(q).published;
+  disk.fail_syncs(1, errc::io_error);
+  disk.release_held_syncs();
+  const auto refused = await_protocol_error();
+  BOOST_TEST(refused.find("publish not stored") != std::string::npos, refused);
+  self->wait_for(q);  // the failed log stops the queue; its counters are ours to read now
+  BOOST_TEST(settings.counters->storage_errors >= 1u);
+  BOOST_TEST(settings.counters->published >= while_held);
+  BOOST_TEST(settings.counters->published == 10u);
+
+  // Restarted over the same disk and counters, as its supervisor would: what the
+  // disk kept of the failed batch is stored after all, and counted now.
+  auto again = spawn_queue(system, disk, settings);
+  BOOST_REQUIRE_MESSAGE(again, again.error().to_string());
+  const auto restarted = stats(*again);
+  BOOST_TEST(restarted.published >= 10u);
+  BOOST_TEST(restarted.published == restarted.ready);  // nothing acked: stored is ready
+  self->send_exit(*again, caf::exit_reason::user_shutdown);
+  self->wait_for(*again);
+}
+
 BOOST_FIXTURE_TEST_CASE(after_a_power_cut_a_producers_resends_are_stored_exactly_once, fixture) {
   // Syncs take 2 ms, so group commits leave several pages unsynced, and a power
   // cut keeps a random half of them. The producer then resends everything

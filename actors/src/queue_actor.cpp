@@ -172,11 +172,21 @@ struct queue_state {
   std::uint64_t tick_generation = 0;
   std::mt19937_64 random{std::random_device{}()};
   std::shared_ptr<queue_stats> counters;  // options.counters, or the queue's own
+  // One past the last id of each publish the log has not yet reported on, oldest
+  // first (the log reports in append order).
+  std::deque<std::uint64_t> publish_end_ids;
 };
 
 using queue_actor = caf::stateful_actor<queue_state>;
 
 void dispatch(queue_actor* self);
+
+/// Counts the ids below `end_id` not counted yet as published: stored by the log.
+void count_published_below(queue_stats& counters, std::uint64_t end_id) {
+  if (end_id <= counters.published_end_id) return;
+  counters.published += end_id - counters.published_end_id;
+  counters.published_end_id = end_id;
+}
 
 void report_protocol_error(queue_actor* self, const caf::strong_actor_ptr& to, std::string what,
                            protocol_error_kind kind = protocol_error_kind::refused) {
@@ -518,6 +528,13 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
   state.replay_producer_id = std::hash<std::string>{}("weir.replay." + state.options.name) | 1;
   state.replay_epoch = state.dlq_epoch;
   const auto recovered = state.log->stats();
+  // Messages from before the queue started are not counted; those an earlier
+  // incarnation stored but heard no durable notice for are counted now.
+  if (state.counters->published_end_id == 0) {
+    state.counters->published_end_id = recovered.next_id;
+  } else {
+    count_published_below(*state.counters, recovered.next_id);
+  }
   if (recovered.ready > 0) {
     spdlog::info("queue {}: recovered {} ready messages ({} delivered before, unacked)",
                  state.options.name, recovered.ready, recovered.unacked);
@@ -606,7 +623,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           stop_if_log_failed(self);
           return;
         }
-        state.counters->published += count - skip;
+        state.publish_end_ids.push_back(*published + (count - skip));
         state.recent_bodies.keep(*published, std::span(batch.messages).subspan(skip),
                                  batch.producer_id, batch.first_seq + skip);
         if (batch.producer_id != 0) state.producers[batch.producer_id].accepted = last_seq;
@@ -615,11 +632,16 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
              std::uint64_t count, bool ok, const std::string& error,
              const caf::strong_actor_ptr& producer) {
         auto& state = self->state;
+        std::uint64_t end_id = 0;  // one per accepted publish, in order; never missing
+        if (!state.publish_end_ids.empty()) {
+          end_id = state.publish_end_ids.front();
+          state.publish_end_ids.pop_front();
+        }
         if (!ok) {
           // Everything queued behind the failed append failed with it: accept
-          // resends again from what the log really holds.
+          // resends again from what the log really holds. Whatever of it the
+          // disk kept is counted as published when the queue restarts.
           ++state.counters->storage_errors;
-          state.counters->published -= std::min(state.counters->published, count);  // not stored after all
           spdlog::error("queue {}: publish failed: {}", state.options.name, error);
           for (auto& [id, entry] : state.producers) {
             auto known = state.log->producer(id);
@@ -631,6 +653,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           stop_if_log_failed(self);
           return;
         }
+        count_published_below(*state.counters, end_id);
         state.counters->confirmed += count;
         if (producer_id != 0) {
           auto& entry = state.producers[producer_id];

@@ -109,7 +109,10 @@ struct queue_stats {
   std::uint64_t unacked = 0;  ///< delivered, not yet acked
   std::uint64_t delayed = 0;  ///< waiting out a retry backoff
   std::uint64_t dead_lettering = 0;  ///< sent to the dead-letter queue, not yet confirmed there
-  std::uint64_t published = 0;
+  std::uint64_t published = 0;  ///< messages stored since the queue started (ids the log gave)
+  /// One past the newest id counted in `published`: across restarts the count
+  /// follows the log's ids, so it never goes down and never counts one twice.
+  std::uint64_t published_end_id = 0;
   std::uint64_t confirmed = 0;
   std::uint64_t duplicates = 0;  ///< resent publishes dropped by de-duplication
   std::uint64_t delivered = 0;
