@@ -611,6 +611,49 @@ BOOST_AUTO_TEST_CASE(enospc_mid_batch_fails_the_batch_and_the_log_carries_on) {
   BOOST_TEST(!(*log)->recovery().found_damage());
 }
 
+BOOST_AUTO_TEST_CASE(a_publish_expecting_the_ids_a_failed_append_gave_back_is_refused) {
+  // A failed append's ids go to the next publish. A caller that has not yet
+  // heard of the failure says which first id it expects, and is refused: else a
+  // producer's later messages would be stored without its earlier ones.
+  temp_dir dir;
+  posix_file_system base;
+  fault_injection_fs fs(base);
+  auto log = checkpoint_log::open(fs, dir.path());
+  BOOST_REQUIRE(log);
+  auto first = publish_and_wait(**log, payloads(3, "ok"));
+  BOOST_REQUIRE(first);
+  BOOST_TEST(*first == 1u);
+  fs.fail_one_write_after(0, errc::no_space);
+  std::vector<outgoing_message> failing(5);
+  for (auto& m : failing) m.payload = "lost";
+  std::promise<status> failed;
+  auto assigned = (*log)->publish(failing, [&](const status& s) { failed.set_value(s); }, 4);
+  BOOST_REQUIRE(assigned);
+  BOOST_TEST(*assigned == 4u);
+  BOOST_TEST(failed.get_future().get().code() == errc::no_space);
+
+  // The caller still expects 9; the disk has space again, but 9 is not where ids resume.
+  outgoing_message next;
+  next.payload = "next";
+  auto refused = (*log)->publish({&next, 1}, {}, 9);
+  BOOST_REQUIRE(!refused);
+  BOOST_TEST(refused.error().code() == errc::no_space);
+  BOOST_TEST(refused.error().message().find("ids resume at 4") != std::string::npos,
+             refused.error().message());
+  BOOST_TEST((*log)->stats().next_id == 4u);
+
+  // Told of the failure, the caller expects 4, and the ids stay dense.
+  auto resumed = wait_durable([&](durable_callback done) {
+    auto id = (*log)->publish({&next, 1}, std::move(done), 4);
+    return id ? status{} : id.error();
+  });
+  BOOST_TEST(resumed.is_ok(), resumed.to_string());
+  BOOST_TEST((*log)->stats().next_id == 5u);
+  auto stored = (*log)->read(4);
+  BOOST_REQUIRE(stored);
+  BOOST_TEST(stored->payload == "next");
+}
+
 BOOST_AUTO_TEST_CASE(a_failed_fsync_fails_the_log_until_it_is_reopened) {
   temp_dir dir;
   posix_file_system base;

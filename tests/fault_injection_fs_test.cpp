@@ -203,6 +203,16 @@ BOOST_FIXTURE_TEST_CASE(fail_writes_after_writes_the_prefix_that_fits, fixture) 
   BOOST_TEST(disk_contents(dir.file("seg")) == "0123456789z");
 }
 
+BOOST_FIXTURE_TEST_CASE(fail_one_write_after_fails_that_write_alone, fixture) {
+  auto file = open("seg");
+  fs.fail_one_write_after(2, errc::no_space);
+  BOOST_TEST(file->append(as_bytes("abcd")).code() == errc::no_space);
+  BOOST_TEST(disk_contents(dir.file("seg")) == "ab");
+  BOOST_TEST(file->append(as_bytes("ef")).is_ok());
+  BOOST_TEST(file->append(as_bytes(std::string(10000, 'g'))).is_ok());
+  BOOST_TEST(file->size() == 10004u);
+}
+
 BOOST_FIXTURE_TEST_CASE(fail_writes_after_zero_fails_next_append, fixture) {
   auto file = open("seg");
   fs.fail_writes_after(0, errc::io_error);

@@ -94,6 +94,14 @@ class body_cache {
     }
   }
 
+  /// Forgets the bodies of `id` and above: the log gives a failed publish's ids to later ones.
+  void forget_from(std::uint64_t id) {
+    while (!entries_.empty() && entries_.back().id >= id) {
+      if (!entries_.back().taken) bytes_ -= cost(entries_.back().value.data);
+      entries_.pop_back();
+    }
+  }
+
   /// Takes the body of `id` out, if it is here.
   std::optional<body> take(std::uint64_t id) {
     if (entries_.empty() || id < entries_.front().id || id > entries_.back().id) {
@@ -175,6 +183,14 @@ struct queue_state {
   // One past the last id of each publish the log has not yet reported on, oldest
   // first (the log reports in append order).
   std::deque<std::uint64_t> publish_end_ids;
+  // The first id the next publish must get. After a failed append the log gives
+  // its ids to later appends; until the queue has heard of the failure, a publish
+  // that would take them is refused, so that no producer's later messages are
+  // stored (and confirmed, which covers all before them) without its earlier ones.
+  std::uint64_t next_publish_id = 1;
+  // Publishes the log will still report as failed: those behind the first failure
+  // of a write, all appended before the queue heard of it.
+  std::size_t failed_publishes_to_come = 0;
 };
 
 using queue_actor = caf::stateful_actor<queue_state>;
@@ -535,6 +551,7 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
   } else {
     count_published_below(*state.counters, recovered.next_id);
   }
+  state.next_publish_id = recovered.next_id;
   if (recovered.ready > 0) {
     spdlog::info("queue {}: recovered {} ready messages ({} delivered before, unacked)",
                  state.options.name, recovered.ready, recovered.unacked);
@@ -614,7 +631,8 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
               // On the log's writer thread: hand the outcome to the actor.
               caf::anon_send(queue, durable_atom::value, producer, epoch, last_seq, confirmed,
                              outcome.is_ok(), outcome.to_string(), sender);
-            });
+            },
+            state.next_publish_id);
         if (!published) {
           ++state.counters->storage_errors;
           report_protocol_error(self, sender,
@@ -623,7 +641,8 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           stop_if_log_failed(self);
           return;
         }
-        state.publish_end_ids.push_back(*published + (count - skip));
+        state.next_publish_id = *published + (count - skip);
+        state.publish_end_ids.push_back(state.next_publish_id);
         state.recent_bodies.keep(*published, std::span(batch.messages).subspan(skip),
                                  batch.producer_id, batch.first_seq + skip);
         if (batch.producer_id != 0) state.producers[batch.producer_id].accepted = last_seq;
@@ -638,15 +657,23 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
           state.publish_end_ids.pop_front();
         }
         if (!ok) {
-          // Everything queued behind the failed append failed with it: accept
-          // resends again from what the log really holds. Whatever of it the
-          // disk kept is counted as published when the queue restarts.
           ++state.counters->storage_errors;
           spdlog::error("queue {}: publish failed: {}", state.options.name, error);
-          for (auto& [id, entry] : state.producers) {
-            auto known = state.log->producer(id);
-            entry.accepted = known && known->epoch == entry.epoch ? known->last_seq : 0;
-            entry.durable = std::min(entry.durable, entry.accepted);
+          if (state.failed_publishes_to_come > 0) {
+            --state.failed_publishes_to_come;  // one more of a failure already handled
+          } else {
+            // Every publish appended after the failed one failed with it, and
+            // the log refused those since: the log holds exactly what it wrote.
+            // Accept resends again from there, and forget the bodies of the ids
+            // the log will give to the next publishes.
+            state.failed_publishes_to_come = state.publish_end_ids.size();
+            state.next_publish_id = state.log->stats().next_id;
+            state.recent_bodies.forget_from(state.next_publish_id);
+            for (auto& [id, entry] : state.producers) {
+              auto known = state.log->producer(id);
+              entry.accepted = known && known->epoch == entry.epoch ? known->last_seq : 0;
+              entry.durable = std::min(entry.durable, entry.accepted);
+            }
           }
           report_protocol_error(self, producer, "publish not stored: " + error,
                                 protocol_error_kind::store_failed);

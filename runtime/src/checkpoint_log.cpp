@@ -216,7 +216,8 @@ class checkpoint_log::impl {
   status append(capnp::MessageBuilder& message, durable_callback done,
                 const std::function<status(std::uint64_t next_id)>& validate = {},
                 publish_summary* summary = nullptr);
-  result<std::uint64_t> publish(std::span<const outgoing_message> messages, durable_callback done);
+  result<std::uint64_t> publish(std::span<const outgoing_message> messages, durable_callback done,
+                                std::optional<std::uint64_t> expected_first_id);
   status ack(std::span<const id_range> ranges, durable_callback done);
   status dead_letter(std::span<const dead_letter_entry> entries, durable_callback done);
   status record_attempts(std::span<const delivery_attempt> attempts, durable_callback done);
@@ -323,6 +324,7 @@ class checkpoint_log::impl {
   std::vector<pending_record> pending_records_;
   std::deque<control_request*> pending_requests_;
   std::uint64_t next_assigned_id_ = 1;  // ids handed out; >= state_.next_id
+  status last_append_failure_;          // why ids were last handed out again (fail_from)
   bool stopping_ = false;
   status failure_;  // set once a sync failed: the log refuses all further appends
 
@@ -849,7 +851,8 @@ status checkpoint_log::impl::append(capnp::MessageBuilder& message, durable_call
 }
 
 result<std::uint64_t> checkpoint_log::impl::publish(std::span<const outgoing_message> messages,
-                                                    durable_callback done) {
+                                                    durable_callback done,
+                                                    std::optional<std::uint64_t> expected_first_id) {
   if (messages.empty()) return status{errc::invalid_argument, "publish of an empty batch"};
   capnp::MallocMessageBuilder builder(publish_words(messages));
   auto batch = builder.initRoot<schema::LogRecord>().initPublish();
@@ -891,7 +894,15 @@ result<std::uint64_t> checkpoint_log::impl::publish(std::span<const outgoing_mes
   }
   auto appended = append(
       builder, std::move(done),
-      [&](std::uint64_t next_id) {
+      [&](std::uint64_t next_id) -> status {
+        if (expected_first_id && *expected_first_id != next_id) {
+          const auto code =
+              last_append_failure_.is_ok() ? errc::invalid_argument : last_append_failure_.code();
+          return {code, "publish expected to start at id " + std::to_string(*expected_first_id) +
+                            ", but ids resume at " + std::to_string(next_id) +
+                            " after an earlier append failed (" +
+                            last_append_failure_.to_string() + ")"};
+        }
         first_id = next_id;
         summary.first_id = next_id;
         batch.setFirstId(next_id);
@@ -1220,6 +1231,7 @@ void checkpoint_log::impl::fail_from(std::vector<pending_record>& records, std::
     pending_words_.clear();
     std::lock_guard state_lock(state_mutex_);
     next_assigned_id_ = state_.next_id;
+    last_append_failure_ = error;
   }
   space_ready_.notify_all();
   for (auto& done : failed) {
@@ -1870,8 +1882,9 @@ checkpoint_log::checkpoint_log(std::unique_ptr<impl> self) : impl_(std::move(sel
 checkpoint_log::~checkpoint_log() = default;
 
 result<std::uint64_t> checkpoint_log::publish(std::span<const outgoing_message> messages,
-                                              durable_callback done) {
-  return impl_->publish(messages, std::move(done));
+                                              durable_callback done,
+                                              std::optional<std::uint64_t> expected_first_id) {
+  return impl_->publish(messages, std::move(done), expected_first_id);
 }
 status checkpoint_log::ack(std::span<const id_range> ranges, durable_callback done) {
   return impl_->ack(ranges, std::move(done));

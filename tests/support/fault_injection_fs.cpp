@@ -72,7 +72,12 @@ class fault_injection_fs::tracked_writable final : public writable_file {
       if (!s) return s;
     }
     if (trips) {
-      fs_.writes_failing_ = true;
+      if (fs_.write_fault_once_) {
+        fs_.write_limit_set_ = false;
+        fs_.write_fault_once_ = false;
+      } else {
+        fs_.writes_failing_ = true;
+      }
       return injected(fs_.write_fault_code_, what);
     }
     return {};
@@ -373,8 +378,15 @@ void fault_injection_fs::fail_writes_after(std::uint64_t bytes, errc code) {
   std::lock_guard lock(mutex_);
   write_limit_set_ = true;
   writes_failing_ = false;
+  write_fault_once_ = false;
   write_budget_ = bytes;
   write_fault_code_ = code;
+}
+
+void fault_injection_fs::fail_one_write_after(std::uint64_t bytes, errc code) {
+  fail_writes_after(bytes, code);
+  std::lock_guard lock(mutex_);
+  write_fault_once_ = true;
 }
 
 void fault_injection_fs::fail_syncs(int count, errc code) {
@@ -387,6 +399,7 @@ void fault_injection_fs::clear_faults() {
   std::lock_guard lock(mutex_);
   write_limit_set_ = false;
   writes_failing_ = false;
+  write_fault_once_ = false;
   write_budget_ = 0;
   sync_faults_left_ = 0;
 }

@@ -70,6 +70,10 @@ class fault_injection_fs final : public weir::file_system {
   /// exceed that writes what fits and fails with `code`, as do all later appends.
   void fail_writes_after(std::uint64_t bytes, weir::errc code);
 
+  /// As fail_writes_after, but only the append that exceeds `bytes` fails (after
+  /// writing what fits); later appends succeed, as when space is freed at once.
+  void fail_one_write_after(std::uint64_t bytes, weir::errc code);
+
   /// The next `count` sync() / sync_dir() calls fail with `code` and sync nothing.
   void fail_syncs(int count, weir::errc code);
 
@@ -130,6 +134,7 @@ class fault_injection_fs final : public weir::file_system {
 
   bool write_limit_set_ = false;
   bool writes_failing_ = false;
+  bool write_fault_once_ = false;  // the write limit trips once, then is lifted
   std::uint64_t write_budget_ = 0;
   weir::errc write_fault_code_ = weir::errc::ok;
   int sync_faults_left_ = 0;

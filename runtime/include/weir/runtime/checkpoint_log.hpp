@@ -180,7 +180,11 @@ class checkpoint_log {
   checkpoint_log& operator=(const checkpoint_log&) = delete;
 
   /// Appends messages with dense ids in order; returns the first id. `done` fires once durable.
-  result<std::uint64_t> publish(std::span<const outgoing_message> messages, durable_callback done);
+  /// With `expected_first_id`, refused unless the first id would be that one: a failed
+  /// append gives its ids to later appends, and a caller that has not yet heard of the
+  /// failure must not store a producer's later messages without its earlier ones.
+  result<std::uint64_t> publish(std::span<const outgoing_message> messages, durable_callback done,
+                                std::optional<std::uint64_t> expected_first_id = std::nullopt);
 
   /// Marks ids acknowledged; ids not yet published are refused.
   status ack(std::span<const id_range> ranges, durable_callback done);
