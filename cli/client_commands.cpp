@@ -57,6 +57,10 @@ bool get_sequence(std::string_view payload, std::uint64_t& k) {
 /// for numbers too large to keep a bitmap up to.
 class seen_sequences {
  public:
+  /// Room for 1..`expected` up front: growing the bitmap later copies it mid-run.
+  explicit seen_sequences(std::uint64_t expected = 0)
+      : bits_(static_cast<std::size_t>(std::min(expected, bitmap_bits_max) / 64 + 1)) {}
+
   /// True when `k` was not seen before.
   bool insert(std::uint64_t k) {
     if (k >= bitmap_bits_max) return others_.insert(k).second;
@@ -344,7 +348,7 @@ int run_consume(const consume_options& options) {
     if (options.count != 0) {
       consumer_settings.done = [&unique, count = options.count] { return unique.load() >= count; };
     }
-    auto seen = std::make_shared<seen_sequences>();
+    auto seen = std::make_shared<seen_sequences>(options.count);
     auto latencies_ms = std::make_shared<std::vector<float>>();
     // Grown up front: a doubling copy of millions of samples stalls the handler.
     latencies_ms->reserve(std::min<std::uint64_t>(options.count, std::uint64_t{1} << 26));
