@@ -148,6 +148,7 @@ struct weir_figures {
   double max_ms = -1;
   double warm_up_p99_ms = -1;  // the first warm_up_s of deliveries
   double warm_up_max_ms = -1;
+  double all_p99_ms = -1;  // warm-up and steady state together
   double lowest_of_runs_msg_per_s = -1;  // weir_best: the slowest of its runs
   int probe_stalls = 0;  // a sleeping stall_probe's, during the run
   double probe_longest_ms = 0;
@@ -275,6 +276,7 @@ struct bench {
     figures.max_ms = line_field(consumed, "latency_ms", "max");
     figures.warm_up_p99_ms = line_field(consumed, "warm_up_latency_ms", "p99");
     figures.warm_up_max_ms = line_field(consumed, "warm_up_latency_ms", "max");
+    figures.all_p99_ms = line_field(consumed, "all_latency_ms", "p99");
     if (probe) {
       figures.probe_stalls = probe->stalls();
       figures.probe_longest_ms = probe->longest_ms();
@@ -340,7 +342,8 @@ int main(int argc, char** argv) {
   std::printf(
       "| size | weir msg/s | weir msg/s, slowest of 3 | weir msg/s, start-up included | "
       "raw ZeroMQ PUSH/PULL msg/s | "
-      "weir / raw | latency at half rate p50 / p99 / max ms | its warm-up p99 / max ms | "
+      "weir / raw | latency at half rate p50 / p99 / max ms | its warm-up p99 / max ms; whole "
+      "run p99 ms | "
       "idle thread's stalls over 2 ms in that run, longest ms | raw ZeroMQ through a relay msg/s "
       "| weir / relayed |\n");
   std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
@@ -364,8 +367,8 @@ int main(int argc, char** argv) {
     ok = ok && full.msg_per_s > 0 && raw > 0 && relayed > 0;
     char warm_up_cell[64] = "none";
     if (half.warm_up_p99_ms >= 0) {
-      std::snprintf(warm_up_cell, sizeof warm_up_cell, "%.2f / %.2f", half.warm_up_p99_ms,
-                    half.warm_up_max_ms);
+      std::snprintf(warm_up_cell, sizeof warm_up_cell, "%.2f / %.2f; %.2f", half.warm_up_p99_ms,
+                    half.warm_up_max_ms, half.all_p99_ms);
     }
     std::printf(
         "| %zu B | %.0f | %.0f | %.0f | %.0f | %.1f%% | %.2f / %.2f / %.2f | %s | %d, "

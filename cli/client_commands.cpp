@@ -411,6 +411,11 @@ int run_consume(const consume_options& options) {
     }
     self->send_exit(consumer, caf::exit_reason::user_shutdown);
     self->wait_for(consumer);
+    if (options.warm_up_s > 0) {
+      std::vector<float> all(*latencies_ms);
+      all.insert(all.end(), warm_up_latencies_ms->begin(), warm_up_latencies_ms->end());
+      print_latency_line("all_latency_ms", all, true);
+    }
     print_latency_line("latency_ms", *latencies_ms, false);
     print_latency_line("warm_up_latency_ms", *warm_up_latencies_ms, true);
     if (*deliveries > 1) {

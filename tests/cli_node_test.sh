@@ -109,7 +109,10 @@ steady_p50=$(sed -n 's/.* p50=\([0-9.]*\) .*/\1/p' <<< "$steady_line")
 [ -n "$steady_line" ] && [ -n "$warm_count" ] && [ "$warm_count" -ge 1 ] && [ "$warm_count" -le 19 ] &&
   awk -v w="$warm_p50" -v s="$steady_p50" 'BEGIN { exit !(w < s) }' ||
   fail "--warm-up 0.3 did not split the latencies: $(cat "$work/warm.out")"
-grep -q '^warm_up_latency_ms ' "$work/slow.out" && fail "a warm_up_latency_ms line without --warm-up"
+grep -Eq '^all_latency_ms p50=[0-9.]+ p99=[0-9.]+ max=[0-9.]+ count=20$' "$work/warm.out" ||
+  fail "--warm-up: no all_latency_ms line over all 20: $(cat "$work/warm.out")"
+grep -q '^warm_up_latency_ms \|^all_latency_ms ' "$work/slow.out" &&
+  fail "a warm-up line without --warm-up"
 
 # Progress bars draw only on a terminal: piped, --progress leaves no trace;
 # under a pseudo-terminal (script) the bar is drawn on stderr.
