@@ -358,6 +358,8 @@ int run_consume(const consume_options& options) {
     const auto warm_up = std::chrono::duration_cast<clock_type::duration>(
         std::chrono::duration<double>(options.warm_up_s));
     auto first_arrival = std::make_shared<std::optional<clock_type::time_point>>();
+    // Where this batch's latencies go, decided once a batch.
+    auto batch_latencies_ms = std::make_shared<std::vector<float>*>(latencies_ms.get());
     auto deliveries = std::make_shared<std::uint64_t>(0);
     // One clock read per batch, when it arrives (a read per delivery cost 7% of
     // this process): wall time is steady time plus the offset between the two at start.
@@ -366,17 +368,23 @@ int run_consume(const consume_options& options) {
                               clock_type::now().time_since_epoch())
                               .count();
     auto batch_arrived = std::make_shared<clock_type::time_point>();
-    consumer_settings.before_batch = [batch_arrived] { *batch_arrived = clock_type::now(); };
-    auto handler = [&, seen, deliveries, ids_file, latencies_ms, warm_up_latencies_ms, warm_up,
-                    first_arrival, batch_arrived](const delivery& d) {
-      const auto now = *batch_arrived;
+    consumer_settings.before_batch = [batch_arrived, first_arrival, batch_latencies_ms,
+                                      latencies_ms, warm_up_latencies_ms, warm_up] {
+      const auto now = clock_type::now();
+      *batch_arrived = now;
       if (!*first_arrival) *first_arrival = now;
+      *batch_latencies_ms =
+          now - **first_arrival < warm_up ? warm_up_latencies_ms.get() : latencies_ms.get();
+    };
+    auto handler = [&, seen, deliveries, ids_file, batch_latencies_ms,
+                    batch_arrived](const delivery& d) {
+      const auto now = *batch_arrived;
       if (d.attempt == 1 && d.data.publish_time_ns > 0) {
         const auto now_wall_ns =
             std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() +
             wall_minus_steady_ns;
-        auto& samples = now - **first_arrival < warm_up ? *warm_up_latencies_ms : *latencies_ms;
-        samples.push_back(static_cast<float>(now_wall_ns - d.data.publish_time_ns) / 1e6f);
+        (*batch_latencies_ms)
+            ->push_back(static_cast<float>(now_wall_ns - d.data.publish_time_ns) / 1e6f);
       }
       last_delivery = now.time_since_epoch().count();
       if (++*deliveries == 1) first_delivery = last_delivery.load();

@@ -33,10 +33,7 @@ port=$(free_port)
 address="tcp://127.0.0.1:$port"
 "$weir" node --listen "$address" --data "$disk/data" --queue q 2>"$work/node.err" &
 node_pid=$!
-for _ in $(seq 1 500); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.01
-done
+for _ in $(seq 200); do grep -q listening "$work/node.err" && break; sleep 0.05; done
 
 "$weir" consume --connect "$address" --queue q --count "$count" --idle-exit 60 \
   --ids-out "$work/received.ids" >"$work/consume.out" 2>"$work/consume.err" &
