@@ -32,6 +32,10 @@ if command -v ccache >/dev/null 2>&1; then
   export CCACHE_BASEDIR="$work"
 fi
 
+# Warnings are errors here exactly when they are in the weir build under test.
+werror_flags=()
+if grep -q '^WEIR_WERROR:BOOL=ON$' "$build_dir/CMakeCache.txt"; then werror_flags=(-Werror); fi
+
 echo "== cmake --install $build_dir --prefix $prefix"
 "$cmake_bin" --install "$build_dir" --prefix "$prefix" >"$work/install.log" ||
   { cat "$work/install.log"; fail "cmake --install"; }
@@ -68,6 +72,7 @@ fi
 echo "== find_package(weir): configure, build and run tests/install/consumer"
 cmake_args=(-S "$consumer_src" -B "$work/consumer-build" -DCMAKE_PREFIX_PATH="$prefix"
   -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx")
+if ((${#werror_flags[@]})); then cmake_args+=(-DCONSUMER_WERROR=ON); fi
 if ((${#launcher[@]})); then cmake_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 "$cmake_bin" "${cmake_args[@]}" >"$work/consumer-configure.log" 2>&1 ||
   { cat "$work/consumer-configure.log"; fail "configuring the consumer"; }
@@ -85,7 +90,7 @@ libdir=$(pkg-config --variable=libdir weir) || fail "pkg-config --variable=libdi
 echo "pkg-config --cflags --libs weir: $cflags $libs"
 read -r -a cflags_array <<<"$cflags"
 read -r -a libs_array <<<"$libs"
-(cd "$work" && "${launcher[@]}" "$cxx" -Wall -Wextra -Werror "${cflags_array[@]}" \
+(cd "$work" && "${launcher[@]}" "$cxx" -Wall -Wextra "${werror_flags[@]}" "${cflags_array[@]}" \
   -c "$consumer_src/main.cpp" -o main.o) || fail "compiling with pkg-config --cflags"
 "$cxx" "$work/main.o" -o "$work/weir_consumer_pc" "${libs_array[@]}" ||
   fail "linking with pkg-config --libs"
