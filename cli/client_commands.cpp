@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -17,6 +18,7 @@
 
 #include <caf/all.hpp>
 
+#include "message_format.hpp"
 #include "system_config.hpp"
 
 #include "weir/actors/consumer.hpp"
@@ -110,7 +112,8 @@ std::string fixed3(double value) {
 
 /// Prints `NAME p50=X p99=Y max=Z` (and ` count=N` when asked) for the latencies,
 /// nothing when there are none.
-void print_latency_line(const char* name, std::vector<float>& samples, bool with_count) {
+void print_latency_line(std::ostream& out, const char* name, std::vector<float>& samples,
+                        bool with_count) {
   if (samples.empty()) return;
   // Selection, not a sort: a sort of millions of samples delayed the exit by a
   // tenth of a second.
@@ -125,9 +128,9 @@ void print_latency_line(const char* name, std::vector<float>& samples, bool with
   const auto max = *std::max_element(samples.begin(), samples.end());
   char line[200];
   std::snprintf(line, sizeof line, "%s p50=%.3f p99=%.3f max=%.3f", name, p50, p99, max);
-  std::cout << line;
-  if (with_count) std::cout << " count=" << samples.size();
-  std::cout << "\n";
+  out << line;
+  if (with_count) out << " count=" << samples.size();
+  out << "\n";
 }
 
 /// Opens FILE for appending ids, or nothing when no file was asked for.
@@ -174,12 +177,210 @@ status probe_queue(caf::scoped_actor& self, const caf::actor& remote,
   }
 }
 
+// A body must fit in one wire frame with its envelope: the frame limit's default
+// (transport::frame_limits, 64 MiB) less room for the rest of the frame.
+constexpr std::size_t body_bytes_max = (std::size_t{64} << 20) - (std::size_t{64} << 10);
+
+// Chunks of real bodies stay under this many bytes (and so each publish does,
+// as the producer splits a chunk, not joins chunks), unless one body is larger.
+constexpr std::size_t chunk_bytes_max = std::size_t{1} << 20;
+
+/// Where `weir produce` takes its messages from: numbered filler, one --body, or lines.
+class message_source {
+ public:
+  virtual ~message_source() = default;
+  /// Appends up to `count_max` messages to `chunk`, stamped `now_ns`; false once
+  /// nothing is left (or the input turned out bad: see failure()).
+  virtual bool fill(std::vector<message_data>& chunk, std::uint64_t count_max,
+                    std::int64_t now_ns) = 0;
+  /// How many messages there are in all, when known before they are read.
+  virtual std::optional<std::uint64_t> total() const = 0;
+  /// Ok, or why the input stopped early.
+  virtual status failure() const { return {}; }
+};
+
+/// Messages 1..count, each `size` bytes starting with its number.
+class numbered_source final : public message_source {
+ public:
+  numbered_source(std::uint64_t count, std::uint32_t size) : count_(count), size_(size) {}
+
+  bool fill(std::vector<message_data>& chunk, std::uint64_t count_max,
+            std::int64_t now_ns) override {
+    const auto n = std::min(count_max, count_ - next_ + 1);
+    // The chunk's bodies share one buffer: one allocation, not one per message.
+    chunk.reserve(n);
+    auto bodies = std::make_shared<std::string>(n * size_, 'x');
+    for (std::uint64_t i = 0; i < n; ++i, ++next_) {
+      char* body = bodies->data() + i * size_;
+      put_sequence(body, next_);
+      chunk.push_back({"", shared_bytes(bodies, {body, size_}), {}, now_ns});
+    }
+    return next_ <= count_;
+  }
+  std::optional<std::uint64_t> total() const override { return count_; }
+
+ private:
+  std::uint64_t count_;
+  std::uint32_t size_;
+  std::uint64_t next_ = 1;
+};
+
+/// Real bodies: one --body, or each line of a stream; every message gets the
+/// same key and headers.
+class body_source final : public message_source {
+ public:
+  body_source(std::string key, std::vector<message_header> headers)
+      : key_(std::move(key)), headers_(std::move(headers)) {}
+
+  /// One message whose body is `body`.
+  void set_body(std::string body) { body_ = std::move(body); }
+  /// Each line of `in` (without its newline) is a message; `total` when counted first.
+  void set_lines(std::unique_ptr<std::istream> owned, std::istream* in, std::string name,
+                 std::optional<std::uint64_t> total) {
+    owned_ = std::move(owned);
+    in_ = in;
+    name_ = std::move(name);
+    total_ = total;
+  }
+
+  bool fill(std::vector<message_data>& chunk, std::uint64_t count_max,
+            std::int64_t now_ns) override {
+    if (in_ == nullptr) {
+      if (!body_) return false;
+      chunk.push_back({key_, shared_bytes(std::move(*body_)), headers_, now_ns});
+      body_.reset();
+      return false;
+    }
+    // The chunk's bodies share one buffer, cut into views once it is full.
+    auto bodies = std::make_shared<std::string>();
+    std::vector<std::pair<std::size_t, std::size_t>> spans;
+    std::string line;
+    bool more = true;
+    while (spans.size() < count_max && bodies->size() < chunk_bytes_max) {
+      if (!std::getline(*in_, line)) {
+        more = false;
+        if (in_->bad()) failure_ = status{errc::io_error, "reading " + name_ + " failed"};
+        break;
+      }
+      ++line_number_;
+      if (line.size() > body_bytes_max) {
+        failure_ = status{errc::invalid_argument, too_large(line.size())};
+        more = false;
+        break;
+      }
+      spans.emplace_back(bodies->size(), line.size());
+      *bodies += line;
+    }
+    chunk.reserve(spans.size());
+    for (const auto& [offset, size] : spans) {
+      chunk.push_back(
+          {key_, shared_bytes(bodies, std::string_view(*bodies).substr(offset, size)), headers_,
+           now_ns});
+    }
+    return more;
+  }
+  std::optional<std::uint64_t> total() const override {
+    if (in_ == nullptr) return 1;
+    return total_;
+  }
+  status failure() const override { return failure_; }
+
+  std::string too_large(std::size_t size) const {
+    return (in_ == nullptr ? std::string("the --body") : name_ + " line " + std::to_string(line_number_)) +
+           " is " + std::to_string(size) + " bytes, over the " + std::to_string(body_bytes_max) +
+           "-byte limit of one message";
+  }
+
+ private:
+  std::string key_;
+  std::vector<message_header> headers_;
+  std::optional<std::string> body_;
+  std::unique_ptr<std::istream> owned_;
+  std::istream* in_ = nullptr;
+  std::string name_;
+  std::optional<std::uint64_t> total_;
+  std::uint64_t line_number_ = 0;
+  status failure_;
+};
+
+/// Counts the lines of `path` and checks each fits in a message, so that a bad
+/// file is refused before anything of it is sent.
+result<std::uint64_t> check_lines(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return status{errc_from_errno(errno), "cannot open --file " + path + ": " + std::strerror(errno)};
+  }
+  std::uint64_t lines = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++lines;
+    if (line.size() > body_bytes_max) {
+      return status{errc::invalid_argument,
+                    path + " line " + std::to_string(lines) + " is " + std::to_string(line.size()) +
+                        " bytes, over the " + std::to_string(body_bytes_max) +
+                        "-byte limit of one message; nothing was sent"};
+    }
+  }
+  if (in.bad()) return status{errc::io_error, "reading --file " + path + " failed"};
+  return lines;
+}
+
+/// The source the flags ask for, or why they do not fit together.
+result<std::unique_ptr<message_source>> make_message_source(const produce_options& options) {
+  const bool lines = options.lines || !options.file.empty();
+  const bool real_bodies = options.body || lines;
+  if (options.body && lines) {
+    return status{errc::invalid_argument, "--body sends one message and --lines many: give one"};
+  }
+  if (real_bodies && options.count_given) {
+    return status{errc::invalid_argument,
+                  "--count numbers filler messages; it does not go with --body or --lines"};
+  }
+  if (!real_bodies && !options.count_given) {
+    return status{errc::invalid_argument, "give --count N (numbered filler), --body TEXT or --lines"};
+  }
+  if (!real_bodies) {
+    if (!options.key.empty() || !options.headers.empty()) {
+      return status{errc::invalid_argument, "--key and --header go with --body or --lines"};
+    }
+    if (options.size < sequence_bytes) {
+      return status{errc::invalid_argument,
+                    "--size " + std::to_string(options.size) + " is below " +
+                        std::to_string(sequence_bytes) +
+                        " bytes, the size of the sequence number each message carries"};
+    }
+    return std::unique_ptr<message_source>(new numbered_source(options.count, options.size));
+  }
+  std::vector<message_header> headers;
+  for (const auto& flag : options.headers) {
+    auto header = parse_header(flag);
+    if (!header) return header.error();
+    headers.push_back(std::move(*header));
+  }
+  auto source = std::make_unique<body_source>(options.key, std::move(headers));
+  if (options.body) {
+    if (options.body->size() > body_bytes_max) {
+      return status{errc::invalid_argument, source->too_large(options.body->size())};
+    }
+    source->set_body(*options.body);
+  } else if (!options.file.empty()) {
+    auto counted = check_lines(options.file);
+    if (!counted) return counted.error();
+    auto file = std::make_unique<std::ifstream>(options.file, std::ios::binary);
+    if (!*file) return status{errc_from_errno(errno), "cannot open --file " + options.file};
+    auto* in = file.get();
+    source->set_lines(std::move(file), in, options.file, *counted);
+  } else {
+    source->set_lines(nullptr, &std::cin, "standard input", std::nullopt);
+  }
+  return std::unique_ptr<message_source>(std::move(source));
+}
+
 }  // namespace
 
 int run_produce(const produce_options& options) {
-  if (options.size < sequence_bytes) {
-    std::cerr << "weir produce: --size " << options.size << " is below " << sequence_bytes
-              << " bytes, the size of the sequence number each message carries\n";
+  auto source = make_message_source(options);
+  if (!source) {
+    std::cerr << "weir produce: " << source.error().message() << "\n";
     return 2;
   }
   if (options.window == 0 || options.batch == 0) {
@@ -230,38 +431,32 @@ int run_produce(const produce_options& options) {
     auto producer = spawn_producer(system, *remote, producer_settings);
     bool timed_out = false;
     std::optional<progress_bar> progress;
-    if (options.progress) progress.emplace("confirmed", options.count);
+    if (options.progress && (*source)->total()) progress.emplace("confirmed", *(*source)->total());
     // --rate paces from the first publish: counted from the process start, the
     // connect and probe time would be made up in one burst (30-50 k messages at
     // 700 k/s), which is not "at most R per second" and inflated the p99.
     const auto paced_from = clock_type::now();
-    for (std::uint64_t k = 1; k <= options.count && !timed_out;) {
+    std::uint64_t sent = 0;
+    for (bool more = true; more && !timed_out;) {
       if (progress) progress->update(confirmed.load());
       if (options.rate > 0) {
         std::this_thread::sleep_until(
             paced_from + std::chrono::duration_cast<clock_type::duration>(
-                        std::chrono::duration<double>(static_cast<double>(k - 1) / options.rate)));
+                        std::chrono::duration<double>(static_cast<double>(sent) / options.rate)));
       }
       // Flat out, messages go to the producer actor a quarter window at a time (it
       // splits them into publishes of --batch): a hand-over per publish cost this
       // process a thread round trip each.
-      const auto chunk_max = std::min<std::uint64_t>(
-          {options.rate > 0
-               ? std::min<std::uint64_t>(
-                     options.batch,
-                     std::max<std::uint64_t>(1, static_cast<std::uint64_t>(options.rate / 1000)))
-               : std::max<std::uint64_t>(options.batch, options.window / 4),
-           options.count - k + 1});
-      // The chunk's bodies share one buffer: one allocation, not one per message.
+      const auto chunk_max =
+          options.rate > 0
+              ? std::min<std::uint64_t>(
+                    options.batch,
+                    std::max<std::uint64_t>(1, static_cast<std::uint64_t>(options.rate / 1000)))
+              : std::max<std::uint64_t>(options.batch, options.window / 4);
       std::vector<message_data> chunk;
-      chunk.reserve(chunk_max);
-      auto bodies = std::make_shared<std::string>(chunk_max * options.size, 'x');
-      const auto now_ns = wall_clock_ns();
-      for (; chunk.size() < chunk_max; ++k) {
-        char* body = bodies->data() + chunk.size() * options.size;
-        put_sequence(body, k);
-        chunk.push_back({"", shared_bytes(bodies, {body, options.size}), {}, now_ns});
-      }
+      more = (*source)->fill(chunk, chunk_max, wall_clock_ns());
+      if (chunk.empty()) break;
+      sent += chunk.size();
       const auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
       if (left.count() <= 0) {
@@ -287,9 +482,15 @@ int run_produce(const produce_options& options) {
       progress->update(confirmed.load());
       progress->finish();
     }
-    if (confirmed.load() < options.count) {
+    if (auto bad = (*source)->failure(); !bad) {
+      // What came before the bad input was sent and stays sent; the count says how much.
+      std::cerr << "weir produce: " << bad.message() << " (" << confirmed.load()
+                << " message(s) before it confirmed)\n";
+      exit_status = 2;
+    } else if (const auto expected = (*source)->total().value_or(sent);
+               confirmed.load() < expected || (timed_out && !(*source)->total())) {
       std::cerr << "weir produce: timed out after " << options.timeout_s << " s with "
-                << confirmed.load() << " of " << options.count << " confirmed\n";
+                << confirmed.load() << " of " << expected << " confirmed\n";
       exit_status = 1;
     }
   }
@@ -331,6 +532,10 @@ int run_consume(const consume_options& options) {
   }
   std::atomic<std::uint64_t> received{0};
   std::atomic<std::uint64_t> unique{0};
+  std::atomic<bool> output_failed{false};
+  const bool json = options.format == "json";
+  // With --print, standard output holds the messages only; the report goes to stderr.
+  std::ostream& report = options.print ? std::cerr : std::cout;
   std::atomic<clock_type::rep> last_delivery{start.time_since_epoch().count()};
   // Set by the first delivery: the rate between first and last delivery leaves
   // out start-up and shutdown, as the raw ZeroMQ ceiling in bench/ does.
@@ -344,6 +549,16 @@ int run_consume(const consume_options& options) {
     consumer_settings.credit = options.credit;
     std::FILE* ids_file = *ids;
     if (ids_file != nullptr) consumer_settings.before_ack = [ids_file] { std::fflush(ids_file); };
+    if (options.print) {
+      // Acked only once written: a failed write (a closed pipe, a full disk) ends
+      // the consumer before its acks, and the messages go to another consumer.
+      consumer_settings.before_ack = [&output_failed] {
+        if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+          output_failed = true;
+          throw std::runtime_error("writing standard output failed");
+        }
+      };
+    }
     // Exactly --count unique messages are taken: the rest stay in the queue.
     if (options.count != 0) {
       consumer_settings.done = [&unique, count = options.count] { return unique.load() >= count; };
@@ -376,7 +591,8 @@ int run_consume(const consume_options& options) {
       *batch_latencies_ms =
           now - **first_arrival < warm_up ? warm_up_latencies_ms.get() : latencies_ms.get();
     };
-    auto handler = [&, seen, deliveries, ids_file, batch_latencies_ms,
+    auto seen_ids = std::make_shared<std::unordered_set<std::uint64_t>>();
+    auto handler = [&, seen, seen_ids, deliveries, ids_file, batch_latencies_ms,
                     batch_arrived](const delivery& d) {
       const auto now = *batch_arrived;
       if (d.attempt == 1 && d.data.publish_time_ns > 0) {
@@ -391,6 +607,20 @@ int run_consume(const consume_options& options) {
       if (options.fail_every != 0 && *deliveries % options.fail_every == 0) {
         throw std::runtime_error("failed on purpose (--fail-every " +
                                  std::to_string(options.fail_every) + ")");
+      }
+      if (options.print) {
+        if (json) {
+          const auto line = json_line(d);
+          std::fwrite(line.data(), 1, line.size(), stdout);
+        } else {
+          std::fwrite(d.data.payload.data(), 1, d.data.payload.size(), stdout);
+        }
+        std::fputc('\n', stdout);
+        ++received;
+        // Ids are counted only against --count (so the set stays that small):
+        // a message redelivered to this same consumer is written again, not counted again.
+        if (options.count == 0 || seen_ids->insert(d.id).second) ++unique;
+        return;
       }
       std::uint64_t k = 0;
       if (!get_sequence(d.data.payload, k)) {
@@ -409,6 +639,12 @@ int run_consume(const consume_options& options) {
     const auto idle = std::chrono::duration_cast<clock_type::duration>(
         std::chrono::duration<double>(options.idle_exit_s));
     for (;;) {
+      if (output_failed.load()) {
+        std::cerr << "weir consume: writing standard output failed; what was not written "
+                     "stays unacked in the queue\n";
+        exit_status = 1;
+        break;
+      }
       if (options.count != 0 && unique.load() >= options.count) break;
       const auto last = clock_type::time_point(clock_type::duration(last_delivery.load()));
       if (options.idle_exit_s > 0 && clock_type::now() - last >= idle) {
@@ -422,15 +658,15 @@ int run_consume(const consume_options& options) {
     if (options.warm_up_s > 0) {
       std::vector<float> all(*latencies_ms);
       all.insert(all.end(), warm_up_latencies_ms->begin(), warm_up_latencies_ms->end());
-      print_latency_line("all_latency_ms", all, true);
+      print_latency_line(report, "all_latency_ms", all, true);
     }
-    print_latency_line("latency_ms", *latencies_ms, false);
-    print_latency_line("warm_up_latency_ms", *warm_up_latencies_ms, true);
+    print_latency_line(report, "latency_ms", *latencies_ms, false);
+    print_latency_line(report, "warm_up_latency_ms", *warm_up_latencies_ms, true);
     if (*deliveries > 1) {
       const auto window = std::chrono::duration<double>(
                               clock_type::duration(last_delivery.load() - first_delivery.load()))
                               .count();
-      std::cout << "first_to_last_delivery_s=" << fixed3(window)
+      report << "first_to_last_delivery_s=" << fixed3(window)
                 << " delivery_msg_per_s=" << rate(*deliveries - 1, window) << "\n";
     }
     // A round trip after the last ack: the node has read it before we close.
@@ -442,7 +678,7 @@ int run_consume(const consume_options& options) {
   self->wait_for(*remote);
   if (*ids != nullptr) std::fclose(*ids);
   const auto elapsed = seconds_since(start);
-  std::cout << "received=" << received.load() << " unique=" << unique.load()
+  report << "received=" << received.load() << " unique=" << unique.load()
             << " elapsed_s=" << fixed3(elapsed) << " msg_per_s=" << rate(received.load(), elapsed)
             << std::endl;
   return exit_status;

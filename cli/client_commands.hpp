@@ -1,10 +1,14 @@
 #pragma once
 // `weir produce`, `weir consume` and `weir dlq`: clients of a node's queue.
-// A message's payload starts with its sequence number k as 8 bytes, unsigned,
-// little-endian; the rest of the payload (up to --size) is filler.
+// Without --body or --lines they send numbered filler: a message's payload
+// starts with its sequence number k as 8 bytes, unsigned, little-endian; the
+// rest of the payload (up to --size) is filler. With them, they carry real
+// bodies, keys and headers, and `weir consume --print` writes them out.
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace weir::cli {
 
@@ -19,6 +23,12 @@ struct produce_options {
   double timeout_s = 60;
   double rate = 0;  ///< messages per second at most; 0: as fast as confirms allow
   bool progress = false;  ///< a progress bar of confirms on stderr when stdout is a terminal
+  bool count_given = false;         ///< --count was on the command line: numbered filler
+  std::optional<std::string> body;  ///< --body: one message with this body
+  bool lines = false;               ///< --lines: one message per line of stdin or --file
+  std::string file;                 ///< --file: read the lines from here, not stdin
+  std::string key;                  ///< --key: every message's key
+  std::vector<std::string> headers; ///< --header NAME=VALUE, on every message
 };
 
 struct consume_options {
@@ -31,6 +41,8 @@ struct consume_options {
   std::uint64_t fail_every = 0;  ///< 0: never fail
   std::uint32_t delay_ms = 0;    ///< a pause per delivery before its batch is acked
   double warm_up_s = 0;  ///< deliveries this long after the first are left out of latency_ms
+  bool print = false;         ///< --print: write each message's body on its own line
+  std::string format = "text";  ///< --format: "text" (the body) or "json" (one object a line)
 };
 
 struct dlq_options {

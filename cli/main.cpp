@@ -53,12 +53,21 @@ int main(int argc, char** argv) {
   weir::cli::produce_options produce;
   auto* produce_cmd = app.add_subcommand(
       "produce",
-      "Publish N messages to a node's queue; message k carries k in its first 8 bytes "
-      "(unsigned, little-endian)");
+      "Publish to a node's queue: one --body, each line of --lines, or --count N numbered "
+      "messages (message k carries k in its first 8 bytes, unsigned, little-endian)");
   produce_cmd->add_option("--connect", produce.connect, "tcp://HOST:PORT of the node")->required();
   produce_cmd->add_option("--queue", produce.queue, "Queue name on that node")->required();
-  produce_cmd->add_option("--count", produce.count, "Messages to publish (sequence numbers 1..N)")
-      ->required();
+  auto* count_opt =
+      produce_cmd->add_option("--count", produce.count, "Messages to publish (sequence numbers 1..N)");
+  produce_cmd->add_option("--body", produce.body, "Publish one message with this body");
+  produce_cmd->add_flag("--lines", produce.lines,
+                        "Publish each line of standard input (or of --file) as one message");
+  produce_cmd->add_option("--file", produce.file, "Read --lines from PATH instead of standard input");
+  produce_cmd->add_option("--key", produce.key, "The key of every message (--body, --lines)");
+  produce_cmd->add_option("--header", produce.headers,
+                          "NAME=VALUE, a header on every message (--body, --lines); repeatable")
+      ->expected(1)
+      ->take_all();
   produce_cmd->add_option("--size", produce.size, "Payload bytes per message (at least 8)")
       ->capture_default_str();
   produce_cmd->add_option("--window", produce.window, "Unconfirmed messages at most")
@@ -74,11 +83,13 @@ int main(int argc, char** argv) {
                         "Show a progress bar of confirms on stderr (only when stdout is a terminal)");
   produce_cmd->footer(
       "Last line: confirmed=N elapsed_s=T msg_per_s=R. Exit status: 0 all confirmed, 1 timed "
-      "out, 2 bad arguments or unknown queue.");
+      "out, 2 bad arguments, bad input or unknown queue.");
 
   weir::cli::consume_options consume;
   auto* consume_cmd = app.add_subcommand(
-      "consume", "Receive from a node's queue, writing each message's sequence number");
+      "consume",
+      "Receive from a node's queue: with --print, write each message (acked once written); "
+      "without, count the sequence numbers weir produce --count sent");
   consume_cmd->add_option("--connect", consume.connect, "tcp://HOST:PORT of the node")->required();
   consume_cmd->add_option("--queue", consume.queue, "Queue name on that node")->required();
   consume_cmd->add_option("--count", consume.count, "Exit after N unique messages");
@@ -96,9 +107,20 @@ int main(int argc, char** argv) {
                           "Leave deliveries of the first SECONDS (from the first delivery) out "
                           "of the latency_ms line; a warm_up_latency_ms line gives theirs")
       ->check(CLI::NonNegativeNumber);
+  auto* print_opt = consume_cmd->add_flag(
+      "--print", consume.print, "Write each message's body on its own line to standard output");
+  auto* format_opt =
+      consume_cmd
+          ->add_option("--format", consume.format,
+                       "With --print: text (the body) or json (id, key, headers, body, attempt, "
+                       "publish time; bytes that are not UTF-8 as NAME_base64)")
+          ->check(CLI::IsMember({"text", "json"}))
+          ->capture_default_str();
+  consume_cmd->get_option("--ids-out")->excludes(print_opt)->excludes(format_opt);
   consume_cmd->footer(
-      "Last line: received=N unique=U elapsed_s=T msg_per_s=R. Exit status: 0 done, 1 idle "
-      "before --count, 2 bad arguments or unknown queue.");
+      "Last line: received=N unique=U elapsed_s=T msg_per_s=R (on stderr with --print or "
+      "--format). Exit status: 0 done, 1 idle before --count or output failed, 2 bad arguments "
+      "or unknown queue.");
 
   weir::cli::dlq_options dlq;
   auto* dlq_cmd = app.add_subcommand("dlq", "List or replay a queue's dead letters");
@@ -161,8 +183,14 @@ int main(int argc, char** argv) {
   }
   if (*inspect_cmd) return weir::cli::run_inspect(inspect, std::cout, std::cerr);
   if (*node_cmd) return weir::cli::run_node(node);
-  if (*produce_cmd) return weir::cli::run_produce(produce);
-  if (*consume_cmd) return weir::cli::run_consume(consume);
+  if (*produce_cmd) {
+    produce.count_given = count_opt->count() > 0;
+    return weir::cli::run_produce(produce);
+  }
+  if (*consume_cmd) {
+    if (format_opt->count() > 0) consume.print = true;  // --format json alone prints
+    return weir::cli::run_consume(consume);
+  }
   if (*dlq_cmd) return weir::cli::run_dlq(dlq);
   if (*run_cmd) return weir::cli::run_topology(run);
   if (*graph_cmd) return weir::cli::print_graph(graph_file);
