@@ -19,6 +19,8 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include "decoded_record.hpp"
+#include "log_files.hpp"
 #include "log_state.hpp"
 #include "record_format.hpp"
 #include "weir/runtime/checkpoint_file.hpp"
@@ -26,7 +28,9 @@
 
 namespace weir {
 
+using detail::decoded_record;
 using detail::log_state;
+using detail::with_log_record;
 using detail::segment_entry;
 
 namespace {
@@ -36,47 +40,6 @@ constexpr std::uint32_t format_version = schema::LOG_FORMAT_VERSION;
 constexpr std::size_t word_size = sizeof(capnp::word);
 // Recovery reads a whole segment at once; this bounds that buffer.
 constexpr std::uint64_t segment_size_limit = 1ull << 30;
-
-std::string number_name(const char* prefix, std::uint64_t number, const char* suffix) {
-  char name[64];
-  std::snprintf(name, sizeof name, "%s%020llu%s", prefix, static_cast<unsigned long long>(number),
-                suffix);
-  return name;
-}
-
-std::string segment_name(std::uint64_t number) {
-  return number_name("segment-", number, ".wlog");
-}
-// A compacted segment's file kept to be written over: named by its old number,
-// which only keeps names unique.
-std::string spare_name(std::uint64_t number) {
-  return number_name("spare-", number, ".wlog");
-}
-std::string snapshot_name(std::uint64_t sequence) {
-  return number_name("snapshot-", sequence, ".wsnap");
-}
-
-/// Parses "<prefix><digits><suffix>" into the number, or nothing.
-std::optional<std::uint64_t> parse_number_name(std::string_view name, std::string_view prefix,
-                                               std::string_view suffix) {
-  if (name.size() <= prefix.size() + suffix.size() || !name.starts_with(prefix) ||
-      !name.ends_with(suffix)) {
-    return std::nullopt;
-  }
-  auto digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
-  std::uint64_t value = 0;
-  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (error != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
-  return value;
-}
-
-// Written when the log closes cleanly, removed (durably) when it opens for
-// writing: while it exists, no write since the last sync can be missing.
-const std::string closed_cleanly_name = "CLOSED";
-
-std::string join(const std::string& dir, const std::string& name) {
-  return dir + "/" + name;
-}
 
 // The builder's first segment is sized from the input: its default (1024 words)
 // is allocated zeroed on every append, which cost more than the encoding itself
@@ -94,29 +57,6 @@ unsigned publish_words(std::span<const outgoing_message> messages) {
     for (const auto& h : m.headers) words += 3 + text_words(h.name) + (h.value.size() + 7) / 8;
   }
   return static_cast<unsigned>(std::min<std::size_t>(words, 1u << 24));
-}
-
-/// Decodes a framed payload into a LogRecord reader; kj exceptions become nullopt.
-struct decoded_record {
-  capnp::FlatArrayMessageReader reader;
-  explicit decoded_record(std::span<const capnp::word> payload)
-      : reader(kj::ArrayPtr<const capnp::word>(payload.data(), payload.size()), reader_options()) {}
-  static capnp::ReaderOptions reader_options() {
-    capnp::ReaderOptions options;
-    options.traversalLimitInWords = 1ull << 32;
-    return options;
-  }
-};
-
-template <class Fn>
-bool with_log_record(std::span<const capnp::word> payload, Fn&& fn) {
-  try {
-    decoded_record decoded{payload};
-    fn(decoded.reader.getRoot<schema::LogRecord>());
-    return true;
-  } catch (const kj::Exception&) {
-    return false;
-  }
 }
 
 // Good frames salted with `salt` from `offset` on.
@@ -160,37 +100,6 @@ void fill_stored_message(schema::Envelope::Reader envelope, std::uint64_t id,
 }
 
 }  // namespace
-
-result<sync_policy> sync_policy::parse(std::string_view text) {
-  if (text == "always") return sync_policy{mode::always, {}};
-  if (text == "none") return sync_policy{mode::none, {}};
-  constexpr std::string_view prefix = "interval:";
-  if (text.starts_with(prefix)) {
-    auto digits = text.substr(prefix.size());
-    std::uint64_t ms = 0;
-    auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), ms);
-    if (error == std::errc{} && end == digits.data() + digits.size() && ms > 0 && ms <= 3'600'000) {
-      return sync_policy{mode::interval, std::chrono::milliseconds(ms)};
-    }
-  }
-  return status{errc::invalid_argument,
-                "sync policy '" + std::string(text) +
-                    "' is not one of always, none, interval:<ms> (1..3600000)"};
-}
-
-std::string sync_policy::to_string() const {
-  switch (kind) {
-    case mode::always:
-      return "always";
-    case mode::none:
-      return "none";
-    case mode::interval:
-      return "interval:" + std::to_string(interval.count());
-  }
-  return "?";
-}
-
-// ---------------------------------------------------------------------------
 
 class checkpoint_log::impl {
  public:
@@ -420,7 +329,7 @@ status checkpoint_log::impl::recover() {
   if (!options_.read_only) {
     // One writer per directory: a second instance (another process, or a
     // restarted queue whose predecessor is still closing) would interleave records.
-    auto lock = fs_.lock_file(join(dir_, "LOCK"));
+    auto lock = fs_.lock_file(log_files::join(dir_, log_files::lock_name));
     if (!lock) return lock.error();
     lock_ = std::move(*lock);
   }
@@ -430,26 +339,26 @@ status checkpoint_log::impl::recover() {
   std::map<std::uint64_t, std::string> segment_files;
   std::map<std::uint64_t, std::string> snapshot_files;
   for (const auto& name : *names) {
-    if (auto n = parse_number_name(name, "segment-", ".wlog")) {
-      segment_files.emplace(*n, join(dir_, name));
-    } else if (auto s = parse_number_name(name, "snapshot-", ".wsnap")) {
-      snapshot_files.emplace(*s, join(dir_, name));
-    } else if (parse_number_name(name, "spare-", ".wlog")) {
+    if (auto n = log_files::parse_segment_name(name)) {
+      segment_files.emplace(*n, log_files::join(dir_, name));
+    } else if (auto s = log_files::parse_snapshot_name(name)) {
+      snapshot_files.emplace(*s, log_files::join(dir_, name));
+    } else if (log_files::parse_spare_name(name)) {
       if (options_.read_only) continue;
       if (spares_.size() < options_.spare_segments_max) {
-        spares_.push_back({join(dir_, name), {}});
+        spares_.push_back({log_files::join(dir_, name), {}});
       } else {
-        fs_.remove_file(join(dir_, name));
+        fs_.remove_file(log_files::join(dir_, name));
       }
-    } else if (name == "LOCK") {
+    } else if (name == log_files::lock_name) {
       continue;
-    } else if (name == closed_cleanly_name) {
+    } else if (name == log_files::closed_cleanly_name) {
       closed_cleanly_ = true;
     } else if (name.ends_with(".tmp")) {
       // A snapshot whose write was interrupted; it was never renamed into place.
-      if (!options_.read_only) fs_.remove_file(join(dir_, name));
+      if (!options_.read_only) fs_.remove_file(log_files::join(dir_, name));
     } else {
-      report_.warnings.push_back("ignoring unexpected file " + join(dir_, name));
+      report_.warnings.push_back("ignoring unexpected file " + log_files::join(dir_, name));
     }
   }
 
@@ -575,7 +484,10 @@ status checkpoint_log::impl::recover() {
   if (closed_cleanly_) {
     // Gone for good before the first append: after a crash from here on, the
     // last segment may again hold a torn tail.
-    if (auto removed = fs_.remove_file(join(dir_, closed_cleanly_name)); !removed) return removed;
+    if (auto removed = fs_.remove_file(log_files::join(dir_, log_files::closed_cleanly_name));
+        !removed) {
+      return removed;
+    }
     if (auto synced = fs_.sync_dir(dir_); !synced) return synced;
   }
   // A new segment must sort after everything a snapshot covers, or the next
@@ -631,7 +543,7 @@ status checkpoint_log::impl::load_snapshot(const std::map<std::uint64_t, std::st
           for (auto s : snap.getSegments()) {
             segment_entry entry;
             entry.number = s.getNumber();
-            entry.path = join(dir_, segment_name(entry.number));
+            entry.path = log_files::join(dir_, log_files::segment_name(entry.number));
             entry.first_id = s.getFirstId();
             entry.end_id = s.getEndId();
             entry.size = s.getSize();
@@ -773,7 +685,7 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
 }
 
 status checkpoint_log::impl::open_active_segment(std::uint64_t number, bool create) {
-  const auto path = join(dir_, segment_name(number));
+  const auto path = log_files::join(dir_, log_files::segment_name(number));
   auto file = fs_.open_for_append(path);
   if (!file) return file.error();
   if ((*file)->size() < record_format::header_size) {
@@ -1347,7 +1259,7 @@ status checkpoint_log::impl::roll_segment() {
   if (auto cut = cut_older_bytes(); !cut) return cut;
   if (auto synced = sync_active(); !synced) return synced;
   const auto number = active_number_ + 1;
-  const auto path = join(dir_, segment_name(number));
+  const auto path = log_files::join(dir_, log_files::segment_name(number));
   // A spare's old records cannot pass for the new segment's: their crcs are
   // salted with their own segment's number.
   bool reused = false;
@@ -1380,7 +1292,8 @@ status checkpoint_log::impl::roll_segment() {
 }
 
 void checkpoint_log::impl::mark_closed_cleanly() {
-  if (auto marker = fs_.open_for_append(join(dir_, closed_cleanly_name)); marker) {
+  if (auto marker = fs_.open_for_append(log_files::join(dir_, log_files::closed_cleanly_name));
+      marker) {
     if ((*marker)->sync()) fs_.sync_dir(dir_);
   }
 }
@@ -1533,8 +1446,9 @@ void checkpoint_log::impl::snapshot_loop() {
 }
 
 void checkpoint_log::impl::write_snapshot(snapshot_job& job) {
-  job.outcome = write_checkpoint_file(fs_, join(dir_, snapshot_name(job.sequence)), *job.message,
-                                      checkpoint_kind::log_snapshot, format_version);
+  job.outcome =
+      write_checkpoint_file(fs_, log_files::join(dir_, log_files::snapshot_name(job.sequence)),
+                            *job.message, checkpoint_kind::log_snapshot, format_version);
   job.message.reset();
   if (!job.outcome) return;
   // Durable now: what only older snapshots needed can go.
@@ -1552,7 +1466,7 @@ void checkpoint_log::impl::write_snapshot(snapshot_job& job) {
     release_segment(number, segment_path, std::move(reader));
   }
   for (auto sequence : job.stale_snapshots) {
-    fs_.remove_file(join(dir_, snapshot_name(sequence)));
+    fs_.remove_file(log_files::join(dir_, log_files::snapshot_name(sequence)));
   }
   fs_.sync_dir(dir_);
 }
@@ -1564,7 +1478,7 @@ void checkpoint_log::impl::release_segment(std::uint64_t number, const std::stri
     std::lock_guard lock(state_mutex_);
     keep = spares_.size() < options_.spare_segments_max;  // only this thread adds spares
   }
-  const auto spare = join(dir_, spare_name(number));
+  const auto spare = log_files::join(dir_, log_files::spare_name(number));
   if (keep && fs_.rename_file(path, spare)) {
     std::lock_guard lock(state_mutex_);
     spares_.push_back({spare, std::move(reader)});
