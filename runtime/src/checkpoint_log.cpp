@@ -20,6 +20,7 @@
 #include <kj/exception.h>
 
 #include "decoded_record.hpp"
+#include "log_context.hpp"
 #include "log_files.hpp"
 #include "log_state.hpp"
 #include "record_format.hpp"
@@ -29,15 +30,15 @@
 namespace weir {
 
 using detail::decoded_record;
+using detail::log_clock;
+using detail::log_context;
+using detail::word_size;
 using detail::log_state;
 using detail::with_log_record;
 using detail::segment_entry;
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-constexpr std::uint32_t format_version = schema::LOG_FORMAT_VERSION;
-constexpr std::size_t word_size = sizeof(capnp::word);
 // Recovery reads a whole segment at once; this bounds that buffer.
 constexpr std::uint64_t segment_size_limit = 1ull << 30;
 
@@ -111,7 +112,7 @@ class checkpoint_log::impl {
     std::vector<std::array<std::uint64_t, 3>> producers;  // (id, epoch, last seq), id != 0
   };
   impl(file_system& fs, std::string dir, log_options options)
-      : fs_(fs), dir_(std::move(dir)), options_(options) {}
+      : context_(fs, std::move(dir), std::move(options)) {}
 
   ~impl() { stop(); }
 
@@ -156,7 +157,7 @@ class checkpoint_log::impl {
   std::uint64_t count_ready_from(std::uint64_t from) const;
 
   const recovery_report& report() const { return report_; }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return context_.dir; }
 
  private:
   struct pending_record {
@@ -195,7 +196,7 @@ class checkpoint_log::impl {
   void mark_closed_cleanly();
   status sync_active();
   // When what is written but unsynced must be synced (sync always or interval).
-  clock_type::time_point sync_due() const;
+  log_clock::time_point sync_due() const;
   /// Hands the page cache back the synced bytes of messages below release_cached_below_.
   void drop_delivered_pages();
   void fire_awaiting(const status& outcome);
@@ -219,10 +220,8 @@ class checkpoint_log::impl {
   /// Cuts what follows the last record in a file being written over.
   status cut_older_bytes();
 
-  file_system& fs_;
-  const std::string dir_;
+  log_context context_;
   std::shared_ptr<void> lock_;  // held while open for writing
-  const log_options options_;
   recovery_report report_;
 
   // Appends waiting for the writer, guarded by append_mutex_.
@@ -232,25 +231,16 @@ class checkpoint_log::impl {
   record_format::word_buffer pending_words_;
   std::vector<pending_record> pending_records_;
   std::deque<control_request*> pending_requests_;
-  std::uint64_t next_assigned_id_ = 1;  // ids handed out; >= state_.next_id
+  std::uint64_t next_assigned_id_ = 1;  // ids handed out; >= context_.state.next_id
   status last_append_failure_;          // why ids were last handed out again (fail_from)
   bool stopping_ = false;
   status failure_;  // set once a sync failed: the log refuses all further appends
 
-  // State, segments and counters, guarded by state_mutex_.
-  mutable std::mutex state_mutex_;
-  log_state state_;
-  // Ids below it are durable under the sync policy and may be delivered; those
-  // from it to state_.next_id are written but a crash could still take them back.
-  std::uint64_t durable_next_id_ = 1;
-  mutable std::map<std::uint64_t, segment_entry> segments_;  // mutable: readers open files lazily
-  mutable log_stats counters_;
   struct spare_file {
     std::string path;
     std::weak_ptr<readable_file> reader;  // a read of its old segment may still hold it
   };
   std::vector<spare_file> spares_;
-  histogram fsync_seconds_;  // atomics: observed by the writer without state_mutex_
   std::atomic<std::uint64_t> release_cached_below_{0};  // set by readers of the log
   // Where drop_delivered_pages got to: writer thread only.
   std::uint64_t pages_dropped_below_id_ = 0;
@@ -283,14 +273,14 @@ class checkpoint_log::impl {
   bool active_reused_ = false;  // older bytes may follow the records: cut when sealed
   bool closed_cleanly_ = false;  // recovery found the clean-close marker
   std::vector<durable_callback> awaiting_sync_;
-  clock_type::time_point last_sync_ = clock_type::now();
+  log_clock::time_point last_sync_ = log_clock::now();
   // Under sync always: when the oldest written append that nobody waits for was
   // written, while no sync has covered it yet (else nullopt).
-  std::optional<clock_type::time_point> unwaited_since_;
+  std::optional<log_clock::time_point> unwaited_since_;
   std::uint64_t bytes_since_snapshot_ = 0;
   bool snapshot_in_flight_ = false;
   std::vector<control_request*> snapshot_waiters_;  // snapshot() calls the job in flight answers
-  std::vector<control_request*> snapshot_queued_;   // came while one was in flight: need a newer one
+  std::vector<control_request*> snapshot_queued_;  // came while one was in flight: need a newer one
   std::thread writer_;
 
   // The last publish record read, and where the record after it starts.
@@ -315,40 +305,41 @@ class checkpoint_log::impl {
 // --- recovery ----------------------------------------------------------------
 
 status checkpoint_log::impl::recover() {
-  const auto started = clock_type::now();
-  if (options_.segment_size_bytes_max < 4096 ||
-      options_.segment_size_bytes_max > segment_size_limit) {
+  const auto started = log_clock::now();
+  if (context_.options.segment_size_bytes_max < 4096 ||
+      context_.options.segment_size_bytes_max > segment_size_limit) {
     return {errc::invalid_argument, "segment_size_bytes_max must be within 4 KiB .. 1 GiB"};
   }
-  auto exists = fs_.exists(dir_);
+  auto exists = context_.fs.exists(context_.dir);
   if (!exists) return exists.error();
   if (!*exists) {
-    if (options_.read_only) return {errc::not_found, "log directory " + dir_ + " does not exist"};
-    if (auto created = fs_.create_dirs(dir_); !created) return created;
+    if (context_.options.read_only)
+      return {errc::not_found, "log directory " + context_.dir + " does not exist"};
+    if (auto created = context_.fs.create_dirs(context_.dir); !created) return created;
   }
-  if (!options_.read_only) {
+  if (!context_.options.read_only) {
     // One writer per directory: a second instance (another process, or a
     // restarted queue whose predecessor is still closing) would interleave records.
-    auto lock = fs_.lock_file(log_files::join(dir_, log_files::lock_name));
+    auto lock = context_.fs.lock_file(log_files::join(context_.dir, log_files::lock_name));
     if (!lock) return lock.error();
     lock_ = std::move(*lock);
   }
-  auto names = fs_.list_dir(dir_);
+  auto names = context_.fs.list_dir(context_.dir);
   if (!names) return names.error();
 
   std::map<std::uint64_t, std::string> segment_files;
   std::map<std::uint64_t, std::string> snapshot_files;
   for (const auto& name : *names) {
     if (auto n = log_files::parse_segment_name(name)) {
-      segment_files.emplace(*n, log_files::join(dir_, name));
+      segment_files.emplace(*n, log_files::join(context_.dir, name));
     } else if (auto s = log_files::parse_snapshot_name(name)) {
-      snapshot_files.emplace(*s, log_files::join(dir_, name));
+      snapshot_files.emplace(*s, log_files::join(context_.dir, name));
     } else if (log_files::parse_spare_name(name)) {
-      if (options_.read_only) continue;
-      if (spares_.size() < options_.spare_segments_max) {
-        spares_.push_back({log_files::join(dir_, name), {}});
+      if (context_.options.read_only) continue;
+      if (spares_.size() < context_.options.spare_segments_max) {
+        spares_.push_back({log_files::join(context_.dir, name), {}});
       } else {
-        fs_.remove_file(log_files::join(dir_, name));
+        context_.fs.remove_file(log_files::join(context_.dir, name));
       }
     } else if (name == log_files::lock_name) {
       continue;
@@ -356,9 +347,9 @@ status checkpoint_log::impl::recover() {
       closed_cleanly_ = true;
     } else if (name.ends_with(".tmp")) {
       // A snapshot whose write was interrupted; it was never renamed into place.
-      if (!options_.read_only) fs_.remove_file(log_files::join(dir_, name));
+      if (!context_.options.read_only) context_.fs.remove_file(log_files::join(context_.dir, name));
     } else {
-      report_.warnings.push_back("ignoring unexpected file " + log_files::join(dir_, name));
+      report_.warnings.push_back("ignoring unexpected file " + log_files::join(context_.dir, name));
     }
   }
 
@@ -367,70 +358,72 @@ status checkpoint_log::impl::recover() {
 
   // Segments the snapshot lists but that are gone.
   const std::uint64_t covers_segment = last_snapshot_covers_;
-  for (auto it = segments_.begin(); it != segments_.end();) {
+  for (auto it = context_.segments.begin(); it != context_.segments.end();) {
     if (segment_files.count(it->first) != 0) {
       ++it;
       continue;
     }
     auto& entry = it->second;
-    if (entry.first_id < entry.end_id && !state_.done.contains_all(entry.first_id, entry.end_id)) {
+    if (entry.first_id < entry.end_id &&
+        !context_.state.done.contains_all(entry.first_id, entry.end_id)) {
       if (fell_back) {
         // A newer snapshot (now unreadable) compacted it, which it only does to
         // segments whose messages were all done.
         report_.warnings.push_back("segment " + entry.path +
                                    " is gone; a newer snapshot had compacted it");
-        state_.done.insert(entry.first_id, entry.end_id);
-        for (auto id = entry.first_id; id < entry.end_id; ++id) state_.attempts.erase(id);
+        context_.state.done.insert(entry.first_id, entry.end_id);
+        for (auto id = entry.first_id; id < entry.end_id; ++id) context_.state.attempts.erase(id);
       } else {
-        const auto lost_before = state_.done.count_in(entry.first_id, entry.end_id);
-        state_.lost += (entry.end_id - entry.first_id) - lost_before;
-        state_.done.insert(entry.first_id, entry.end_id);
-        for (auto id = entry.first_id; id < entry.end_id; ++id) state_.attempts.erase(id);
+        const auto lost_before = context_.state.done.count_in(entry.first_id, entry.end_id);
+        context_.state.lost += (entry.end_id - entry.first_id) - lost_before;
+        context_.state.done.insert(entry.first_id, entry.end_id);
+        for (auto id = entry.first_id; id < entry.end_id; ++id) context_.state.attempts.erase(id);
         report_.warnings.push_back("segment " + entry.path + " is missing; ids " +
                                    std::to_string(entry.first_id) + ".." +
                                    std::to_string(entry.end_id - 1) + " are lost");
       }
     }
-    it = segments_.erase(it);
+    it = context_.segments.erase(it);
   }
 
   // Segment files older than the snapshot's position that it does not list were
   // compacted; their removal just did not reach the disk before a crash.
   std::uint64_t replay_from_offset = 0;
   for (auto& [number, path] : segment_files) {
-    if (covers_segment != 0 && number < covers_segment && segments_.count(number) == 0) {
+    if (covers_segment != 0 && number < covers_segment && context_.segments.count(number) == 0) {
       report_.warnings.push_back("removing compacted segment " + path);
-      if (!options_.read_only) fs_.remove_file(path);
+      if (!context_.options.read_only) context_.fs.remove_file(path);
       continue;
     }
-    auto& entry = segments_[number];
+    auto& entry = context_.segments[number];
     entry.number = number;
     entry.path = path;
   }
   if (covers_segment != 0) {
-    auto it = segments_.find(covers_segment);
-    if (it != segments_.end()) replay_from_offset = it->second.size;
+    auto it = context_.segments.find(covers_segment);
+    if (it != context_.segments.end()) replay_from_offset = it->second.size;
   }
-  if (covers_segment == 0 && !segments_.empty() && segments_.begin()->first > 1) {
+  if (covers_segment == 0 && !context_.segments.empty() && context_.segments.begin()->first > 1) {
     report_.warnings.push_back("no snapshot but the first segment is number " +
-                               std::to_string(segments_.begin()->first) +
+                               std::to_string(context_.segments.begin()->first) +
                                "; earlier segments were compacted, so acks they held are unknown");
   }
 
   // Replay: segments from the snapshot's position on; others are only verified on request.
-  const std::uint64_t last_number = segments_.empty() ? 0 : segments_.rbegin()->first;
+  const std::uint64_t last_number =
+      context_.segments.empty() ? 0 : context_.segments.rbegin()->first;
   std::map<std::uint64_t, std::uint64_t> scan_bytes;  // by segment: its size, for progress
-  if (options_.recovery_progress) {
-    for (const auto& [number, entry] : segments_) {
-      if (number < covers_segment && !options_.verify_all_segments) continue;
-      auto size = fs_.file_size(entry.path);
+  if (context_.options.recovery_progress) {
+    for (const auto& [number, entry] : context_.segments) {
+      if (number < covers_segment && !context_.options.verify_all_segments) continue;
+      auto size = context_.fs.file_size(entry.path);
       scan_bytes[number] = size ? *size : 0;
       progress_total_ += scan_bytes[number];
     }
   }
-  for (auto& [number, entry] : segments_) {
+  for (auto& [number, entry] : context_.segments) {
     const bool is_last = number == last_number;
-    progress_segment_bytes_ = options_.recovery_progress ? scan_bytes[number] : 0;
+    progress_segment_bytes_ = context_.options.recovery_progress ? scan_bytes[number] : 0;
     // Reported once the segment is read, whichever way the body below leaves it.
     struct segment_done {
       impl& self;
@@ -441,7 +434,7 @@ status checkpoint_log::impl::recover() {
       }
     } progress_step{*this};
     if (number < covers_segment) {
-      if (options_.verify_all_segments) {
+      if (context_.options.verify_all_segments) {
         entry.records = 0;
         if (auto scanned =
                 scan_segment(entry, record_format::header_size, UINT64_MAX, false, false);
@@ -455,7 +448,7 @@ status checkpoint_log::impl::recover() {
                            ? std::max<std::uint64_t>(replay_from_offset, record_format::header_size)
                            : record_format::header_size;
     std::uint64_t covered_records = 0;
-    if (number == covers_segment && options_.verify_all_segments) {
+    if (number == covers_segment && context_.options.verify_all_segments) {
       // Verify the covered part too; apply only from the snapshot's position.
       segment_entry scratch = entry;
       scratch.records = 0;
@@ -471,40 +464,42 @@ status checkpoint_log::impl::recover() {
     entry.records += covered_records;
   }
 
-  if (segments_.empty()) report_progress(0, true);
-  next_assigned_id_ = state_.next_id;
-  durable_next_id_ = state_.next_id;  // what recovery read back is what the disk holds
-  for (const auto& [number, entry] : segments_) {
+  if (context_.segments.empty()) report_progress(0, true);
+  next_assigned_id_ = context_.state.next_id;
+  context_.durable_next_id =
+      context_.state.next_id;  // what recovery read back is what the disk holds
+  for (const auto& [number, entry] : context_.segments) {
     report_.segments.push_back({entry.path, number, entry.size, entry.records, entry.scanned,
                                 entry.first_id, entry.end_id});
   }
-  report_.seconds = std::chrono::duration<double>(clock_type::now() - started).count();
+  report_.seconds = std::chrono::duration<double>(log_clock::now() - started).count();
 
-  if (options_.read_only) return {};
+  if (context_.options.read_only) return {};
   if (closed_cleanly_) {
     // Gone for good before the first append: after a crash from here on, the
     // last segment may again hold a torn tail.
-    if (auto removed = fs_.remove_file(log_files::join(dir_, log_files::closed_cleanly_name));
+    if (auto removed =
+            context_.fs.remove_file(log_files::join(context_.dir, log_files::closed_cleanly_name));
         !removed) {
       return removed;
     }
-    if (auto synced = fs_.sync_dir(dir_); !synced) return synced;
+    if (auto synced = context_.fs.sync_dir(context_.dir); !synced) return synced;
   }
   // A new segment must sort after everything a snapshot covers, or the next
   // recovery would take it for a compacted one.
-  const bool create = segments_.empty();
+  const bool create = context_.segments.empty();
   return open_active_segment(create ? std::max(last_number, covers_segment) + 1 : last_number,
                              create);
 }
 
 void checkpoint_log::impl::report_progress(std::uint64_t segment_bytes_done, bool force) {
-  if (!options_.recovery_progress) return;
+  if (!context_.options.recovery_progress) return;
   constexpr std::uint64_t report_every_bytes = 4ull << 20;
   auto done = progress_base_ + std::min(segment_bytes_done, progress_segment_bytes_);
   done = std::clamp(done, progress_reported_, progress_total_);
   if (!force && done < progress_reported_ + report_every_bytes) return;
   progress_reported_ = done;
-  options_.recovery_progress(done, progress_total_);
+  context_.options.recovery_progress(done, progress_total_);
 }
 
 status checkpoint_log::impl::load_snapshot(const std::map<std::uint64_t, std::string>& snapshots,
@@ -512,8 +507,9 @@ status checkpoint_log::impl::load_snapshot(const std::map<std::uint64_t, std::st
   // Newest first; a corrupt snapshot is passed over for the one before it.
   for (auto it = snapshots.rbegin(); it != snapshots.rend(); ++it) {
     const auto& path = it->second;
-    auto file = checkpoint_file::read(fs_, path, checkpoint_kind::log_snapshot, format_version,
-                                      options_.record_size_bytes_max);
+    auto file =
+        checkpoint_file::read(context_.fs, path, checkpoint_kind::log_snapshot,
+                              detail::log_format_version, context_.options.record_size_bytes_max);
     if (!file && file.error().code() == errc::version_mismatch) {
       return {errc::version_mismatch, "snapshot " + file.error().message()};
     }
@@ -543,15 +539,15 @@ status checkpoint_log::impl::load_snapshot(const std::map<std::uint64_t, std::st
           for (auto s : snap.getSegments()) {
             segment_entry entry;
             entry.number = s.getNumber();
-            entry.path = log_files::join(dir_, log_files::segment_name(entry.number));
+            entry.path = log_files::join(context_.dir, log_files::segment_name(entry.number));
             entry.first_id = s.getFirstId();
             entry.end_id = s.getEndId();
             entry.size = s.getSize();
             for (auto e : s.getEntries()) entry.index.emplace_back(e.getFirstId(), e.getOffset());
             segments.emplace(entry.number, std::move(entry));
           }
-          state_ = std::move(state);
-          segments_ = std::move(segments);
+          context_.state = std::move(state);
+          context_.segments = std::move(segments);
           last_snapshot_covers_ = snap.getCovers().getSegment();
           report_.snapshot_sequence = it->first;
           report_.snapshot_file = path;
@@ -572,7 +568,7 @@ status checkpoint_log::impl::load_snapshot(const std::map<std::uint64_t, std::st
                                "); falling back to an older one");
     // Removed so that it is not mistaken for the newest one again; the report
     // above is the record of it.
-    if (!options_.read_only) fs_.remove_file(path);
+    if (!context_.options.read_only) context_.fs.remove_file(path);
     fell_back = true;
   }
   return {};
@@ -581,27 +577,28 @@ status checkpoint_log::impl::load_snapshot(const std::map<std::uint64_t, std::st
 status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t start_offset,
                                           std::uint64_t stop_at, bool is_last, bool apply) {
   std::uint64_t size = 0;
-  auto words = record_format::read_file_aligned(fs_, segment.path, size);
+  auto words = record_format::read_file_aligned(context_.fs, segment.path, size);
   if (!words) return words.error();
   size = std::min(size, stop_at);
-  const bool may_modify = apply && !options_.read_only;
+  const bool may_modify = apply && !context_.options.read_only;
   auto bytes = std::as_bytes(std::span{*words}).first(size);
   segment.scanned = true;
 
   std::uint32_t version = 0;
-  auto check = record_format::check_file_header(bytes, record_format::segment_magic, format_version,
-                                                version);
+  auto check = record_format::check_file_header(bytes, record_format::segment_magic,
+                                                detail::log_format_version, version);
   if (check == record_format::header_check::other_version) {
     return {errc::version_mismatch,
             "segment " + segment.path + " " +
-                record_format::describe_header_problem(check, version, format_version)};
+                record_format::describe_header_problem(check, version, detail::log_format_version)};
   }
   if (check == record_format::header_check::too_short) {
     // Only a segment being created when the process died can be this short;
     // the last one gets a fresh header when it is opened for appends.
     report_.truncations.push_back({segment.path, 0, size, "segment header is incomplete"});
     if (may_modify) {
-      auto cut = is_last ? fs_.truncate_file(segment.path, 0) : fs_.remove_file(segment.path);
+      auto cut = is_last ? context_.fs.truncate_file(segment.path, 0)
+                         : context_.fs.remove_file(segment.path);
       if (!cut) return cut;
     }
     segment.size = 0;
@@ -610,7 +607,7 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
   if (check != record_format::header_check::ok) {
     report_.corruptions.push_back(
         {segment.path, 0, record_format::header_size,
-         record_format::describe_header_problem(check, version, format_version)});
+         record_format::describe_header_problem(check, version, detail::log_format_version)});
   }
 
   std::uint64_t offset = std::max<std::uint64_t>(start_offset, record_format::header_size);
@@ -620,8 +617,8 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
     offset = size;
   }
   while (offset < size) {
-    auto frame = record_format::decode_frame(bytes.subspan(offset), options_.record_size_bytes_max,
-                                             segment.number);
+    auto frame = record_format::decode_frame(
+        bytes.subspan(offset), context_.options.record_size_bytes_max, segment.number);
     bool applied = false;
     if (frame.status == record_format::frame_status::ok) {
       if (!apply) {
@@ -630,8 +627,8 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
       } else {
         detail::apply_outcome outcome = detail::apply_outcome::applied;
         const bool decoded = with_log_record(frame.payload, [&](schema::LogRecord::Reader record) {
-          outcome =
-              detail::apply_record(record, state_, segment, offset, options_.index_interval_bytes);
+          outcome = detail::apply_record(record, context_.state, segment, offset,
+                                         context_.options.index_interval_bytes);
         });
         if (!decoded) {
           frame.reason = "record passes its checksum but does not decode";
@@ -657,7 +654,7 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
     // them would raise their producers' de-duplication marks over the
     // unreadable ones, and the resends of those would then be dropped.
     const auto next = offset + record_format::find_next_frame(
-                                   bytes.subspan(offset), options_.record_size_bytes_max,
+                                   bytes.subspan(offset), context_.options.record_size_bytes_max,
                                    segment.number);
     if (next < size && (!is_last || closed_cleanly_)) {
       report_.corruptions.push_back({segment.path, offset, next - offset, frame.reason});
@@ -669,13 +666,13 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
         std::string(is_last ? "torn or corrupt tail: " : "corrupt tail of a sealed segment: ") +
         frame.reason;
     if (const auto intact =
-            count_frames_from(bytes, next, options_.record_size_bytes_max, segment.number);
+            count_frames_from(bytes, next, context_.options.record_size_bytes_max, segment.number);
         intact != 0) {
       reason += "; " + std::to_string(intact) + " intact records after it go with it";
     }
     report_.truncations.push_back({segment.path, offset, size - offset, std::move(reason)});
     if (may_modify) {
-      if (auto cut = fs_.truncate_file(segment.path, offset); !cut) return cut;
+      if (auto cut = context_.fs.truncate_file(segment.path, offset); !cut) return cut;
     }
     size = offset;
     break;
@@ -685,8 +682,8 @@ status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t 
 }
 
 status checkpoint_log::impl::open_active_segment(std::uint64_t number, bool create) {
-  const auto path = log_files::join(dir_, log_files::segment_name(number));
-  auto file = fs_.open_for_append(path);
+  const auto path = log_files::join(context_.dir, log_files::segment_name(number));
+  auto file = context_.fs.open_for_append(path);
   if (!file) return file.error();
   if ((*file)->size() < record_format::header_size) {
     // New, or a header cut away by recovery: write a fresh header.
@@ -694,18 +691,19 @@ status checkpoint_log::impl::open_active_segment(std::uint64_t number, bool crea
       if (auto cut = (*file)->truncate(0); !cut) return cut;
     }
     std::byte header[record_format::header_size];
-    record_format::write_file_header(header, record_format::segment_magic, format_version);
+    record_format::write_file_header(header, record_format::segment_magic,
+                                     detail::log_format_version);
     if (auto written = (*file)->append(header); !written) return written;
     if (auto synced = (*file)->sync(); !synced) return synced;
-    if (auto synced = fs_.sync_dir(dir_); !synced) return synced;
+    if (auto synced = context_.fs.sync_dir(context_.dir); !synced) return synced;
   }
-  std::lock_guard lock(state_mutex_);
-  auto& entry = segments_[number];
+  std::lock_guard lock(context_.state_mutex);
+  auto& entry = context_.segments[number];
   entry.number = number;
   entry.path = path;
   entry.size = (*file)->size();
   if (create) {
-    entry.first_id = entry.end_id = state_.next_id;
+    entry.first_id = entry.end_id = context_.state.next_id;
   }
   active_ = std::move(*file);
   active_number_ = number;
@@ -736,20 +734,21 @@ void checkpoint_log::impl::stop() {
 status checkpoint_log::impl::append(capnp::MessageBuilder& message, durable_callback done,
                                     const std::function<status(std::uint64_t)>& validate,
                                     publish_summary* summary) {
-  if (options_.read_only) return {errc::closed, "log " + dir_ + " is open read-only"};
+  if (context_.options.read_only)
+    return {errc::closed, "log " + context_.dir + " is open read-only"};
   // The size does not depend on the ids validate() fills in (fixed-width fields).
   const auto record_bytes = capnp::computeSerializedSizeInWords(message) * word_size;
-  if (record_bytes > options_.record_size_bytes_max) {
+  if (record_bytes > context_.options.record_size_bytes_max) {
     return {errc::invalid_argument, "record of " + std::to_string(record_bytes) +
                                         " bytes exceeds record_size_bytes_max " +
-                                        std::to_string(options_.record_size_bytes_max)};
+                                        std::to_string(context_.options.record_size_bytes_max)};
   }
   std::unique_lock lock(append_mutex_);
   space_ready_.wait(lock, [&] {
     return stopping_ || !failure_.is_ok() ||
-           pending_words_.size() * word_size < options_.pending_bytes_max;
+           pending_words_.size() * word_size < context_.options.pending_bytes_max;
   });
-  if (stopping_) return {errc::closed, "log " + dir_ + " is closing"};
+  if (stopping_) return {errc::closed, "log " + context_.dir + " is closing"};
   if (!failure_.is_ok()) return {errc::closed, failure_.to_string()};
   if (validate) {
     if (auto valid = validate(next_assigned_id_); !valid) return valid;
@@ -762,9 +761,9 @@ status checkpoint_log::impl::append(capnp::MessageBuilder& message, durable_call
   return {};
 }
 
-result<std::uint64_t> checkpoint_log::impl::publish(std::span<const outgoing_message> messages,
-                                                    durable_callback done,
-                                                    std::optional<std::uint64_t> expected_first_id) {
+result<std::uint64_t> checkpoint_log::impl::publish(
+    std::span<const outgoing_message> messages, durable_callback done,
+    std::optional<std::uint64_t> expected_first_id) {
   if (messages.empty()) return status{errc::invalid_argument, "publish of an empty batch"};
   capnp::MallocMessageBuilder builder(publish_words(messages));
   auto batch = builder.initRoot<schema::LogRecord>().initPublish();
@@ -899,12 +898,13 @@ status checkpoint_log::impl::record_attempts(std::span<const delivery_attempt> a
 }
 
 status checkpoint_log::impl::request(bool snapshot) {
-  if (options_.read_only) return {errc::closed, "log " + dir_ + " is open read-only"};
+  if (context_.options.read_only)
+    return {errc::closed, "log " + context_.dir + " is open read-only"};
   control_request req{snapshot, {}};
   auto outcome = req.result.get_future();
   {
     std::lock_guard lock(append_mutex_);
-    if (stopping_) return {errc::closed, "log " + dir_ + " is closing"};
+    if (stopping_) return {errc::closed, "log " + context_.dir + " is closing"};
     if (!failure_.is_ok()) return {errc::closed, failure_.to_string()};
     pending_requests_.push_back(&req);
   }
@@ -927,7 +927,7 @@ void checkpoint_log::impl::writer_loop() {
         return (stopping_ && !snapshot_in_flight_) || !pending_records_.empty() ||
                !pending_requests_.empty() || snapshot_done_ != nullptr;
       };
-      if (!awaiting_sync_.empty() && options_.sync.kind != sync_policy::mode::none) {
+      if (!awaiting_sync_.empty() && context_.options.sync.kind != sync_policy::mode::none) {
         work_ready_.wait_until(lock, sync_due(), has_work);
       } else {
         work_ready_.wait(lock, has_work);
@@ -944,7 +944,7 @@ void checkpoint_log::impl::writer_loop() {
     words.clear();
     records.clear();
 
-    if (!awaiting_sync_.empty() && (stop || clock_type::now() >= sync_due())) sync_active();
+    if (!awaiting_sync_.empty() && (stop || log_clock::now() >= sync_due())) sync_active();
 
     if (finished) finish_snapshot(*finished);
 
@@ -967,8 +967,8 @@ void checkpoint_log::impl::writer_loop() {
     if (!snapshot_in_flight_) {
       if (!snapshot_queued_.empty()) {
         start_snapshot(std::exchange(snapshot_queued_, {}));
-      } else if (!stop && options_.snapshot_every_bytes != 0 &&
-                 bytes_since_snapshot_ >= options_.snapshot_every_bytes) {
+      } else if (!stop && context_.options.snapshot_every_bytes != 0 &&
+                 bytes_since_snapshot_ >= context_.options.snapshot_every_bytes) {
         start_snapshot({});
       }
     }
@@ -993,7 +993,7 @@ void checkpoint_log::impl::writer_loop() {
     // be written, the next open takes this for a crash, which is only stricter.
     if (healthy && cut_older_bytes() && sync_active()) mark_closed_cleanly();
   }
-  fire_awaiting({errc::closed, "log " + dir_ + " closed before the append was synced"});
+  fire_awaiting({errc::closed, "log " + context_.dir + " closed before the append was synced"});
 }
 
 void checkpoint_log::impl::write_batch(record_format::word_buffer& words,
@@ -1013,7 +1013,7 @@ void checkpoint_log::impl::write_batch(record_format::word_buffer& words,
       return (records[i].end_word - begin) * word_size;
     };
     if (active_->size() > record_format::header_size &&
-        active_->size() + record_bytes(first) > options_.segment_size_bytes_max) {
+        active_->size() + record_bytes(first) > context_.options.segment_size_bytes_max) {
       if (auto rolled = roll_segment(); !rolled) {
         fail_from(records, first, rolled);
         return;
@@ -1023,8 +1023,8 @@ void checkpoint_log::impl::write_batch(record_format::word_buffer& words,
     std::size_t end = first;
     std::uint64_t chunk_bytes = 0;
     while (end < records.size() &&
-           (end == first ||
-            active_->size() + chunk_bytes + record_bytes(end) <= options_.segment_size_bytes_max)) {
+           (end == first || active_->size() + chunk_bytes + record_bytes(end) <=
+                                context_.options.segment_size_bytes_max)) {
       chunk_bytes += record_bytes(end);
       ++end;
     }
@@ -1038,8 +1038,8 @@ void checkpoint_log::impl::write_batch(record_format::word_buffer& words,
     std::size_t kept_end = end;
     if (!written) {
       {
-        std::lock_guard lock(state_mutex_);
-        ++counters_.append_errors;
+        std::lock_guard lock(context_.state_mutex);
+        ++context_.counters.append_errors;
       }
       // Keep the records that reached the file whole (a full disk fails part-way
       // through a batch); cut the partial one so the segment ends on a boundary.
@@ -1059,23 +1059,24 @@ void checkpoint_log::impl::write_batch(record_format::word_buffer& words,
     }
 
     {
-      std::lock_guard lock(state_mutex_);
-      auto& segment = segments_[active_number_];
+      std::lock_guard lock(context_.state_mutex);
+      auto& segment = context_.segments[active_number_];
       std::uint64_t offset = chunk_offset;
       std::size_t word = first_word;
       for (auto i = first; i < kept_end; ++i) {
         auto payload =
             std::span<const capnp::word>(words).subspan(word + 1, records[i].end_word - word - 1);
         if (const auto& p = records[i].publish; p.count != 0) {
-          detail::apply_publish(state_, segment, offset, p.first_id, p.count,
-                                options_.index_interval_bytes);
+          detail::apply_publish(context_.state, segment, offset, p.first_id, p.count,
+                                context_.options.index_interval_bytes);
           for (const auto& [producer, epoch, seq] : p.producers) {
-            detail::note_producer(state_, producer, epoch, seq);
+            detail::note_producer(context_.state, producer, epoch, seq);
           }
           ++segment.records;
         } else {
           with_log_record(payload, [&](schema::LogRecord::Reader record) {
-            detail::apply_record(record, state_, segment, offset, options_.index_interval_bytes);
+            detail::apply_record(record, context_.state, segment, offset,
+                                 context_.options.index_interval_bytes);
           });
         }
         offset += (records[i].end_word - word) * word_size;
@@ -1091,7 +1092,7 @@ void checkpoint_log::impl::write_batch(record_format::word_buffer& words,
     bytes_since_snapshot_ += active_->size() - chunk_offset;
 
     status synced;
-    switch (options_.sync.kind) {
+    switch (context_.options.sync.kind) {
       case sync_policy::mode::always: {
         // Acks, attempt counts and dead letters are appended without a callback:
         // a sync of their own would double the syncs at a steady rate, and losing
@@ -1099,20 +1100,20 @@ void checkpoint_log::impl::write_batch(record_format::word_buffer& words,
         if (awaited || !written) {
           synced = sync_active();
         } else if (!unwaited_since_) {
-          unwaited_since_ = clock_type::now();
+          unwaited_since_ = log_clock::now();
         }
         break;
       }
       case sync_policy::mode::none: {
         {
-          std::lock_guard lock(state_mutex_);
-          durable_next_id_ = state_.next_id;  // written is as durable as it gets
+          std::lock_guard lock(context_.state_mutex);
+          context_.durable_next_id = context_.state.next_id;  // written is as durable as it gets
         }
         fire_awaiting({});
         break;
       }
       case sync_policy::mode::interval:
-        if (!written || clock_type::now() >= last_sync_ + options_.sync.interval) {
+        if (!written || log_clock::now() >= last_sync_ + context_.options.sync.interval) {
           synced = sync_active();
         }
         break;
@@ -1141,8 +1142,8 @@ void checkpoint_log::impl::fail_from(std::vector<pending_record>& records, std::
     for (auto& record : pending_records_) failed.push_back(std::move(record.done));
     pending_records_.clear();
     pending_words_.clear();
-    std::lock_guard state_lock(state_mutex_);
-    next_assigned_id_ = state_.next_id;
+    std::lock_guard state_lock(context_.state_mutex);
+    next_assigned_id_ = context_.state.next_id;
     last_append_failure_ = error;
   }
   space_ready_.notify_all();
@@ -1151,27 +1152,29 @@ void checkpoint_log::impl::fail_from(std::vector<pending_record>& records, std::
   }
 }
 
-clock_type::time_point checkpoint_log::impl::sync_due() const {
-  if (options_.sync.kind == sync_policy::mode::interval) return last_sync_ + options_.sync.interval;
-  return unwaited_since_.value_or(clock_type::now()) + options_.unwaited_sync_delay_max;
+log_clock::time_point checkpoint_log::impl::sync_due() const {
+  if (context_.options.sync.kind == sync_policy::mode::interval)
+    return last_sync_ + context_.options.sync.interval;
+  return unwaited_since_.value_or(log_clock::now()) + context_.options.unwaited_sync_delay_max;
 }
 
 status checkpoint_log::impl::sync_active() {
-  std::uint64_t written_next_id;  // only this thread applies appends to state_
+  std::uint64_t written_next_id;  // only this thread applies appends to context_.state
   {
-    std::lock_guard lock(state_mutex_);
-    written_next_id = state_.next_id;
+    std::lock_guard lock(context_.state_mutex);
+    written_next_id = context_.state.next_id;
   }
-  const auto sync_started = clock_type::now();
+  const auto sync_started = log_clock::now();
   auto synced = active_->sync();
-  fsync_seconds_.observe(std::chrono::duration<double>(clock_type::now() - sync_started).count());
+  context_.fsync_seconds.observe(
+      std::chrono::duration<double>(log_clock::now() - sync_started).count());
   {
-    std::lock_guard lock(state_mutex_);
-    ++counters_.syncs;
-    if (!synced) ++counters_.sync_errors;
-    if (synced) durable_next_id_ = std::max(durable_next_id_, written_next_id);
+    std::lock_guard lock(context_.state_mutex);
+    ++context_.counters.syncs;
+    if (!synced) ++context_.counters.sync_errors;
+    if (synced) context_.durable_next_id = std::max(context_.durable_next_id, written_next_id);
   }
-  last_sync_ = clock_type::now();
+  last_sync_ = log_clock::now();
   unwaited_since_.reset();
   if (!synced) {
     // After a failed fdatasync the kernel may have dropped the dirty pages; what
@@ -1199,8 +1202,9 @@ void checkpoint_log::impl::drop_delivered_pages() {
   constexpr std::uint64_t step_bytes = 1u << 20;  // fewer, larger hints
   std::vector<std::pair<std::string, std::uint64_t>> drops;  // path, end
   {
-    std::lock_guard lock(state_mutex_);
-    for (auto it = segments_.lower_bound(pages_dropped_segment_); it != segments_.end(); ++it) {
+    std::lock_guard lock(context_.state_mutex);
+    for (auto it = context_.segments.lower_bound(pages_dropped_segment_);
+         it != context_.segments.end(); ++it) {
       const auto& [number, entry] = *it;
       if (entry.first_id >= below) break;
       const bool whole = entry.end_id <= below;
@@ -1227,7 +1231,7 @@ void checkpoint_log::impl::drop_delivered_pages() {
       if (!whole) break;
     }
   }
-  for (const auto& [path, end] : drops) fs_.drop_cached(path, end);
+  for (const auto& [path, end] : drops) context_.fs.drop_cached(path, end);
 }
 
 void checkpoint_log::impl::fire_awaiting(const status& outcome) {
@@ -1259,32 +1263,33 @@ status checkpoint_log::impl::roll_segment() {
   if (auto cut = cut_older_bytes(); !cut) return cut;
   if (auto synced = sync_active(); !synced) return synced;
   const auto number = active_number_ + 1;
-  const auto path = log_files::join(dir_, log_files::segment_name(number));
+  const auto path = log_files::join(context_.dir, log_files::segment_name(number));
   // A spare's old records cannot pass for the new segment's: their crcs are
   // salted with their own segment's number.
   bool reused = false;
   if (auto spare = take_spare()) {
-    reused = bool(fs_.rename_file(*spare, path));
-    if (!reused) fs_.remove_file(*spare);
+    reused = bool(context_.fs.rename_file(*spare, path));
+    if (!reused) context_.fs.remove_file(*spare);
   }
-  auto file = reused ? fs_.open_for_overwrite(path) : fs_.open_for_append(path);
+  auto file = reused ? context_.fs.open_for_overwrite(path) : context_.fs.open_for_append(path);
   if (!file) return file.error();
   std::byte header[record_format::header_size];
-  record_format::write_file_header(header, record_format::segment_magic, format_version);
+  record_format::write_file_header(header, record_format::segment_magic,
+                                   detail::log_format_version);
   status ready = (*file)->append(header);
   if (ready) ready = (*file)->sync();
-  if (ready) ready = fs_.sync_dir(dir_);
+  if (ready) ready = context_.fs.sync_dir(context_.dir);
   if (!ready) {
-    fs_.remove_file(path);
+    context_.fs.remove_file(path);
     return ready;
   }
-  std::lock_guard lock(state_mutex_);
-  auto& entry = segments_[number];
+  std::lock_guard lock(context_.state_mutex);
+  auto& entry = context_.segments[number];
   entry.number = number;
   entry.path = path;
   entry.size = (*file)->size();
-  entry.first_id = entry.end_id = state_.next_id;
-  if (reused) ++counters_.segments_reused;
+  entry.first_id = entry.end_id = context_.state.next_id;
+  if (reused) ++context_.counters.segments_reused;
   active_ = std::move(*file);
   active_number_ = number;
   active_reused_ = reused;
@@ -1292,9 +1297,10 @@ status checkpoint_log::impl::roll_segment() {
 }
 
 void checkpoint_log::impl::mark_closed_cleanly() {
-  if (auto marker = fs_.open_for_append(log_files::join(dir_, log_files::closed_cleanly_name));
+  if (auto marker = context_.fs.open_for_append(
+          log_files::join(context_.dir, log_files::closed_cleanly_name));
       marker) {
-    if ((*marker)->sync()) fs_.sync_dir(dir_);
+    if ((*marker)->sync()) context_.fs.sync_dir(context_.dir);
   }
 }
 
@@ -1306,7 +1312,7 @@ status checkpoint_log::impl::cut_older_bytes() {
 }
 
 std::optional<std::string> checkpoint_log::impl::take_spare() {
-  std::lock_guard lock(state_mutex_);
+  std::lock_guard lock(context_.state_mutex);
   for (auto it = spares_.begin(); it != spares_.end(); ++it) {
     if (!it->reader.expired()) continue;
     auto path = std::move(it->path);
@@ -1361,10 +1367,11 @@ void checkpoint_log::impl::start_snapshot(std::vector<control_request*> waiters)
     // The capture: the Cap'n Proto message itself, built under the lock. It is the
     // cheapest consistent copy (flat words, no per-range allocation), and only the
     // file write and the fsyncs were ever slow.
-    std::lock_guard lock(state_mutex_);
-    for (const auto& [number, entry] : segments_) {
+    std::lock_guard lock(context_.state_mutex);
+    for (const auto& [number, entry] : context_.segments) {
       if (number >= compact_below) break;
-      if (state_.done.contains_all(entry.first_id, entry.end_id)) job->deletable.push_back(number);
+      if (context_.state.done.contains_all(entry.first_id, entry.end_id))
+        job->deletable.push_back(number);
     }
     job->message = build_snapshot(job->sequence, job->covers_segment, job->covers_offset,
                                   job->deletable);
@@ -1413,16 +1420,16 @@ void checkpoint_log::impl::finish_snapshot(snapshot_job& job) {
       record_format::salt_record(reinterpret_cast<std::byte*>(framed.data()), active_number_);
       const std::uint64_t before = active_->size();
       if (auto written = active_->append(std::as_bytes(std::span{framed})); written) {
-        std::lock_guard lock(state_mutex_);
-        auto& segment = segments_[active_number_];
+        std::lock_guard lock(context_.state_mutex);
+        auto& segment = context_.segments[active_number_];
         ++segment.records;
         segment.size = active_->size();
       } else if (auto cut = active_->truncate(before); !cut) {
         enter_failed(cut);
       }
     }
-    std::lock_guard lock(state_mutex_);
-    ++counters_.snapshots;
+    std::lock_guard lock(context_.state_mutex);
+    ++context_.counters.snapshots;
   }
   for (auto* req : std::exchange(snapshot_waiters_, {})) req->result.set_value(job.outcome);
 }
@@ -1446,9 +1453,9 @@ void checkpoint_log::impl::snapshot_loop() {
 }
 
 void checkpoint_log::impl::write_snapshot(snapshot_job& job) {
-  job.outcome =
-      write_checkpoint_file(fs_, log_files::join(dir_, log_files::snapshot_name(job.sequence)),
-                            *job.message, checkpoint_kind::log_snapshot, format_version);
+  job.outcome = write_checkpoint_file(
+      context_.fs, log_files::join(context_.dir, log_files::snapshot_name(job.sequence)),
+      *job.message, checkpoint_kind::log_snapshot, detail::log_format_version);
   job.message.reset();
   if (!job.outcome) return;
   // Durable now: what only older snapshots needed can go.
@@ -1456,31 +1463,31 @@ void checkpoint_log::impl::write_snapshot(snapshot_job& job) {
     std::string segment_path;
     std::weak_ptr<readable_file> reader;
     {
-      std::lock_guard lock(state_mutex_);
-      auto it = segments_.find(number);
-      if (it == segments_.end()) continue;
+      std::lock_guard lock(context_.state_mutex);
+      auto it = context_.segments.find(number);
+      if (it == context_.segments.end()) continue;
       segment_path = it->second.path;
       reader = it->second.reader;
-      segments_.erase(it);
+      context_.segments.erase(it);
     }
     release_segment(number, segment_path, std::move(reader));
   }
   for (auto sequence : job.stale_snapshots) {
-    fs_.remove_file(log_files::join(dir_, log_files::snapshot_name(sequence)));
+    context_.fs.remove_file(log_files::join(context_.dir, log_files::snapshot_name(sequence)));
   }
-  fs_.sync_dir(dir_);
+  context_.fs.sync_dir(context_.dir);
 }
 
 void checkpoint_log::impl::release_segment(std::uint64_t number, const std::string& path,
                                            std::weak_ptr<readable_file> reader) {
   bool keep;
   {
-    std::lock_guard lock(state_mutex_);
-    keep = spares_.size() < options_.spare_segments_max;  // only this thread adds spares
+    std::lock_guard lock(context_.state_mutex);
+    keep = spares_.size() < context_.options.spare_segments_max;  // only this thread adds spares
   }
-  const auto spare = log_files::join(dir_, log_files::spare_name(number));
-  if (keep && fs_.rename_file(path, spare)) {
-    std::lock_guard lock(state_mutex_);
+  const auto spare = log_files::join(context_.dir, log_files::spare_name(number));
+  if (keep && context_.fs.rename_file(path, spare)) {
+    std::lock_guard lock(context_.state_mutex);
     spares_.push_back({spare, std::move(reader)});
     return;
   }
@@ -1492,14 +1499,14 @@ void checkpoint_log::impl::release_segment(std::uint64_t number, const std::stri
   // cost 10-35% of the 1 KiB rate, each slice a journal commit of its own.
   constexpr std::uint64_t slice_bytes = 8ull << 20;
   constexpr auto pause = std::chrono::milliseconds(5);
-  if (auto size = fs_.file_size(path)) {
+  if (auto size = context_.fs.file_size(path)) {
     for (auto left = *size; left > slice_bytes;) {
       left -= slice_bytes;
-      if (!fs_.truncate_file(path, left)) break;
+      if (!context_.fs.truncate_file(path, left)) break;
       std::this_thread::sleep_for(pause);
     }
   }
-  fs_.remove_file(path);
+  context_.fs.remove_file(path);
 }
 
 std::unique_ptr<capnp::MallocMessageBuilder> checkpoint_log::impl::build_snapshot(
@@ -1510,17 +1517,18 @@ std::unique_ptr<capnp::MallocMessageBuilder> checkpoint_log::impl::build_snapsho
   snap.setSequence(sequence);
   snap.getCovers().setSegment(covers_segment);
   snap.getCovers().setOffset(covers_offset);
-  snap.setNextId(state_.next_id);
-  auto done = snap.initDone(static_cast<unsigned>(state_.done.ranges().size()));
+  snap.setNextId(context_.state.next_id);
+  auto done = snap.initDone(static_cast<unsigned>(context_.state.done.ranges().size()));
   unsigned i = 0;
-  for (const auto& [begin, end] : state_.done.ranges()) {
+  for (const auto& [begin, end] : context_.state.done.ranges()) {
     done[i].setBegin(begin);
     done[i].setEnd(end);
     ++i;
   }
   std::vector<std::pair<std::uint64_t, std::uint32_t>> delivered;
-  detail::for_each_attempts(
-      state_, [&](std::uint64_t id, std::uint32_t count) { delivered.emplace_back(id, count); });
+  detail::for_each_attempts(context_.state, [&](std::uint64_t id, std::uint32_t count) {
+    delivered.emplace_back(id, count);
+  });
   auto attempts = snap.initAttempts(static_cast<unsigned>(delivered.size()));
   i = 0;
   for (const auto& [id, count] : delivered) {
@@ -1528,21 +1536,22 @@ std::unique_ptr<capnp::MallocMessageBuilder> checkpoint_log::impl::build_snapsho
     attempts[i].setAttempts(count);
     ++i;
   }
-  snap.setPublishedCount(state_.published);
-  snap.setAckedCount(state_.acked);
-  snap.setDeadLetteredCount(state_.dead_lettered);
-  snap.setLostCount(state_.lost);
-  auto producers = snap.initProducers(static_cast<unsigned>(state_.producers.size()));
+  snap.setPublishedCount(context_.state.published);
+  snap.setAckedCount(context_.state.acked);
+  snap.setDeadLetteredCount(context_.state.dead_lettered);
+  snap.setLostCount(context_.state.lost);
+  auto producers = snap.initProducers(static_cast<unsigned>(context_.state.producers.size()));
   i = 0;
-  for (const auto& [id, position] : state_.producers) {
+  for (const auto& [id, position] : context_.state.producers) {
     producers[i].setProducerId(id);
     producers[i].setEpoch(position.epoch);
     producers[i].setLastSeq(position.last_seq);
     ++i;
   }
-  auto segments = snap.initSegments(static_cast<unsigned>(segments_.size() - deleted.size()));
+  auto segments =
+      snap.initSegments(static_cast<unsigned>(context_.segments.size() - deleted.size()));
   i = 0;
-  for (const auto& [number, entry] : segments_) {
+  for (const auto& [number, entry] : context_.segments) {
     if (std::find(deleted.begin(), deleted.end(), number) != deleted.end()) continue;
     auto out = segments[i++];
     out.setNumber(number);
@@ -1583,39 +1592,41 @@ std::vector<result<stored_message>> checkpoint_log::impl::read_many(
   std::vector<segment_to_read> segments;
   std::vector<location> where(ids.size());
   {
-    std::lock_guard lock(state_mutex_);
-    auto holder = segments_.end();
+    std::lock_guard lock(context_.state_mutex);
+    auto holder = context_.segments.end();
     for (std::size_t i = 0; i < ids.size(); ++i) {
       const auto id = ids[i];
       auto& at = where[i];
-      if (id == 0 || id >= state_.next_id) {
+      if (id == 0 || id >= context_.state.next_id) {
         at.missing = {errc::not_found, "message " + std::to_string(id) +
                                            " was never published (or is not written yet)"};
         continue;
       }
-      if (state_.done.contains(id)) {
+      if (context_.state.done.contains(id)) {
         at.missing = {errc::not_found,
                       "message " + std::to_string(id) + " is acked, dead-lettered or lost"};
         continue;
       }
-      at.attempts = detail::attempts_of(state_, id);
-      if (holder == segments_.end() || id < holder->second.first_id ||
+      at.attempts = detail::attempts_of(context_.state, id);
+      if (holder == context_.segments.end() || id < holder->second.first_id ||
           id >= holder->second.end_id) {
-        holder = std::find_if(segments_.begin(), segments_.end(), [&](const auto& entry) {
-          return id >= entry.second.first_id && id < entry.second.end_id;
-        });
+        holder = std::find_if(context_.segments.begin(), context_.segments.end(),
+                              [&](const auto& entry) {
+                                return id >= entry.second.first_id && id < entry.second.end_id;
+                              });
       }
-      if (holder == segments_.end() || holder->second.index.empty()) {
+      if (holder == context_.segments.end() || holder->second.index.empty()) {
         at.missing = {errc::not_found, "no segment holds message " + std::to_string(id)};
         continue;
       }
       auto& segment = holder->second;
-      auto it = std::upper_bound(segment.index.begin(), segment.index.end(), id,
-                                 [](std::uint64_t value, const auto& e) { return value < e.first; });
+      auto it =
+          std::upper_bound(segment.index.begin(), segment.index.end(), id,
+                           [](std::uint64_t value, const auto& e) { return value < e.first; });
       at.offset = std::prev(it)->second;
       if (segments.empty() || segments.back().number != segment.number) {
         if (!segment.reader) {
-          auto opened = fs_.open_for_read(segment.path);
+          auto opened = context_.fs.open_for_read(segment.path);
           if (!opened) {
             at.missing = opened.error();
             continue;
@@ -1680,8 +1691,8 @@ result<stored_message> checkpoint_log::impl::read_at(std::uint64_t id,
   }
 
   auto corrupt = [&](const std::string& why) -> status {
-    std::lock_guard lock(state_mutex_);
-    ++counters_.corrupt_reads;
+    std::lock_guard lock(context_.state_mutex);
+    ++context_.counters.corrupt_reads;
     return {errc::corruption, path + " offset " + std::to_string(offset) + ": " + why +
                                   " while reading message " + std::to_string(id)};
   };
@@ -1739,12 +1750,12 @@ void checkpoint_log::impl::for_each_ready(
     const std::function<void(std::uint64_t, std::uint32_t)>& fn) const {
   std::vector<std::pair<std::uint64_t, std::uint32_t>> ready;
   {
-    std::lock_guard lock(state_mutex_);
+    std::lock_guard lock(context_.state_mutex);
     auto id = std::max<std::uint64_t>(from, 1);
     while (ready.size() < limit) {
-      id = state_.done.first_missing_from(id);
-      if (id >= durable_next_id_) break;
-      ready.emplace_back(id, detail::attempts_of(state_, id));
+      id = context_.state.done.first_missing_from(id);
+      if (id >= context_.durable_next_id) break;
+      ready.emplace_back(id, detail::attempts_of(context_.state, id));
       ++id;
     }
   }
@@ -1752,33 +1763,35 @@ void checkpoint_log::impl::for_each_ready(
 }
 
 std::optional<producer_sequence> checkpoint_log::impl::producer(std::uint64_t producer_id) const {
-  std::lock_guard lock(state_mutex_);
-  auto it = state_.producers.find(producer_id);
-  if (it == state_.producers.end()) return std::nullopt;
+  std::lock_guard lock(context_.state_mutex);
+  auto it = context_.state.producers.find(producer_id);
+  if (it == context_.state.producers.end()) return std::nullopt;
   return producer_sequence{it->second.epoch, it->second.last_seq};
 }
 
 std::uint64_t checkpoint_log::impl::count_ready_from(std::uint64_t from) const {
-  std::lock_guard lock(state_mutex_);
+  std::lock_guard lock(context_.state_mutex);
   from = std::max<std::uint64_t>(from, 1);
-  if (from >= state_.next_id) return 0;
-  return (state_.next_id - from) - state_.done.count_in(from, state_.next_id);
+  if (from >= context_.state.next_id) return 0;
+  return (context_.state.next_id - from) -
+         context_.state.done.count_in(from, context_.state.next_id);
 }
 
 log_stats checkpoint_log::impl::stats() const {
-  std::lock_guard lock(state_mutex_);
-  log_stats out = counters_;
-  out.next_id = state_.next_id;
-  out.published = state_.published;
-  out.acked = state_.acked;
-  out.dead_lettered = state_.dead_lettered;
-  out.lost = state_.lost;
-  out.ready = (state_.next_id - 1) - state_.done.count_in(1, state_.next_id);
-  out.unacked = detail::delivered_count(state_);
-  out.fsync_seconds = fsync_seconds_.snapshot();
-  out.segments = segments_.size();
+  std::lock_guard lock(context_.state_mutex);
+  log_stats out = context_.counters;
+  out.next_id = context_.state.next_id;
+  out.published = context_.state.published;
+  out.acked = context_.state.acked;
+  out.dead_lettered = context_.state.dead_lettered;
+  out.lost = context_.state.lost;
+  out.ready =
+      (context_.state.next_id - 1) - context_.state.done.count_in(1, context_.state.next_id);
+  out.unacked = detail::delivered_count(context_.state);
+  out.fsync_seconds = context_.fsync_seconds.snapshot();
+  out.segments = context_.segments.size();
   out.log_bytes = 0;
-  for (const auto& [number, entry] : segments_) out.log_bytes += entry.size;
+  for (const auto& [number, entry] : context_.segments) out.log_bytes += entry.size;
   return out;
 }
 
