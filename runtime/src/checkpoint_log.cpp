@@ -24,6 +24,7 @@
 #include "log_files.hpp"
 #include "log_reader.hpp"
 #include "log_recovery.hpp"
+#include "log_snapshots.hpp"
 #include "log_state.hpp"
 #include "record_format.hpp"
 #include "weir/runtime/checkpoint_file.hpp"
@@ -38,6 +39,7 @@ using detail::word_size;
 using detail::log_state;
 using detail::with_log_record;
 using detail::segment_entry;
+using detail::snapshot_job;
 
 namespace {
 
@@ -80,7 +82,13 @@ class checkpoint_log::impl {
   status recover();
   void start_writer() {
     writer_ = std::thread([this] { writer_loop(); });
-    snapshotter_ = std::thread([this] { snapshot_loop(); });
+    snapshots_.start([this](std::unique_ptr<snapshot_job> job) {
+      {
+        std::lock_guard lock(append_mutex_);
+        snapshot_done_ = std::move(job);
+      }
+      work_ready_.notify_all();
+    });
   }
   void stop();
 
@@ -127,16 +135,6 @@ class checkpoint_log::impl {
     bool snapshot;  // else: sync
     std::promise<status> result;
   };
-  // A snapshot captured by the writer thread and written by the snapshot thread.
-  struct snapshot_job {
-    std::uint64_t sequence = 0;
-    std::uint64_t covers_segment = 0;  // everything before (segment, offset) was synced
-    std::uint64_t covers_offset = 0;
-    std::vector<std::uint64_t> deletable;         // segments to delete once it is durable
-    std::vector<std::uint64_t> stale_snapshots;   // snapshot files to delete then
-    std::unique_ptr<capnp::MallocMessageBuilder> message;
-    status outcome;  // set by the snapshot thread
-  };
 
   status open_active_segment(std::uint64_t number, bool create);
 
@@ -155,21 +153,8 @@ class checkpoint_log::impl {
   void fire_awaiting(const status& outcome);
   void start_snapshot(std::vector<control_request*> waiters);
   void finish_snapshot(snapshot_job& job);
-  std::unique_ptr<capnp::MallocMessageBuilder> build_snapshot(
-      std::uint64_t sequence, std::uint64_t covers_segment, std::uint64_t covers_offset,
-      const std::vector<std::uint64_t>& deleted) const;
   void enter_failed(const status& error);
 
-  // Snapshot thread.
-  void snapshot_loop();
-  void write_snapshot(snapshot_job& job);
-  /// Keeps a compacted segment's file as a spare, or removes it, freeing its
-  /// space a slice at a time first.
-  void release_segment(std::uint64_t number, const std::string& path,
-                       std::weak_ptr<readable_file> reader);
-  /// A spare file no read still holds open (its old bytes must stay readable
-  /// until then), removed from the spares; nothing when there is none.
-  std::optional<std::string> take_spare();
   /// Cuts what follows the last record in a file being written over.
   status cut_older_bytes();
 
@@ -177,6 +162,8 @@ class checkpoint_log::impl {
   detail::log_reader reader_{context_};
   std::shared_ptr<void> lock_;  // held while open for writing
   recovery_report report_;
+  detail::spare_segments spares_{context_};
+  detail::log_snapshots snapshots_{context_, spares_};
 
   // Appends waiting for the writer, guarded by append_mutex_.
   mutable std::mutex append_mutex_;
@@ -190,30 +177,14 @@ class checkpoint_log::impl {
   bool stopping_ = false;
   status failure_;  // set once a sync failed: the log refuses all further appends
 
-  struct spare_file {
-    std::string path;
-    std::weak_ptr<readable_file> reader;  // a read of its old segment may still hold it
-  };
-  std::vector<spare_file> spares_;
   std::atomic<std::uint64_t> release_cached_below_{0};  // set by readers of the log
   // Where drop_delivered_pages got to: writer thread only.
   std::uint64_t pages_dropped_below_id_ = 0;
   std::uint64_t pages_dropped_segment_ = 0;
   std::uint64_t pages_dropped_end_ = 0;
 
-  // Snapshot files kept (oldest first) and the segment of the newest one's position
-  // (0: none). Recovery sets them; then only the writer thread, between snapshots.
-  std::vector<std::uint64_t> snapshot_sequences_;
-  std::uint64_t last_snapshot_covers_ = 0;
-
-  // At most one snapshot job at a time: handed to the snapshot thread under
-  // snapshot_mutex_, handed back (finished) under append_mutex_ in snapshot_done_.
-  std::mutex snapshot_mutex_;
-  std::condition_variable snapshot_ready_;
-  std::unique_ptr<snapshot_job> snapshot_todo_;
-  bool snapshot_stopping_ = false;
+  // The snapshot thread hands a finished job back here.
   std::unique_ptr<snapshot_job> snapshot_done_;  // guarded by append_mutex_
-  std::thread snapshotter_;
 
   // Owned by the writer thread after recovery.
   std::unique_ptr<writable_file> active_;
@@ -267,9 +238,8 @@ status checkpoint_log::impl::recover() {
     return recovered;
   }
   lock_ = std::move(found.lock);
-  for (auto& path : found.spare_files) spares_.push_back({std::move(path), {}});
-  snapshot_sequences_ = std::move(found.snapshot_sequences);
-  last_snapshot_covers_ = found.last_snapshot_covers;
+  spares_.adopt(std::move(found.spare_files));
+  snapshots_.resume(std::move(found.snapshot_sequences), found.last_snapshot_covers);
   if (context_.options.read_only) return {};
   next_assigned_id_ = context_.state.next_id;
   return open_active_segment(found.active_segment, found.create_active_segment);
@@ -286,12 +256,7 @@ void checkpoint_log::impl::stop() {
   // The writer waits for a snapshot in flight before it ends, so the snapshot
   // thread is idle when it is told to stop.
   if (writer_.joinable()) writer_.join();
-  {
-    std::lock_guard lock(snapshot_mutex_);
-    snapshot_stopping_ = true;
-  }
-  snapshot_ready_.notify_all();
-  if (snapshotter_.joinable()) snapshotter_.join();
+  snapshots_.stop();
 }
 
 // --- appends ------------------------------------------------------------------
@@ -832,7 +797,7 @@ status checkpoint_log::impl::roll_segment() {
   // A spare's old records cannot pass for the new segment's: their crcs are
   // salted with their own segment's number.
   bool reused = false;
-  if (auto spare = take_spare()) {
+  if (auto spare = spares_.take()) {
     reused = bool(context_.fs.rename_file(*spare, path));
     if (!reused) context_.fs.remove_file(*spare);
   }
@@ -876,40 +841,6 @@ status checkpoint_log::impl::cut_older_bytes() {
   return {};
 }
 
-std::optional<std::string> checkpoint_log::impl::take_spare() {
-  std::lock_guard lock(context_.state_mutex);
-  for (auto it = spares_.begin(); it != spares_.end(); ++it) {
-    if (!it->reader.expired()) continue;
-    auto path = std::move(it->path);
-    spares_.erase(it);
-    return path;
-  }
-  return std::nullopt;
-}
-
-// --- snapshots ------------------------------------------------------------------
-//
-// The writer thread captures a snapshot (start_snapshot), the snapshot thread
-// writes it and compacts (write_snapshot), the writer appends its marker and
-// answers snapshot() (finish_snapshot). Appends flow meanwhile; one job at a time.
-//
-// Why every crash point recovers correctly:
-// - The capture syncs the active segment first, so everything before the
-//   snapshot's position is durable before the snapshot can be.
-// - The file is written to a .tmp, fsynced, renamed and the directory fsynced.
-//   A crash before that leaves the previous snapshot as the newest (a .tmp is
-//   removed at recovery); all segments are still there.
-// - Segments rolled while the snapshot was in flight sort after its position,
-//   so recovery replays them (only unlisted segments *before* it count as compacted).
-// - Segments and old snapshot files are deleted only after the new snapshot is
-//   durable, and only segments before the previous snapshot's position too
-//   (compact_below): if the new snapshot is ever unreadable, the previous one
-//   still finds every segment it needs. A crash part-way through the deletions
-//   leaves segments that recovery recognises as compacted and removes.
-// - The marker is informational (recovery skips it); the writer appends it,
-//   being the only appender, after the snapshot is durable.
-// - Done ids only grow, so a segment all done at capture is all done when it is deleted.
-
 void checkpoint_log::impl::start_snapshot(std::vector<control_request*> waiters) {
   auto refuse = [&](const status& error) {
     for (auto* req : waiters) req->result.set_value(error);
@@ -920,53 +851,17 @@ void checkpoint_log::impl::start_snapshot(std::vector<control_request*> waiters)
   }
   if (auto synced = sync_active(); !synced) return refuse(synced);
 
-  auto job = std::make_unique<snapshot_job>();
-  job->sequence = snapshot_sequences_.empty() ? 1 : snapshot_sequences_.back() + 1;
-  job->covers_segment = active_number_;
-  job->covers_offset = active_->size();
-  // Keep every segment the previous snapshot needs, so that if this snapshot is
-  // ever unreadable, recovery can fall back to that one and still replay.
-  std::uint64_t compact_below = job->covers_segment;
-  if (last_snapshot_covers_ != 0) compact_below = std::min(compact_below, last_snapshot_covers_);
-  {
-    // The capture: the Cap'n Proto message itself, built under the lock. It is the
-    // cheapest consistent copy (flat words, no per-range allocation), and only the
-    // file write and the fsyncs were ever slow.
-    std::lock_guard lock(context_.state_mutex);
-    for (const auto& [number, entry] : context_.segments) {
-      if (number >= compact_below) break;
-      if (context_.state.done.contains_all(entry.first_id, entry.end_id))
-        job->deletable.push_back(number);
-    }
-    job->message = build_snapshot(job->sequence, job->covers_segment, job->covers_offset,
-                                  job->deletable);
-  }
-  // Two are kept: the new one and the one to fall back to if it is ever unreadable.
-  if (snapshot_sequences_.size() > 1) {
-    job->stale_snapshots.assign(snapshot_sequences_.begin(), snapshot_sequences_.end() - 1);
-  }
+  auto job = snapshots_.capture(active_number_, active_->size());
   bytes_since_snapshot_ = 0;
   snapshot_in_flight_ = true;
   snapshot_waiters_ = std::move(waiters);
-  {
-    std::lock_guard lock(snapshot_mutex_);
-    snapshot_todo_ = std::move(job);
-  }
-  snapshot_ready_.notify_one();
+  snapshots_.submit(std::move(job));
 }
 
 void checkpoint_log::impl::finish_snapshot(snapshot_job& job) {
   snapshot_in_flight_ = false;
   if (job.outcome) {
-    snapshot_sequences_.erase(
-        std::remove_if(snapshot_sequences_.begin(), snapshot_sequences_.end(),
-                       [&](std::uint64_t s) {
-                         return std::find(job.stale_snapshots.begin(), job.stale_snapshots.end(),
-                                          s) != job.stale_snapshots.end();
-                       }),
-        snapshot_sequences_.end());
-    snapshot_sequences_.push_back(job.sequence);
-    last_snapshot_covers_ = job.covers_segment;
+    snapshots_.written(job);
 
     bool healthy;
     {
@@ -997,139 +892,6 @@ void checkpoint_log::impl::finish_snapshot(snapshot_job& job) {
     ++context_.counters.snapshots;
   }
   for (auto* req : std::exchange(snapshot_waiters_, {})) req->result.set_value(job.outcome);
-}
-
-void checkpoint_log::impl::snapshot_loop() {
-  for (;;) {
-    std::unique_ptr<snapshot_job> job;
-    {
-      std::unique_lock lock(snapshot_mutex_);
-      snapshot_ready_.wait(lock, [&] { return snapshot_stopping_ || snapshot_todo_ != nullptr; });
-      if (!snapshot_todo_) return;
-      job = std::move(snapshot_todo_);
-    }
-    write_snapshot(*job);
-    {
-      std::lock_guard lock(append_mutex_);
-      snapshot_done_ = std::move(job);
-    }
-    work_ready_.notify_all();
-  }
-}
-
-void checkpoint_log::impl::write_snapshot(snapshot_job& job) {
-  job.outcome = write_checkpoint_file(
-      context_.fs, log_files::join(context_.dir, log_files::snapshot_name(job.sequence)),
-      *job.message, checkpoint_kind::log_snapshot, detail::log_format_version);
-  job.message.reset();
-  if (!job.outcome) return;
-  // Durable now: what only older snapshots needed can go.
-  for (auto number : job.deletable) {
-    std::string segment_path;
-    std::weak_ptr<readable_file> reader;
-    {
-      std::lock_guard lock(context_.state_mutex);
-      auto it = context_.segments.find(number);
-      if (it == context_.segments.end()) continue;
-      segment_path = it->second.path;
-      reader = it->second.reader;
-      context_.segments.erase(it);
-    }
-    release_segment(number, segment_path, std::move(reader));
-  }
-  for (auto sequence : job.stale_snapshots) {
-    context_.fs.remove_file(log_files::join(context_.dir, log_files::snapshot_name(sequence)));
-  }
-  context_.fs.sync_dir(context_.dir);
-}
-
-void checkpoint_log::impl::release_segment(std::uint64_t number, const std::string& path,
-                                           std::weak_ptr<readable_file> reader) {
-  bool keep;
-  {
-    std::lock_guard lock(context_.state_mutex);
-    keep = spares_.size() < context_.options.spare_segments_max;  // only this thread adds spares
-  }
-  const auto spare = log_files::join(context_.dir, log_files::spare_name(number));
-  if (keep && context_.fs.rename_file(path, spare)) {
-    std::lock_guard lock(context_.state_mutex);
-    spares_.push_back({spare, std::move(reader)});
-    return;
-  }
-  // Freeing a whole segment in one unlink holds up the writer's next fdatasync
-  // behind the filesystem journal (most of the 1 KiB p99 tail in node_bench);
-  // cut in slices with pauses between them, the work is spread out. A crash
-  // part-way leaves a shorter compacted segment, which recovery removes unread.
-  // Smaller slices were tried: 1 and 4 MiB (pausing twice each slice's time)
-  // cost 10-35% of the 1 KiB rate, each slice a journal commit of its own.
-  constexpr std::uint64_t slice_bytes = 8ull << 20;
-  constexpr auto pause = std::chrono::milliseconds(5);
-  if (auto size = context_.fs.file_size(path)) {
-    for (auto left = *size; left > slice_bytes;) {
-      left -= slice_bytes;
-      if (!context_.fs.truncate_file(path, left)) break;
-      std::this_thread::sleep_for(pause);
-    }
-  }
-  context_.fs.remove_file(path);
-}
-
-std::unique_ptr<capnp::MallocMessageBuilder> checkpoint_log::impl::build_snapshot(
-    std::uint64_t sequence, std::uint64_t covers_segment, std::uint64_t covers_offset,
-    const std::vector<std::uint64_t>& deleted) const {
-  auto builder = std::make_unique<capnp::MallocMessageBuilder>();
-  auto snap = builder->initRoot<schema::Snapshot>();
-  snap.setSequence(sequence);
-  snap.getCovers().setSegment(covers_segment);
-  snap.getCovers().setOffset(covers_offset);
-  snap.setNextId(context_.state.next_id);
-  auto done = snap.initDone(static_cast<unsigned>(context_.state.done.ranges().size()));
-  unsigned i = 0;
-  for (const auto& [begin, end] : context_.state.done.ranges()) {
-    done[i].setBegin(begin);
-    done[i].setEnd(end);
-    ++i;
-  }
-  std::vector<std::pair<std::uint64_t, std::uint32_t>> delivered;
-  detail::for_each_attempts(context_.state, [&](std::uint64_t id, std::uint32_t count) {
-    delivered.emplace_back(id, count);
-  });
-  auto attempts = snap.initAttempts(static_cast<unsigned>(delivered.size()));
-  i = 0;
-  for (const auto& [id, count] : delivered) {
-    attempts[i].setId(id);
-    attempts[i].setAttempts(count);
-    ++i;
-  }
-  snap.setPublishedCount(context_.state.published);
-  snap.setAckedCount(context_.state.acked);
-  snap.setDeadLetteredCount(context_.state.dead_lettered);
-  snap.setLostCount(context_.state.lost);
-  auto producers = snap.initProducers(static_cast<unsigned>(context_.state.producers.size()));
-  i = 0;
-  for (const auto& [id, position] : context_.state.producers) {
-    producers[i].setProducerId(id);
-    producers[i].setEpoch(position.epoch);
-    producers[i].setLastSeq(position.last_seq);
-    ++i;
-  }
-  auto segments =
-      snap.initSegments(static_cast<unsigned>(context_.segments.size() - deleted.size()));
-  i = 0;
-  for (const auto& [number, entry] : context_.segments) {
-    if (std::find(deleted.begin(), deleted.end(), number) != deleted.end()) continue;
-    auto out = segments[i++];
-    out.setNumber(number);
-    out.setFirstId(entry.first_id);
-    out.setEndId(entry.end_id);
-    out.setSize(number == covers_segment ? covers_offset : entry.size);
-    auto entries = out.initEntries(static_cast<unsigned>(entry.index.size()));
-    for (unsigned e = 0; e < entry.index.size(); ++e) {
-      entries[e].setFirstId(entry.index[e].first);
-      entries[e].setOffset(entry.index[e].second);
-    }
-  }
-  return builder;
 }
 
 // --- reads ------------------------------------------------------------------------
