@@ -251,7 +251,7 @@ status checkpoint_log::impl::record_attempts(std::span<const delivery_attempt> a
       });
 }
 
-// --- reads ------------------------------------------------------------------------
+// --- queries on the shared state ----------------------------------------------------
 
 void checkpoint_log::impl::for_each_ready(
     std::uint64_t from, std::size_t limit,
