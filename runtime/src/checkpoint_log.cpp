@@ -1,82 +1,27 @@
 #include "weir/runtime/checkpoint_log.hpp"
 
 #include <algorithm>
-#include <array>
-#include <atomic>
-#include <cerrno>
-#include <charconv>
-#include <chrono>
-#include <condition_variable>
-#include <cstdio>
-#include <cstring>
-#include <deque>
-#include <future>
-#include <map>
-#include <mutex>
-#include <thread>
+#include <memory>
+#include <utility>
 
 #include <capnp/message.h>
-#include <capnp/serialize.h>
-#include <kj/exception.h>
 
-#include "log_state.hpp"
-#include "record_format.hpp"
-#include "weir/runtime/checkpoint_file.hpp"
+#include "log_context.hpp"
+#include "log_reader.hpp"
+#include "log_recovery.hpp"
+#include "log_snapshots.hpp"
+#include "log_writer.hpp"
+#include "spare_segments.hpp"
 #include "weir/schema/log.capnp.h"
+
+// The facade: the public API of the log. Appends are encoded here, on the
+// caller's thread, and handed to the writer; the parts live in their own files
+// (log_recovery, log_writer, log_snapshots, spare_segments, log_reader) and
+// share log_context. docs/checkpoint-log.md describes the whole.
 
 namespace weir {
 
-using detail::log_state;
-using detail::segment_entry;
-
 namespace {
-
-using clock_type = std::chrono::steady_clock;
-constexpr std::uint32_t format_version = schema::LOG_FORMAT_VERSION;
-constexpr std::size_t word_size = sizeof(capnp::word);
-// Recovery reads a whole segment at once; this bounds that buffer.
-constexpr std::uint64_t segment_size_limit = 1ull << 30;
-
-std::string number_name(const char* prefix, std::uint64_t number, const char* suffix) {
-  char name[64];
-  std::snprintf(name, sizeof name, "%s%020llu%s", prefix, static_cast<unsigned long long>(number),
-                suffix);
-  return name;
-}
-
-std::string segment_name(std::uint64_t number) {
-  return number_name("segment-", number, ".wlog");
-}
-// A compacted segment's file kept to be written over: named by its old number,
-// which only keeps names unique.
-std::string spare_name(std::uint64_t number) {
-  return number_name("spare-", number, ".wlog");
-}
-std::string snapshot_name(std::uint64_t sequence) {
-  return number_name("snapshot-", sequence, ".wsnap");
-}
-
-/// Parses "<prefix><digits><suffix>" into the number, or nothing.
-std::optional<std::uint64_t> parse_number_name(std::string_view name, std::string_view prefix,
-                                               std::string_view suffix) {
-  if (name.size() <= prefix.size() + suffix.size() || !name.starts_with(prefix) ||
-      !name.ends_with(suffix)) {
-    return std::nullopt;
-  }
-  auto digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
-  std::uint64_t value = 0;
-  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (error != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
-  return value;
-}
-
-// Written when the log closes cleanly, removed (durably) when it opens for
-// writing: while it exists, no write since the last sync can be missing.
-const std::string closed_cleanly_name = "CLOSED";
-
-std::string join(const std::string& dir, const std::string& name) {
-  return dir + "/" + name;
-}
 
 // The builder's first segment is sized from the input: its default (1024 words)
 // is allocated zeroed on every append, which cost more than the encoding itself
@@ -96,763 +41,83 @@ unsigned publish_words(std::span<const outgoing_message> messages) {
   return static_cast<unsigned>(std::min<std::size_t>(words, 1u << 24));
 }
 
-/// Decodes a framed payload into a LogRecord reader; kj exceptions become nullopt.
-struct decoded_record {
-  capnp::FlatArrayMessageReader reader;
-  explicit decoded_record(std::span<const capnp::word> payload)
-      : reader(kj::ArrayPtr<const capnp::word>(payload.data(), payload.size()), reader_options()) {}
-  static capnp::ReaderOptions reader_options() {
-    capnp::ReaderOptions options;
-    options.traversalLimitInWords = 1ull << 32;
-    return options;
-  }
-};
-
-template <class Fn>
-bool with_log_record(std::span<const capnp::word> payload, Fn&& fn) {
-  try {
-    decoded_record decoded{payload};
-    fn(decoded.reader.getRoot<schema::LogRecord>());
-    return true;
-  } catch (const kj::Exception&) {
-    return false;
-  }
-}
-
-// Good frames salted with `salt` from `offset` on.
-std::uint64_t count_frames_from(std::span<const std::byte> bytes, std::uint64_t offset,
-                                std::uint32_t record_size_max, std::uint64_t salt) {
-  std::uint64_t count = 0;
-  while (offset < bytes.size()) {
-    const auto rest = bytes.subspan(offset);
-    const auto frame = record_format::decode_frame(rest, record_size_max, salt);
-    if (frame.status == record_format::frame_status::ok) {
-      ++count;
-      offset += frame.size;
-    } else {
-      offset += record_format::find_next_frame(rest, record_size_max, salt);
-    }
-  }
-  return count;
-}
-
-// `record` holds the bytes `envelope` points into: the payload is a slice of it.
-void fill_stored_message(schema::Envelope::Reader envelope, std::uint64_t id,
-                         const std::shared_ptr<record_format::word_buffer>& record,
-                         stored_message& out) {
-  out.id = id;
-  out.producer_id = envelope.getProducerId();
-  out.producer_epoch = envelope.getProducerEpoch();
-  out.producer_seq = envelope.getProducerSeq();
-  auto key = envelope.getKey();
-  out.key.assign(reinterpret_cast<const char*>(key.begin()), key.size());
-  auto payload = envelope.getPayload();
-  out.payload = shared_bytes(
-      record, {reinterpret_cast<const char*>(payload.begin()), payload.size()});
-  out.headers.clear();
-  for (auto header : envelope.getHeaders()) {
-    auto value = header.getValue();
-    out.headers.push_back(
-        {header.getName(),
-         std::string(reinterpret_cast<const char*>(value.begin()), value.size())});
-  }
-  out.publish_time_ns = envelope.getPublishTimeNs();
-}
-
 }  // namespace
-
-result<sync_policy> sync_policy::parse(std::string_view text) {
-  if (text == "always") return sync_policy{mode::always, {}};
-  if (text == "none") return sync_policy{mode::none, {}};
-  constexpr std::string_view prefix = "interval:";
-  if (text.starts_with(prefix)) {
-    auto digits = text.substr(prefix.size());
-    std::uint64_t ms = 0;
-    auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), ms);
-    if (error == std::errc{} && end == digits.data() + digits.size() && ms > 0 && ms <= 3'600'000) {
-      return sync_policy{mode::interval, std::chrono::milliseconds(ms)};
-    }
-  }
-  return status{errc::invalid_argument,
-                "sync policy '" + std::string(text) +
-                    "' is not one of always, none, interval:<ms> (1..3600000)"};
-}
-
-std::string sync_policy::to_string() const {
-  switch (kind) {
-    case mode::always:
-      return "always";
-    case mode::none:
-      return "none";
-    case mode::interval:
-      return "interval:" + std::to_string(interval.count());
-  }
-  return "?";
-}
-
-// ---------------------------------------------------------------------------
 
 class checkpoint_log::impl {
  public:
-  // What a publish record does to the state, so the writer applies it without
-  // decoding the record again (count 0: not a publish; the writer decodes it).
-  struct publish_summary {
-    std::uint64_t first_id = 0;
-    std::uint64_t count = 0;
-    std::vector<std::array<std::uint64_t, 3>> producers;  // (id, epoch, last seq), id != 0
-  };
   impl(file_system& fs, std::string dir, log_options options)
-      : fs_(fs), dir_(std::move(dir)), options_(options) {}
+      : context_(fs, std::move(dir), std::move(options)) {}
 
   ~impl() { stop(); }
 
   status recover();
-  void start_writer() {
-    writer_ = std::thread([this] { writer_loop(); });
-    snapshotter_ = std::thread([this] { snapshot_loop(); });
+  void start() {
+    writer_.start();
+    snapshots_.start([this](std::unique_ptr<detail::snapshot_job> job) {
+      writer_.snapshot_written(std::move(job));
+    });
   }
-  void stop();
+  void stop() {
+    // The writer waits for a snapshot in flight before it ends, so the snapshot
+    // thread is idle when it is told to stop.
+    writer_.stop();
+    snapshots_.stop();
+  }
 
-  status append(capnp::MessageBuilder& message, durable_callback done,
-                const std::function<status(std::uint64_t next_id)>& validate = {},
-                publish_summary* summary = nullptr);
   result<std::uint64_t> publish(std::span<const outgoing_message> messages, durable_callback done,
                                 std::optional<std::uint64_t> expected_first_id);
   status ack(std::span<const id_range> ranges, durable_callback done);
   status dead_letter(std::span<const dead_letter_entry> entries, durable_callback done);
   status record_attempts(std::span<const delivery_attempt> attempts, durable_callback done);
-  status request(bool snapshot);
+  status sync() { return writer_.sync(); }
+  status snapshot() { return writer_.snapshot(); }
+  void release_cached_below(std::uint64_t id) noexcept { writer_.release_cached_below(id); }
+  status failure() const { return writer_.failure(); }
 
-  result<stored_message> read(std::uint64_t id) const;
-  std::vector<result<stored_message>> read_many(std::span<const std::uint64_t> ids) const;
-  // With cursor_mutex_ held: the message `id`, whose publish record is at or after
-  // `offset` in segment `segment_number`.
-  result<stored_message> read_at(std::uint64_t id, std::uint64_t segment_number,
-                                 readable_file& file, const std::string& path,
-                                 std::uint64_t limit, std::uint64_t offset) const;
+  result<stored_message> read(std::uint64_t id) const {
+    return std::move(reader_.read_many({&id, 1}).front());
+  }
+  std::vector<result<stored_message>> read_many(std::span<const std::uint64_t> ids) const {
+    return reader_.read_many(ids);
+  }
   void for_each_ready(std::uint64_t from, std::size_t limit,
                       const std::function<void(std::uint64_t, std::uint32_t)>& fn) const;
-  log_stats stats() const;
-  status failure() const {
-    std::lock_guard lock(append_mutex_);
-    return failure_;
-  }
-  void release_cached_below(std::uint64_t id) noexcept {
-    auto seen = release_cached_below_.load(std::memory_order_relaxed);
-    while (id > seen &&
-           !release_cached_below_.compare_exchange_weak(seen, id, std::memory_order_relaxed)) {
-    }
-  }
   std::optional<producer_sequence> producer(std::uint64_t producer_id) const;
   std::uint64_t count_ready_from(std::uint64_t from) const;
+  log_stats stats() const;
 
   const recovery_report& report() const { return report_; }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return context_.dir; }
 
  private:
-  struct pending_record {
-    std::size_t end_word;  // end of the framed record in pending_words_
-    durable_callback done;
-    publish_summary publish;
-  };
-  struct control_request {
-    bool snapshot;  // else: sync
-    std::promise<status> result;
-  };
-  // A snapshot captured by the writer thread and written by the snapshot thread.
-  struct snapshot_job {
-    std::uint64_t sequence = 0;
-    std::uint64_t covers_segment = 0;  // everything before (segment, offset) was synced
-    std::uint64_t covers_offset = 0;
-    std::vector<std::uint64_t> deletable;         // segments to delete once it is durable
-    std::vector<std::uint64_t> stale_snapshots;   // snapshot files to delete then
-    std::unique_ptr<capnp::MallocMessageBuilder> message;
-    status outcome;  // set by the snapshot thread
-  };
-
-  // Recovery.
-  status load_snapshot(const std::map<std::uint64_t, std::string>& snapshots, bool& fell_back);
-  status scan_segment(segment_entry& segment, std::uint64_t start_offset, std::uint64_t stop_at,
-                      bool is_last, bool apply);
-  status open_active_segment(std::uint64_t number, bool create);
-  void report_progress(std::uint64_t segment_bytes_done, bool force);
-
-  // Writer thread.
-  void writer_loop();
-  void write_batch(record_format::word_buffer& words, std::vector<pending_record>& records);
-  void fail_from(std::vector<pending_record>& records, std::size_t first, const status& error);
-  status roll_segment();
-  /// Writes the clean-close marker (after the last sync); failing only leaves it out.
-  void mark_closed_cleanly();
-  status sync_active();
-  // When what is written but unsynced must be synced (sync always or interval).
-  clock_type::time_point sync_due() const;
-  /// Hands the page cache back the synced bytes of messages below release_cached_below_.
-  void drop_delivered_pages();
-  void fire_awaiting(const status& outcome);
-  void start_snapshot(std::vector<control_request*> waiters);
-  void finish_snapshot(snapshot_job& job);
-  std::unique_ptr<capnp::MallocMessageBuilder> build_snapshot(
-      std::uint64_t sequence, std::uint64_t covers_segment, std::uint64_t covers_offset,
-      const std::vector<std::uint64_t>& deleted) const;
-  void enter_failed(const status& error);
-
-  // Snapshot thread.
-  void snapshot_loop();
-  void write_snapshot(snapshot_job& job);
-  /// Keeps a compacted segment's file as a spare, or removes it, freeing its
-  /// space a slice at a time first.
-  void release_segment(std::uint64_t number, const std::string& path,
-                       std::weak_ptr<readable_file> reader);
-  /// A spare file no read still holds open (its old bytes must stay readable
-  /// until then), removed from the spares; nothing when there is none.
-  std::optional<std::string> take_spare();
-  /// Cuts what follows the last record in a file being written over.
-  status cut_older_bytes();
-
-  file_system& fs_;
-  const std::string dir_;
-  std::shared_ptr<void> lock_;  // held while open for writing
-  const log_options options_;
+  // Declared in the order they depend on each other: each part holds references
+  // to those above it, and is destroyed before them.
+  detail::log_context context_;
   recovery_report report_;
-
-  // Appends waiting for the writer, guarded by append_mutex_.
-  mutable std::mutex append_mutex_;
-  std::condition_variable work_ready_;
-  std::condition_variable space_ready_;
-  record_format::word_buffer pending_words_;
-  std::vector<pending_record> pending_records_;
-  std::deque<control_request*> pending_requests_;
-  std::uint64_t next_assigned_id_ = 1;  // ids handed out; >= state_.next_id
-  status last_append_failure_;          // why ids were last handed out again (fail_from)
-  bool stopping_ = false;
-  status failure_;  // set once a sync failed: the log refuses all further appends
-
-  // State, segments and counters, guarded by state_mutex_.
-  mutable std::mutex state_mutex_;
-  log_state state_;
-  // Ids below it are durable under the sync policy and may be delivered; those
-  // from it to state_.next_id are written but a crash could still take them back.
-  std::uint64_t durable_next_id_ = 1;
-  mutable std::map<std::uint64_t, segment_entry> segments_;  // mutable: readers open files lazily
-  mutable log_stats counters_;
-  struct spare_file {
-    std::string path;
-    std::weak_ptr<readable_file> reader;  // a read of its old segment may still hold it
-  };
-  std::vector<spare_file> spares_;
-  histogram fsync_seconds_;  // atomics: observed by the writer without state_mutex_
-  std::atomic<std::uint64_t> release_cached_below_{0};  // set by readers of the log
-  // Where drop_delivered_pages got to: writer thread only.
-  std::uint64_t pages_dropped_below_id_ = 0;
-  std::uint64_t pages_dropped_segment_ = 0;
-  std::uint64_t pages_dropped_end_ = 0;
-
-  // Snapshot files kept (oldest first) and the segment of the newest one's position
-  // (0: none). Recovery sets them; then only the writer thread, between snapshots.
-  std::vector<std::uint64_t> snapshot_sequences_;
-  std::uint64_t last_snapshot_covers_ = 0;
-
-  // At most one snapshot job at a time: handed to the snapshot thread under
-  // snapshot_mutex_, handed back (finished) under append_mutex_ in snapshot_done_.
-  std::mutex snapshot_mutex_;
-  std::condition_variable snapshot_ready_;
-  std::unique_ptr<snapshot_job> snapshot_todo_;
-  bool snapshot_stopping_ = false;
-  std::unique_ptr<snapshot_job> snapshot_done_;  // guarded by append_mutex_
-  std::thread snapshotter_;
-
-  // Recovery progress: bytes of the segments read before the current one, and the total.
-  std::uint64_t progress_base_ = 0;
-  std::uint64_t progress_segment_bytes_ = 0;
-  std::uint64_t progress_total_ = 0;
-  std::uint64_t progress_reported_ = 0;
-
-  // Owned by the writer thread after recovery.
-  std::unique_ptr<writable_file> active_;
-  std::uint64_t active_number_ = 0;
-  bool active_reused_ = false;  // older bytes may follow the records: cut when sealed
-  bool closed_cleanly_ = false;  // recovery found the clean-close marker
-  std::vector<durable_callback> awaiting_sync_;
-  clock_type::time_point last_sync_ = clock_type::now();
-  // Under sync always: when the oldest written append that nobody waits for was
-  // written, while no sync has covered it yet (else nullopt).
-  std::optional<clock_type::time_point> unwaited_since_;
-  std::uint64_t bytes_since_snapshot_ = 0;
-  bool snapshot_in_flight_ = false;
-  std::vector<control_request*> snapshot_waiters_;  // snapshot() calls the job in flight answers
-  std::vector<control_request*> snapshot_queued_;   // came while one was in flight: need a newer one
-  std::thread writer_;
-
-  // The last publish record read, and where the record after it starts.
-  struct read_cursor {
-    std::uint64_t segment = 0;
-    std::uint64_t first_id = 0;
-    std::uint64_t count = 0;
-    std::uint64_t next_offset = 0;
-    // Framed, as read from disk; the payloads read from it share it.
-    std::shared_ptr<record_format::word_buffer> record =
-        std::make_shared<record_format::word_buffer>();
-    record_format::word_buffer scratch;  // the next record is read here, then swapped in,
-                                         // so that reads reuse memory instead of mapping more
-    // Decoded once for all the reads it serves; points into `record`.
-    std::unique_ptr<decoded_record> decoded;
-    capnp::List<schema::Envelope>::Reader envelopes;
-  };
-  mutable std::mutex cursor_mutex_;
-  mutable read_cursor cursor_;
+  std::shared_ptr<void> lock_;  // held while open for writing
+  detail::spare_segments spares_{context_};
+  detail::log_snapshots snapshots_{context_, spares_};
+  detail::log_writer writer_{context_, spares_, snapshots_};
+  detail::log_reader reader_{context_};
 };
 
-// --- recovery ----------------------------------------------------------------
-
 status checkpoint_log::impl::recover() {
-  const auto started = clock_type::now();
-  if (options_.segment_size_bytes_max < 4096 ||
-      options_.segment_size_bytes_max > segment_size_limit) {
-    return {errc::invalid_argument, "segment_size_bytes_max must be within 4 KiB .. 1 GiB"};
+  detail::recovered_log found;
+  if (auto recovered = detail::log_recovery(context_, report_).recover(found); !recovered) {
+    return recovered;
   }
-  auto exists = fs_.exists(dir_);
-  if (!exists) return exists.error();
-  if (!*exists) {
-    if (options_.read_only) return {errc::not_found, "log directory " + dir_ + " does not exist"};
-    if (auto created = fs_.create_dirs(dir_); !created) return created;
-  }
-  if (!options_.read_only) {
-    // One writer per directory: a second instance (another process, or a
-    // restarted queue whose predecessor is still closing) would interleave records.
-    auto lock = fs_.lock_file(join(dir_, "LOCK"));
-    if (!lock) return lock.error();
-    lock_ = std::move(*lock);
-  }
-  auto names = fs_.list_dir(dir_);
-  if (!names) return names.error();
-
-  std::map<std::uint64_t, std::string> segment_files;
-  std::map<std::uint64_t, std::string> snapshot_files;
-  for (const auto& name : *names) {
-    if (auto n = parse_number_name(name, "segment-", ".wlog")) {
-      segment_files.emplace(*n, join(dir_, name));
-    } else if (auto s = parse_number_name(name, "snapshot-", ".wsnap")) {
-      snapshot_files.emplace(*s, join(dir_, name));
-    } else if (parse_number_name(name, "spare-", ".wlog")) {
-      if (options_.read_only) continue;
-      if (spares_.size() < options_.spare_segments_max) {
-        spares_.push_back({join(dir_, name), {}});
-      } else {
-        fs_.remove_file(join(dir_, name));
-      }
-    } else if (name == "LOCK") {
-      continue;
-    } else if (name == closed_cleanly_name) {
-      closed_cleanly_ = true;
-    } else if (name.ends_with(".tmp")) {
-      // A snapshot whose write was interrupted; it was never renamed into place.
-      if (!options_.read_only) fs_.remove_file(join(dir_, name));
-    } else {
-      report_.warnings.push_back("ignoring unexpected file " + join(dir_, name));
-    }
-  }
-
-  bool fell_back = false;
-  if (auto loaded = load_snapshot(snapshot_files, fell_back); !loaded) return loaded;
-
-  // Segments the snapshot lists but that are gone.
-  const std::uint64_t covers_segment = last_snapshot_covers_;
-  for (auto it = segments_.begin(); it != segments_.end();) {
-    if (segment_files.count(it->first) != 0) {
-      ++it;
-      continue;
-    }
-    auto& entry = it->second;
-    if (entry.first_id < entry.end_id && !state_.done.contains_all(entry.first_id, entry.end_id)) {
-      if (fell_back) {
-        // A newer snapshot (now unreadable) compacted it, which it only does to
-        // segments whose messages were all done.
-        report_.warnings.push_back("segment " + entry.path +
-                                   " is gone; a newer snapshot had compacted it");
-        state_.done.insert(entry.first_id, entry.end_id);
-        for (auto id = entry.first_id; id < entry.end_id; ++id) state_.attempts.erase(id);
-      } else {
-        const auto lost_before = state_.done.count_in(entry.first_id, entry.end_id);
-        state_.lost += (entry.end_id - entry.first_id) - lost_before;
-        state_.done.insert(entry.first_id, entry.end_id);
-        for (auto id = entry.first_id; id < entry.end_id; ++id) state_.attempts.erase(id);
-        report_.warnings.push_back("segment " + entry.path + " is missing; ids " +
-                                   std::to_string(entry.first_id) + ".." +
-                                   std::to_string(entry.end_id - 1) + " are lost");
-      }
-    }
-    it = segments_.erase(it);
-  }
-
-  // Segment files older than the snapshot's position that it does not list were
-  // compacted; their removal just did not reach the disk before a crash.
-  std::uint64_t replay_from_offset = 0;
-  for (auto& [number, path] : segment_files) {
-    if (covers_segment != 0 && number < covers_segment && segments_.count(number) == 0) {
-      report_.warnings.push_back("removing compacted segment " + path);
-      if (!options_.read_only) fs_.remove_file(path);
-      continue;
-    }
-    auto& entry = segments_[number];
-    entry.number = number;
-    entry.path = path;
-  }
-  if (covers_segment != 0) {
-    auto it = segments_.find(covers_segment);
-    if (it != segments_.end()) replay_from_offset = it->second.size;
-  }
-  if (covers_segment == 0 && !segments_.empty() && segments_.begin()->first > 1) {
-    report_.warnings.push_back("no snapshot but the first segment is number " +
-                               std::to_string(segments_.begin()->first) +
-                               "; earlier segments were compacted, so acks they held are unknown");
-  }
-
-  // Replay: segments from the snapshot's position on; others are only verified on request.
-  const std::uint64_t last_number = segments_.empty() ? 0 : segments_.rbegin()->first;
-  std::map<std::uint64_t, std::uint64_t> scan_bytes;  // by segment: its size, for progress
-  if (options_.recovery_progress) {
-    for (const auto& [number, entry] : segments_) {
-      if (number < covers_segment && !options_.verify_all_segments) continue;
-      auto size = fs_.file_size(entry.path);
-      scan_bytes[number] = size ? *size : 0;
-      progress_total_ += scan_bytes[number];
-    }
-  }
-  for (auto& [number, entry] : segments_) {
-    const bool is_last = number == last_number;
-    progress_segment_bytes_ = options_.recovery_progress ? scan_bytes[number] : 0;
-    // Reported once the segment is read, whichever way the body below leaves it.
-    struct segment_done {
-      impl& self;
-      ~segment_done() {
-        self.progress_base_ += self.progress_segment_bytes_;
-        self.progress_segment_bytes_ = 0;
-        self.report_progress(0, true);
-      }
-    } progress_step{*this};
-    if (number < covers_segment) {
-      if (options_.verify_all_segments) {
-        entry.records = 0;
-        if (auto scanned =
-                scan_segment(entry, record_format::header_size, UINT64_MAX, false, false);
-            !scanned) {
-          return scanned;
-        }
-      }
-      continue;
-    }
-    const auto start = number == covers_segment
-                           ? std::max<std::uint64_t>(replay_from_offset, record_format::header_size)
-                           : record_format::header_size;
-    std::uint64_t covered_records = 0;
-    if (number == covers_segment && options_.verify_all_segments) {
-      // Verify the covered part too; apply only from the snapshot's position.
-      segment_entry scratch = entry;
-      scratch.records = 0;
-      if (auto scanned = scan_segment(scratch, record_format::header_size, start, false, false);
-          !scanned) {
-        return scanned;
-      }
-      covered_records = scratch.records;
-    }
-    if (auto scanned = scan_segment(entry, start, UINT64_MAX, is_last, true); !scanned) {
-      return scanned;
-    }
-    entry.records += covered_records;
-  }
-
-  if (segments_.empty()) report_progress(0, true);
-  next_assigned_id_ = state_.next_id;
-  durable_next_id_ = state_.next_id;  // what recovery read back is what the disk holds
-  for (const auto& [number, entry] : segments_) {
-    report_.segments.push_back({entry.path, number, entry.size, entry.records, entry.scanned,
-                                entry.first_id, entry.end_id});
-  }
-  report_.seconds = std::chrono::duration<double>(clock_type::now() - started).count();
-
-  if (options_.read_only) return {};
-  if (closed_cleanly_) {
-    // Gone for good before the first append: after a crash from here on, the
-    // last segment may again hold a torn tail.
-    if (auto removed = fs_.remove_file(join(dir_, closed_cleanly_name)); !removed) return removed;
-    if (auto synced = fs_.sync_dir(dir_); !synced) return synced;
-  }
-  // A new segment must sort after everything a snapshot covers, or the next
-  // recovery would take it for a compacted one.
-  const bool create = segments_.empty();
-  return open_active_segment(create ? std::max(last_number, covers_segment) + 1 : last_number,
-                             create);
-}
-
-void checkpoint_log::impl::report_progress(std::uint64_t segment_bytes_done, bool force) {
-  if (!options_.recovery_progress) return;
-  constexpr std::uint64_t report_every_bytes = 4ull << 20;
-  auto done = progress_base_ + std::min(segment_bytes_done, progress_segment_bytes_);
-  done = std::clamp(done, progress_reported_, progress_total_);
-  if (!force && done < progress_reported_ + report_every_bytes) return;
-  progress_reported_ = done;
-  options_.recovery_progress(done, progress_total_);
-}
-
-status checkpoint_log::impl::load_snapshot(const std::map<std::uint64_t, std::string>& snapshots,
-                                           bool& fell_back) {
-  // Newest first; a corrupt snapshot is passed over for the one before it.
-  for (auto it = snapshots.rbegin(); it != snapshots.rend(); ++it) {
-    const auto& path = it->second;
-    auto file = checkpoint_file::read(fs_, path, checkpoint_kind::log_snapshot, format_version,
-                                      options_.record_size_bytes_max);
-    if (!file && file.error().code() == errc::version_mismatch) {
-      return {errc::version_mismatch, "snapshot " + file.error().message()};
-    }
-    const std::uint64_t size = file ? (*file)->size_bytes() : 0;
-    std::string problem;
-    bool loaded = false;
-    if (!file) {
-      problem = file.error().message();
-    } else {
-      {
-        try {
-          auto snap = (*file)->message().getRoot<schema::Snapshot>();
-          log_state state;
-          state.next_id = snap.getNextId();
-          for (auto range : snap.getDone()) state.done.insert(range.getBegin(), range.getEnd());
-          for (auto a : snap.getAttempts()) {
-            detail::set_attempts(state, a.getId(), a.getAttempts());
-          }
-          state.published = snap.getPublishedCount();
-          state.acked = snap.getAckedCount();
-          state.dead_lettered = snap.getDeadLetteredCount();
-          state.lost = snap.getLostCount();
-          for (auto p : snap.getProducers()) {
-            state.producers[p.getProducerId()] = {p.getEpoch(), p.getLastSeq()};
-          }
-          std::map<std::uint64_t, segment_entry> segments;
-          for (auto s : snap.getSegments()) {
-            segment_entry entry;
-            entry.number = s.getNumber();
-            entry.path = join(dir_, segment_name(entry.number));
-            entry.first_id = s.getFirstId();
-            entry.end_id = s.getEndId();
-            entry.size = s.getSize();
-            for (auto e : s.getEntries()) entry.index.emplace_back(e.getFirstId(), e.getOffset());
-            segments.emplace(entry.number, std::move(entry));
-          }
-          state_ = std::move(state);
-          segments_ = std::move(segments);
-          last_snapshot_covers_ = snap.getCovers().getSegment();
-          report_.snapshot_sequence = it->first;
-          report_.snapshot_file = path;
-          loaded = true;
-        } catch (const kj::Exception& e) {
-          problem = "snapshot record does not decode: " + std::string(e.getDescription().cStr());
-        }
-      }
-    }
-    if (loaded) {
-      for (const auto& [sequence, ignored] : snapshots) {
-        if (sequence <= it->first) snapshot_sequences_.push_back(sequence);
-      }
-      return {};
-    }
-    report_.corruptions.push_back({path, 0, size, problem});
-    report_.warnings.push_back("snapshot " + path + " is corrupt (" + problem +
-                               "); falling back to an older one");
-    // Removed so that it is not mistaken for the newest one again; the report
-    // above is the record of it.
-    if (!options_.read_only) fs_.remove_file(path);
-    fell_back = true;
-  }
-  return {};
-}
-
-status checkpoint_log::impl::scan_segment(segment_entry& segment, std::uint64_t start_offset,
-                                          std::uint64_t stop_at, bool is_last, bool apply) {
-  std::uint64_t size = 0;
-  auto words = record_format::read_file_aligned(fs_, segment.path, size);
-  if (!words) return words.error();
-  size = std::min(size, stop_at);
-  const bool may_modify = apply && !options_.read_only;
-  auto bytes = std::as_bytes(std::span{*words}).first(size);
-  segment.scanned = true;
-
-  std::uint32_t version = 0;
-  auto check = record_format::check_file_header(bytes, record_format::segment_magic, format_version,
-                                                version);
-  if (check == record_format::header_check::other_version) {
-    return {errc::version_mismatch,
-            "segment " + segment.path + " " +
-                record_format::describe_header_problem(check, version, format_version)};
-  }
-  if (check == record_format::header_check::too_short) {
-    // Only a segment being created when the process died can be this short;
-    // the last one gets a fresh header when it is opened for appends.
-    report_.truncations.push_back({segment.path, 0, size, "segment header is incomplete"});
-    if (may_modify) {
-      auto cut = is_last ? fs_.truncate_file(segment.path, 0) : fs_.remove_file(segment.path);
-      if (!cut) return cut;
-    }
-    segment.size = 0;
-    return {};
-  }
-  if (check != record_format::header_check::ok) {
-    report_.corruptions.push_back(
-        {segment.path, 0, record_format::header_size,
-         record_format::describe_header_problem(check, version, format_version)});
-  }
-
-  std::uint64_t offset = std::max<std::uint64_t>(start_offset, record_format::header_size);
-  if (offset > size) {
-    report_.warnings.push_back("segment " + segment.path + " is shorter (" + std::to_string(size) +
-                               " bytes) than the snapshot's position " + std::to_string(offset));
-    offset = size;
-  }
-  while (offset < size) {
-    auto frame = record_format::decode_frame(bytes.subspan(offset), options_.record_size_bytes_max,
-                                             segment.number);
-    bool applied = false;
-    if (frame.status == record_format::frame_status::ok) {
-      if (!apply) {
-        ++segment.records;
-        applied = true;
-      } else {
-        detail::apply_outcome outcome = detail::apply_outcome::applied;
-        const bool decoded = with_log_record(frame.payload, [&](schema::LogRecord::Reader record) {
-          outcome =
-              detail::apply_record(record, state_, segment, offset, options_.index_interval_bytes);
-        });
-        if (!decoded) {
-          frame.reason = "record passes its checksum but does not decode";
-        } else if (outcome == detail::apply_outcome::stale_publish) {
-          frame.reason = "publish record with ids already used";
-        } else {
-          ++report_.records_replayed;
-          report_.bytes_replayed += frame.size;
-          applied = true;
-        }
-      }
-    }
-    if (applied) {
-      offset += frame.size;
-      report_progress(offset, false);
-      continue;
-    }
-    // A bad record in a sealed segment (synced in full before the next began),
-    // or anywhere in a log that was closed cleanly, is damage: skip to the next
-    // good record if any follows. In the last segment after a crash it ends the
-    // log. A power cut can keep any mix of the pages written after the last
-    // sync, so good records after a bad one there were never confirmed; keeping
-    // them would raise their producers' de-duplication marks over the
-    // unreadable ones, and the resends of those would then be dropped.
-    const auto next = offset + record_format::find_next_frame(
-                                   bytes.subspan(offset), options_.record_size_bytes_max,
-                                   segment.number);
-    if (next < size && (!is_last || closed_cleanly_)) {
-      report_.corruptions.push_back({segment.path, offset, next - offset, frame.reason});
-      segment.index_next_publish = true;
-      offset = next;
-      continue;
-    }
-    std::string reason =
-        std::string(is_last ? "torn or corrupt tail: " : "corrupt tail of a sealed segment: ") +
-        frame.reason;
-    if (const auto intact =
-            count_frames_from(bytes, next, options_.record_size_bytes_max, segment.number);
-        intact != 0) {
-      reason += "; " + std::to_string(intact) + " intact records after it go with it";
-    }
-    report_.truncations.push_back({segment.path, offset, size - offset, std::move(reason)});
-    if (may_modify) {
-      if (auto cut = fs_.truncate_file(segment.path, offset); !cut) return cut;
-    }
-    size = offset;
-    break;
-  }
-  if (apply || segment.size == 0) segment.size = size;
-  return {};
-}
-
-status checkpoint_log::impl::open_active_segment(std::uint64_t number, bool create) {
-  const auto path = join(dir_, segment_name(number));
-  auto file = fs_.open_for_append(path);
-  if (!file) return file.error();
-  if ((*file)->size() < record_format::header_size) {
-    // New, or a header cut away by recovery: write a fresh header.
-    if ((*file)->size() != 0) {
-      if (auto cut = (*file)->truncate(0); !cut) return cut;
-    }
-    std::byte header[record_format::header_size];
-    record_format::write_file_header(header, record_format::segment_magic, format_version);
-    if (auto written = (*file)->append(header); !written) return written;
-    if (auto synced = (*file)->sync(); !synced) return synced;
-    if (auto synced = fs_.sync_dir(dir_); !synced) return synced;
-  }
-  std::lock_guard lock(state_mutex_);
-  auto& entry = segments_[number];
-  entry.number = number;
-  entry.path = path;
-  entry.size = (*file)->size();
-  if (create) {
-    entry.first_id = entry.end_id = state_.next_id;
-  }
-  active_ = std::move(*file);
-  active_number_ = number;
-  return {};
-}
-
-void checkpoint_log::impl::stop() {
-  {
-    std::lock_guard lock(append_mutex_);
-    if (stopping_) return;
-    stopping_ = true;
-  }
-  work_ready_.notify_all();
-  space_ready_.notify_all();
-  // The writer waits for a snapshot in flight before it ends, so the snapshot
-  // thread is idle when it is told to stop.
-  if (writer_.joinable()) writer_.join();
-  {
-    std::lock_guard lock(snapshot_mutex_);
-    snapshot_stopping_ = true;
-  }
-  snapshot_ready_.notify_all();
-  if (snapshotter_.joinable()) snapshotter_.join();
+  lock_ = std::move(found.lock);
+  spares_.adopt(std::move(found.spare_files));
+  snapshots_.resume(std::move(found.snapshot_sequences), found.last_snapshot_covers);
+  if (context_.options.read_only) return {};
+  return writer_.open(found.active_segment, found.create_active_segment);
 }
 
 // --- appends ------------------------------------------------------------------
 
-status checkpoint_log::impl::append(capnp::MessageBuilder& message, durable_callback done,
-                                    const std::function<status(std::uint64_t)>& validate,
-                                    publish_summary* summary) {
-  if (options_.read_only) return {errc::closed, "log " + dir_ + " is open read-only"};
-  // The size does not depend on the ids validate() fills in (fixed-width fields).
-  const auto record_bytes = capnp::computeSerializedSizeInWords(message) * word_size;
-  if (record_bytes > options_.record_size_bytes_max) {
-    return {errc::invalid_argument, "record of " + std::to_string(record_bytes) +
-                                        " bytes exceeds record_size_bytes_max " +
-                                        std::to_string(options_.record_size_bytes_max)};
-  }
-  std::unique_lock lock(append_mutex_);
-  space_ready_.wait(lock, [&] {
-    return stopping_ || !failure_.is_ok() ||
-           pending_words_.size() * word_size < options_.pending_bytes_max;
-  });
-  if (stopping_) return {errc::closed, "log " + dir_ + " is closing"};
-  if (!failure_.is_ok()) return {errc::closed, failure_.to_string()};
-  if (validate) {
-    if (auto valid = validate(next_assigned_id_); !valid) return valid;
-  }
-  record_format::append_record(pending_words_, message);
-  pending_records_.push_back(
-      {pending_words_.size(), std::move(done), summary ? std::move(*summary) : publish_summary{}});
-  lock.unlock();
-  work_ready_.notify_one();
-  return {};
-}
-
-result<std::uint64_t> checkpoint_log::impl::publish(std::span<const outgoing_message> messages,
-                                                    durable_callback done,
-                                                    std::optional<std::uint64_t> expected_first_id) {
+result<std::uint64_t> checkpoint_log::impl::publish(
+    std::span<const outgoing_message> messages, durable_callback done,
+    std::optional<std::uint64_t> expected_first_id) {
   if (messages.empty()) return status{errc::invalid_argument, "publish of an empty batch"};
   capnp::MallocMessageBuilder builder(publish_words(messages));
   auto batch = builder.initRoot<schema::LogRecord>().initPublish();
@@ -879,7 +144,7 @@ result<std::uint64_t> checkpoint_log::impl::publish(std::span<const outgoing_mes
   }
   // Ids are assigned under the append lock so that record order is id order.
   std::uint64_t first_id = 0;
-  publish_summary summary;
+  detail::publish_summary summary;
   summary.count = messages.size();
   for (const auto& m : messages) {
     if (m.producer_id == 0) continue;
@@ -892,16 +157,14 @@ result<std::uint64_t> checkpoint_log::impl::publish(std::span<const outgoing_mes
       *known = {m.producer_id, m.producer_epoch, m.producer_seq};
     }
   }
-  auto appended = append(
+  auto appended = writer_.append(
       builder, std::move(done),
-      [&](std::uint64_t next_id) -> status {
+      [&](std::uint64_t next_id, const status& last_failure) -> status {
         if (expected_first_id && *expected_first_id != next_id) {
-          const auto code =
-              last_append_failure_.is_ok() ? errc::invalid_argument : last_append_failure_.code();
+          const auto code = last_failure.is_ok() ? errc::invalid_argument : last_failure.code();
           return {code, "publish expected to start at id " + std::to_string(*expected_first_id) +
                             ", but ids resume at " + std::to_string(next_id) +
-                            " after an earlier append failed (" +
-                            last_append_failure_.to_string() + ")"};
+                            " after an earlier append failed (" + last_failure.to_string() + ")"};
         }
         first_id = next_id;
         summary.first_id = next_id;
@@ -909,7 +172,6 @@ result<std::uint64_t> checkpoint_log::impl::publish(std::span<const outgoing_mes
         for (std::size_t i = 0; i < messages.size(); ++i) {
           envelopes[static_cast<unsigned>(i)].setId(next_id + i);
         }
-        next_assigned_id_ = next_id + messages.size();
         return status{};
       },
       &summary);
@@ -925,17 +187,18 @@ status checkpoint_log::impl::ack(std::span<const id_range> ranges, durable_callb
     list[static_cast<unsigned>(i)].setBegin(ranges[i].begin);
     list[static_cast<unsigned>(i)].setEnd(ranges[i].end);
   }
-  return append(builder, std::move(done), [&](std::uint64_t next_id) -> status {
-    for (const auto& range : ranges) {
-      if (range.begin == 0 || range.begin >= range.end || range.end > next_id) {
-        return {errc::invalid_argument, "ack range [" + std::to_string(range.begin) + ", " +
-                                            std::to_string(range.end) +
-                                            ") is empty or holds ids never published (next id " +
-                                            std::to_string(next_id) + ")"};
-      }
-    }
-    return {};
-  });
+  return writer_.append(
+      builder, std::move(done), [&](std::uint64_t next_id, const status&) -> status {
+        for (const auto& range : ranges) {
+          if (range.begin == 0 || range.begin >= range.end || range.end > next_id) {
+            return {errc::invalid_argument,
+                    "ack range [" + std::to_string(range.begin) + ", " + std::to_string(range.end) +
+                        ") is empty or holds ids never published (next id " +
+                        std::to_string(next_id) + ")"};
+          }
+        }
+        return {};
+      });
 }
 
 status checkpoint_log::impl::dead_letter(std::span<const dead_letter_entry> entries,
@@ -955,15 +218,16 @@ status checkpoint_log::impl::dead_letter(std::span<const dead_letter_entry> entr
     out.setLastError(entries[i].last_error);
     out.setDeadLetterQueue(entries[i].dead_letter_queue);
   }
-  return append(builder, std::move(done), [&](std::uint64_t next_id) -> status {
-    for (const auto& entry : entries) {
-      if (entry.id == 0 || entry.id >= next_id) {
-        return {errc::invalid_argument,
-                "dead letter for id " + std::to_string(entry.id) + " that was never published"};
-      }
-    }
-    return {};
-  });
+  return writer_.append(
+      builder, std::move(done), [&](std::uint64_t next_id, const status&) -> status {
+        for (const auto& entry : entries) {
+          if (entry.id == 0 || entry.id >= next_id) {
+            return {errc::invalid_argument,
+                    "dead letter for id " + std::to_string(entry.id) + " that was never published"};
+          }
+        }
+        return {};
+      });
 }
 
 status checkpoint_log::impl::record_attempts(std::span<const delivery_attempt> attempts,
@@ -975,862 +239,31 @@ status checkpoint_log::impl::record_attempts(std::span<const delivery_attempt> a
     list[static_cast<unsigned>(i)].setId(attempts[i].id);
     list[static_cast<unsigned>(i)].setAttempts(attempts[i].attempts);
   }
-  return append(builder, std::move(done), [&](std::uint64_t next_id) -> status {
-    for (const auto& attempt : attempts) {
-      if (attempt.id == 0 || attempt.id >= next_id) {
-        return {errc::invalid_argument,
-                "delivery attempt for id " + std::to_string(attempt.id) + " never published"};
-      }
-    }
-    return {};
-  });
-}
-
-status checkpoint_log::impl::request(bool snapshot) {
-  if (options_.read_only) return {errc::closed, "log " + dir_ + " is open read-only"};
-  control_request req{snapshot, {}};
-  auto outcome = req.result.get_future();
-  {
-    std::lock_guard lock(append_mutex_);
-    if (stopping_) return {errc::closed, "log " + dir_ + " is closing"};
-    if (!failure_.is_ok()) return {errc::closed, failure_.to_string()};
-    pending_requests_.push_back(&req);
-  }
-  work_ready_.notify_one();
-  return outcome.get();
-}
-
-// --- writer thread ------------------------------------------------------------
-
-void checkpoint_log::impl::writer_loop() {
-  record_format::word_buffer words;
-  std::vector<pending_record> records;
-  std::deque<control_request*> requests;
-  for (;;) {
-    bool stop = false;
-    std::unique_ptr<snapshot_job> finished;
-    {
-      std::unique_lock lock(append_mutex_);
-      auto has_work = [&] {
-        return (stopping_ && !snapshot_in_flight_) || !pending_records_.empty() ||
-               !pending_requests_.empty() || snapshot_done_ != nullptr;
-      };
-      if (!awaiting_sync_.empty() && options_.sync.kind != sync_policy::mode::none) {
-        work_ready_.wait_until(lock, sync_due(), has_work);
-      } else {
-        work_ready_.wait(lock, has_work);
-      }
-      words.swap(pending_words_);
-      records.swap(pending_records_);
-      requests.swap(pending_requests_);
-      finished = std::move(snapshot_done_);
-      stop = stopping_;
-    }
-    space_ready_.notify_all();
-
-    if (!records.empty()) write_batch(words, records);
-    words.clear();
-    records.clear();
-
-    if (!awaiting_sync_.empty() && (stop || clock_type::now() >= sync_due())) sync_active();
-
-    if (finished) finish_snapshot(*finished);
-
-    for (auto* req : requests) {
-      status outcome;
-      {
-        std::lock_guard lock(append_mutex_);
-        outcome = failure_.is_ok() ? status{} : status{errc::closed, failure_.to_string()};
-      }
-      if (outcome && req->snapshot) {
-        // Answered once a snapshot captured after this point is durable.
-        snapshot_queued_.push_back(req);
-        continue;
-      }
-      if (outcome) outcome = sync_active();
-      req->result.set_value(outcome);
-    }
-    requests.clear();
-
-    if (!snapshot_in_flight_) {
-      if (!snapshot_queued_.empty()) {
-        start_snapshot(std::exchange(snapshot_queued_, {}));
-      } else if (!stop && options_.snapshot_every_bytes != 0 &&
-                 bytes_since_snapshot_ >= options_.snapshot_every_bytes) {
-        start_snapshot({});
-      }
-    }
-    // A trigger while a snapshot is in flight is not queued: the bytes keep
-    // counting and the next snapshot starts once this one is finished.
-
-    if (stop) {
-      // Appends still queued when stop was requested have been written above,
-      // and a snapshot in flight has been waited for.
-      std::unique_lock lock(append_mutex_);
-      if (pending_records_.empty() && pending_requests_.empty() && !snapshot_in_flight_) break;
-    }
-  }
-  if (active_) {
-    bool healthy;
-    {
-      std::lock_guard lock(append_mutex_);
-      healthy = failure_.is_ok();
-    }
-    // A clean close leaves no older bytes after the last record, as if never
-    // reused, and says that nothing written is unsynced. Should the marker not
-    // be written, the next open takes this for a crash, which is only stricter.
-    if (healthy && cut_older_bytes() && sync_active()) mark_closed_cleanly();
-  }
-  fire_awaiting({errc::closed, "log " + dir_ + " closed before the append was synced"});
-}
-
-void checkpoint_log::impl::write_batch(record_format::word_buffer& words,
-                                       std::vector<pending_record>& records) {
-  {
-    std::lock_guard lock(append_mutex_);
-    if (!failure_.is_ok()) {
-      fail_from(records, 0, {errc::closed, failure_.to_string()});
-      return;
-    }
-  }
-  std::size_t first = 0;
-  std::size_t first_word = 0;
-  while (first < records.size()) {
-    auto record_bytes = [&](std::size_t i) {
-      const auto begin = i == 0 ? 0 : records[i - 1].end_word;
-      return (records[i].end_word - begin) * word_size;
-    };
-    if (active_->size() > record_format::header_size &&
-        active_->size() + record_bytes(first) > options_.segment_size_bytes_max) {
-      if (auto rolled = roll_segment(); !rolled) {
-        fail_from(records, first, rolled);
-        return;
-      }
-    }
-    // The largest run of records that fits the segment (at least one).
-    std::size_t end = first;
-    std::uint64_t chunk_bytes = 0;
-    while (end < records.size() &&
-           (end == first ||
-            active_->size() + chunk_bytes + record_bytes(end) <= options_.segment_size_bytes_max)) {
-      chunk_bytes += record_bytes(end);
-      ++end;
-    }
-    const std::uint64_t chunk_offset = active_->size();
-    for (auto i = first, word = first_word; i < end; word = records[i++].end_word) {
-      record_format::salt_record(reinterpret_cast<std::byte*>(words.data() + word),
-                                 active_number_);
-    }
-    auto chunk = std::as_bytes(std::span{words}).subspan(first_word * word_size, chunk_bytes);
-    auto written = active_->append(chunk);
-    std::size_t kept_end = end;
-    if (!written) {
-      {
-        std::lock_guard lock(state_mutex_);
-        ++counters_.append_errors;
-      }
-      // Keep the records that reached the file whole (a full disk fails part-way
-      // through a batch); cut the partial one so the segment ends on a boundary.
-      const std::uint64_t landed = active_->size() - chunk_offset;
-      std::uint64_t kept_bytes = 0;
-      kept_end = first;
-      while (kept_end < end && kept_bytes + record_bytes(kept_end) <= landed) {
-        kept_bytes += record_bytes(kept_end);
-        ++kept_end;
-      }
-      if (auto cut = active_->truncate(chunk_offset + kept_bytes); !cut) {
-        enter_failed({cut.code(), "cannot undo a failed append (" + written.to_string() +
-                                      "): " + cut.to_string()});
-        fail_from(records, first, written);
-        return;
-      }
-    }
-
-    {
-      std::lock_guard lock(state_mutex_);
-      auto& segment = segments_[active_number_];
-      std::uint64_t offset = chunk_offset;
-      std::size_t word = first_word;
-      for (auto i = first; i < kept_end; ++i) {
-        auto payload =
-            std::span<const capnp::word>(words).subspan(word + 1, records[i].end_word - word - 1);
-        if (const auto& p = records[i].publish; p.count != 0) {
-          detail::apply_publish(state_, segment, offset, p.first_id, p.count,
-                                options_.index_interval_bytes);
-          for (const auto& [producer, epoch, seq] : p.producers) {
-            detail::note_producer(state_, producer, epoch, seq);
+  return writer_.append(
+      builder, std::move(done), [&](std::uint64_t next_id, const status&) -> status {
+        for (const auto& attempt : attempts) {
+          if (attempt.id == 0 || attempt.id >= next_id) {
+            return {errc::invalid_argument,
+                    "delivery attempt for id " + std::to_string(attempt.id) + " never published"};
           }
-          ++segment.records;
-        } else {
-          with_log_record(payload, [&](schema::LogRecord::Reader record) {
-            detail::apply_record(record, state_, segment, offset, options_.index_interval_bytes);
-          });
         }
-        offset += (records[i].end_word - word) * word_size;
-        word = records[i].end_word;
-      }
-      segment.size = active_->size();
-    }
-    bool awaited = false;  // has a callback: someone waits for the sync
-    for (auto i = first; i < kept_end; ++i) {
-      awaited = awaited || bool(records[i].done);
-      awaiting_sync_.push_back(std::move(records[i].done));
-    }
-    bytes_since_snapshot_ += active_->size() - chunk_offset;
-
-    status synced;
-    switch (options_.sync.kind) {
-      case sync_policy::mode::always: {
-        // Acks, attempt counts and dead letters are appended without a callback:
-        // a sync of their own would double the syncs at a steady rate, and losing
-        // the last of them to a power cut only means redelivery.
-        if (awaited || !written) {
-          synced = sync_active();
-        } else if (!unwaited_since_) {
-          unwaited_since_ = clock_type::now();
-        }
-        break;
-      }
-      case sync_policy::mode::none: {
-        {
-          std::lock_guard lock(state_mutex_);
-          durable_next_id_ = state_.next_id;  // written is as durable as it gets
-        }
-        fire_awaiting({});
-        break;
-      }
-      case sync_policy::mode::interval:
-        if (!written || clock_type::now() >= last_sync_ + options_.sync.interval) {
-          synced = sync_active();
-        }
-        break;
-    }
-    if (!synced) {
-      fail_from(records, kept_end, synced);
-      return;
-    }
-    if (!written) {
-      fail_from(records, kept_end, written);
-      return;
-    }
-    first_word = records[end - 1].end_word;
-    first = end;
-  }
+        return {};
+      });
 }
 
-void checkpoint_log::impl::fail_from(std::vector<pending_record>& records, std::size_t first,
-                                     const status& error) {
-  // Later records (and appends queued meanwhile) hold ids beyond the failed ones,
-  // so they fail too, and id assignment resumes where the log really ends.
-  std::vector<durable_callback> failed;
-  for (auto i = first; i < records.size(); ++i) failed.push_back(std::move(records[i].done));
-  {
-    std::lock_guard lock(append_mutex_);
-    for (auto& record : pending_records_) failed.push_back(std::move(record.done));
-    pending_records_.clear();
-    pending_words_.clear();
-    std::lock_guard state_lock(state_mutex_);
-    next_assigned_id_ = state_.next_id;
-    last_append_failure_ = error;
-  }
-  space_ready_.notify_all();
-  for (auto& done : failed) {
-    if (done) done(error);
-  }
-}
-
-clock_type::time_point checkpoint_log::impl::sync_due() const {
-  if (options_.sync.kind == sync_policy::mode::interval) return last_sync_ + options_.sync.interval;
-  return unwaited_since_.value_or(clock_type::now()) + options_.unwaited_sync_delay_max;
-}
-
-status checkpoint_log::impl::sync_active() {
-  std::uint64_t written_next_id;  // only this thread applies appends to state_
-  {
-    std::lock_guard lock(state_mutex_);
-    written_next_id = state_.next_id;
-  }
-  const auto sync_started = clock_type::now();
-  auto synced = active_->sync();
-  fsync_seconds_.observe(std::chrono::duration<double>(clock_type::now() - sync_started).count());
-  {
-    std::lock_guard lock(state_mutex_);
-    ++counters_.syncs;
-    if (!synced) ++counters_.sync_errors;
-    if (synced) durable_next_id_ = std::max(durable_next_id_, written_next_id);
-  }
-  last_sync_ = clock_type::now();
-  unwaited_since_.reset();
-  if (!synced) {
-    // After a failed fdatasync the kernel may have dropped the dirty pages; what
-    // is on disk is unknown until recovery reads it back (PostgreSQL's lesson).
-    enter_failed(
-        {synced.code(), "fdatasync failed; reopen the log to recover: " + synced.to_string()});
-    fire_awaiting(synced);
-    return synced;
-  }
-  fire_awaiting({});
-  drop_delivered_pages();
-  return {};
-}
-
-// Delivered messages are rarely read again, and a page cache that grows over all
-// free memory makes every new write take a page not used for long. On a VM that
-// reports free memory to its host (virtio-balloon free page reporting), such a
-// page costs a host fault on first touch: buffered writes cost 2.5 s of CPU per
-// GB on the benchmark machine against 0.5 s into pages freed moments before.
-// Only synced bytes are dropped, so the hint never starts a writeback.
-void checkpoint_log::impl::drop_delivered_pages() {
-  const auto below = release_cached_below_.load(std::memory_order_relaxed);
-  if (below <= pages_dropped_below_id_) return;
-  pages_dropped_below_id_ = below;
-  constexpr std::uint64_t step_bytes = 1u << 20;  // fewer, larger hints
-  std::vector<std::pair<std::string, std::uint64_t>> drops;  // path, end
-  {
-    std::lock_guard lock(state_mutex_);
-    for (auto it = segments_.lower_bound(pages_dropped_segment_); it != segments_.end(); ++it) {
-      const auto& [number, entry] = *it;
-      if (entry.first_id >= below) break;
-      const bool whole = entry.end_id <= below;
-      // A sealed segment takes no more appends: its last page can go too.
-      std::uint64_t end = whole && number != active_number_ ? file_system::whole_file : entry.size;
-      if (!whole) {
-        // Up to the indexed record that holds `below`: the index is sparse.
-        auto next = std::upper_bound(
-            entry.index.begin(), entry.index.end(), below,
-            [](std::uint64_t id, const std::pair<std::uint64_t, std::uint64_t>& e) {
-              return id < e.first;
-            });
-        end = next == entry.index.begin() ? 0 : std::prev(next)->second;
-      }
-      // Partly delivered: wait for a step's worth; wholly delivered: drop the rest.
-      const bool dropped_already =
-          number == pages_dropped_segment_ &&
-          (whole ? end <= pages_dropped_end_ : end < pages_dropped_end_ + step_bytes);
-      if (!dropped_already) {
-        drops.emplace_back(entry.path, end);
-        pages_dropped_segment_ = number;
-        pages_dropped_end_ = end;
-      }
-      if (!whole) break;
-    }
-  }
-  for (const auto& [path, end] : drops) fs_.drop_cached(path, end);
-}
-
-void checkpoint_log::impl::fire_awaiting(const status& outcome) {
-  auto callbacks = std::move(awaiting_sync_);
-  awaiting_sync_.clear();
-  for (auto& done : callbacks) {
-    if (done) done(outcome);
-  }
-}
-
-void checkpoint_log::impl::enter_failed(const status& error) {
-  std::vector<durable_callback> failed;
-  {
-    std::lock_guard lock(append_mutex_);
-    if (failure_.is_ok()) failure_ = error;
-    for (auto& record : pending_records_) failed.push_back(std::move(record.done));
-    pending_records_.clear();
-    pending_words_.clear();
-  }
-  space_ready_.notify_all();
-  for (auto& done : failed) {
-    if (done) done(error);
-  }
-}
-
-status checkpoint_log::impl::roll_segment() {
-  // The sealed segment is synced before the next one starts, so that only the
-  // last segment can ever have a torn tail.
-  if (auto cut = cut_older_bytes(); !cut) return cut;
-  if (auto synced = sync_active(); !synced) return synced;
-  const auto number = active_number_ + 1;
-  const auto path = join(dir_, segment_name(number));
-  // A spare's old records cannot pass for the new segment's: their crcs are
-  // salted with their own segment's number.
-  bool reused = false;
-  if (auto spare = take_spare()) {
-    reused = bool(fs_.rename_file(*spare, path));
-    if (!reused) fs_.remove_file(*spare);
-  }
-  auto file = reused ? fs_.open_for_overwrite(path) : fs_.open_for_append(path);
-  if (!file) return file.error();
-  std::byte header[record_format::header_size];
-  record_format::write_file_header(header, record_format::segment_magic, format_version);
-  status ready = (*file)->append(header);
-  if (ready) ready = (*file)->sync();
-  if (ready) ready = fs_.sync_dir(dir_);
-  if (!ready) {
-    fs_.remove_file(path);
-    return ready;
-  }
-  std::lock_guard lock(state_mutex_);
-  auto& entry = segments_[number];
-  entry.number = number;
-  entry.path = path;
-  entry.size = (*file)->size();
-  entry.first_id = entry.end_id = state_.next_id;
-  if (reused) ++counters_.segments_reused;
-  active_ = std::move(*file);
-  active_number_ = number;
-  active_reused_ = reused;
-  return {};
-}
-
-void checkpoint_log::impl::mark_closed_cleanly() {
-  if (auto marker = fs_.open_for_append(join(dir_, closed_cleanly_name)); marker) {
-    if ((*marker)->sync()) fs_.sync_dir(dir_);
-  }
-}
-
-status checkpoint_log::impl::cut_older_bytes() {
-  if (!active_reused_) return {};
-  if (auto cut = active_->truncate(active_->size()); !cut) return cut;
-  active_reused_ = false;
-  return {};
-}
-
-std::optional<std::string> checkpoint_log::impl::take_spare() {
-  std::lock_guard lock(state_mutex_);
-  for (auto it = spares_.begin(); it != spares_.end(); ++it) {
-    if (!it->reader.expired()) continue;
-    auto path = std::move(it->path);
-    spares_.erase(it);
-    return path;
-  }
-  return std::nullopt;
-}
-
-// --- snapshots ------------------------------------------------------------------
-//
-// The writer thread captures a snapshot (start_snapshot), the snapshot thread
-// writes it and compacts (write_snapshot), the writer appends its marker and
-// answers snapshot() (finish_snapshot). Appends flow meanwhile; one job at a time.
-//
-// Why every crash point recovers correctly:
-// - The capture syncs the active segment first, so everything before the
-//   snapshot's position is durable before the snapshot can be.
-// - The file is written to a .tmp, fsynced, renamed and the directory fsynced.
-//   A crash before that leaves the previous snapshot as the newest (a .tmp is
-//   removed at recovery); all segments are still there.
-// - Segments rolled while the snapshot was in flight sort after its position,
-//   so recovery replays them (only unlisted segments *before* it count as compacted).
-// - Segments and old snapshot files are deleted only after the new snapshot is
-//   durable, and only segments before the previous snapshot's position too
-//   (compact_below): if the new snapshot is ever unreadable, the previous one
-//   still finds every segment it needs. A crash part-way through the deletions
-//   leaves segments that recovery recognises as compacted and removes.
-// - The marker is informational (recovery skips it); the writer appends it,
-//   being the only appender, after the snapshot is durable.
-// - Done ids only grow, so a segment all done at capture is all done when it is deleted.
-
-void checkpoint_log::impl::start_snapshot(std::vector<control_request*> waiters) {
-  auto refuse = [&](const status& error) {
-    for (auto* req : waiters) req->result.set_value(error);
-  };
-  {
-    std::lock_guard lock(append_mutex_);
-    if (!failure_.is_ok()) return refuse({errc::closed, failure_.to_string()});
-  }
-  if (auto synced = sync_active(); !synced) return refuse(synced);
-
-  auto job = std::make_unique<snapshot_job>();
-  job->sequence = snapshot_sequences_.empty() ? 1 : snapshot_sequences_.back() + 1;
-  job->covers_segment = active_number_;
-  job->covers_offset = active_->size();
-  // Keep every segment the previous snapshot needs, so that if this snapshot is
-  // ever unreadable, recovery can fall back to that one and still replay.
-  std::uint64_t compact_below = job->covers_segment;
-  if (last_snapshot_covers_ != 0) compact_below = std::min(compact_below, last_snapshot_covers_);
-  {
-    // The capture: the Cap'n Proto message itself, built under the lock. It is the
-    // cheapest consistent copy (flat words, no per-range allocation), and only the
-    // file write and the fsyncs were ever slow.
-    std::lock_guard lock(state_mutex_);
-    for (const auto& [number, entry] : segments_) {
-      if (number >= compact_below) break;
-      if (state_.done.contains_all(entry.first_id, entry.end_id)) job->deletable.push_back(number);
-    }
-    job->message = build_snapshot(job->sequence, job->covers_segment, job->covers_offset,
-                                  job->deletable);
-  }
-  // Two are kept: the new one and the one to fall back to if it is ever unreadable.
-  if (snapshot_sequences_.size() > 1) {
-    job->stale_snapshots.assign(snapshot_sequences_.begin(), snapshot_sequences_.end() - 1);
-  }
-  bytes_since_snapshot_ = 0;
-  snapshot_in_flight_ = true;
-  snapshot_waiters_ = std::move(waiters);
-  {
-    std::lock_guard lock(snapshot_mutex_);
-    snapshot_todo_ = std::move(job);
-  }
-  snapshot_ready_.notify_one();
-}
-
-void checkpoint_log::impl::finish_snapshot(snapshot_job& job) {
-  snapshot_in_flight_ = false;
-  if (job.outcome) {
-    snapshot_sequences_.erase(
-        std::remove_if(snapshot_sequences_.begin(), snapshot_sequences_.end(),
-                       [&](std::uint64_t s) {
-                         return std::find(job.stale_snapshots.begin(), job.stale_snapshots.end(),
-                                          s) != job.stale_snapshots.end();
-                       }),
-        snapshot_sequences_.end());
-    snapshot_sequences_.push_back(job.sequence);
-    last_snapshot_covers_ = job.covers_segment;
-
-    bool healthy;
-    {
-      std::lock_guard lock(append_mutex_);
-      healthy = failure_.is_ok();
-    }
-    if (healthy) {
-      // A marker in the log tells readers where snapshots were taken.
-      capnp::MallocMessageBuilder marker;
-      auto m = marker.initRoot<schema::LogRecord>().initSnapshotMarker();
-      m.setSequence(job.sequence);
-      m.getCovers().setSegment(job.covers_segment);
-      m.getCovers().setOffset(job.covers_offset);
-      record_format::word_buffer framed;
-      record_format::append_record(framed, marker);
-      record_format::salt_record(reinterpret_cast<std::byte*>(framed.data()), active_number_);
-      const std::uint64_t before = active_->size();
-      if (auto written = active_->append(std::as_bytes(std::span{framed})); written) {
-        std::lock_guard lock(state_mutex_);
-        auto& segment = segments_[active_number_];
-        ++segment.records;
-        segment.size = active_->size();
-      } else if (auto cut = active_->truncate(before); !cut) {
-        enter_failed(cut);
-      }
-    }
-    std::lock_guard lock(state_mutex_);
-    ++counters_.snapshots;
-  }
-  for (auto* req : std::exchange(snapshot_waiters_, {})) req->result.set_value(job.outcome);
-}
-
-void checkpoint_log::impl::snapshot_loop() {
-  for (;;) {
-    std::unique_ptr<snapshot_job> job;
-    {
-      std::unique_lock lock(snapshot_mutex_);
-      snapshot_ready_.wait(lock, [&] { return snapshot_stopping_ || snapshot_todo_ != nullptr; });
-      if (!snapshot_todo_) return;
-      job = std::move(snapshot_todo_);
-    }
-    write_snapshot(*job);
-    {
-      std::lock_guard lock(append_mutex_);
-      snapshot_done_ = std::move(job);
-    }
-    work_ready_.notify_all();
-  }
-}
-
-void checkpoint_log::impl::write_snapshot(snapshot_job& job) {
-  job.outcome = write_checkpoint_file(fs_, join(dir_, snapshot_name(job.sequence)), *job.message,
-                                      checkpoint_kind::log_snapshot, format_version);
-  job.message.reset();
-  if (!job.outcome) return;
-  // Durable now: what only older snapshots needed can go.
-  for (auto number : job.deletable) {
-    std::string segment_path;
-    std::weak_ptr<readable_file> reader;
-    {
-      std::lock_guard lock(state_mutex_);
-      auto it = segments_.find(number);
-      if (it == segments_.end()) continue;
-      segment_path = it->second.path;
-      reader = it->second.reader;
-      segments_.erase(it);
-    }
-    release_segment(number, segment_path, std::move(reader));
-  }
-  for (auto sequence : job.stale_snapshots) {
-    fs_.remove_file(join(dir_, snapshot_name(sequence)));
-  }
-  fs_.sync_dir(dir_);
-}
-
-void checkpoint_log::impl::release_segment(std::uint64_t number, const std::string& path,
-                                           std::weak_ptr<readable_file> reader) {
-  bool keep;
-  {
-    std::lock_guard lock(state_mutex_);
-    keep = spares_.size() < options_.spare_segments_max;  // only this thread adds spares
-  }
-  const auto spare = join(dir_, spare_name(number));
-  if (keep && fs_.rename_file(path, spare)) {
-    std::lock_guard lock(state_mutex_);
-    spares_.push_back({spare, std::move(reader)});
-    return;
-  }
-  // Freeing a whole segment in one unlink holds up the writer's next fdatasync
-  // behind the filesystem journal (most of the 1 KiB p99 tail in node_bench);
-  // cut in slices with pauses between them, the work is spread out. A crash
-  // part-way leaves a shorter compacted segment, which recovery removes unread.
-  // Smaller slices were tried: 1 and 4 MiB (pausing twice each slice's time)
-  // cost 10-35% of the 1 KiB rate, each slice a journal commit of its own.
-  constexpr std::uint64_t slice_bytes = 8ull << 20;
-  constexpr auto pause = std::chrono::milliseconds(5);
-  if (auto size = fs_.file_size(path)) {
-    for (auto left = *size; left > slice_bytes;) {
-      left -= slice_bytes;
-      if (!fs_.truncate_file(path, left)) break;
-      std::this_thread::sleep_for(pause);
-    }
-  }
-  fs_.remove_file(path);
-}
-
-std::unique_ptr<capnp::MallocMessageBuilder> checkpoint_log::impl::build_snapshot(
-    std::uint64_t sequence, std::uint64_t covers_segment, std::uint64_t covers_offset,
-    const std::vector<std::uint64_t>& deleted) const {
-  auto builder = std::make_unique<capnp::MallocMessageBuilder>();
-  auto snap = builder->initRoot<schema::Snapshot>();
-  snap.setSequence(sequence);
-  snap.getCovers().setSegment(covers_segment);
-  snap.getCovers().setOffset(covers_offset);
-  snap.setNextId(state_.next_id);
-  auto done = snap.initDone(static_cast<unsigned>(state_.done.ranges().size()));
-  unsigned i = 0;
-  for (const auto& [begin, end] : state_.done.ranges()) {
-    done[i].setBegin(begin);
-    done[i].setEnd(end);
-    ++i;
-  }
-  std::vector<std::pair<std::uint64_t, std::uint32_t>> delivered;
-  detail::for_each_attempts(
-      state_, [&](std::uint64_t id, std::uint32_t count) { delivered.emplace_back(id, count); });
-  auto attempts = snap.initAttempts(static_cast<unsigned>(delivered.size()));
-  i = 0;
-  for (const auto& [id, count] : delivered) {
-    attempts[i].setId(id);
-    attempts[i].setAttempts(count);
-    ++i;
-  }
-  snap.setPublishedCount(state_.published);
-  snap.setAckedCount(state_.acked);
-  snap.setDeadLetteredCount(state_.dead_lettered);
-  snap.setLostCount(state_.lost);
-  auto producers = snap.initProducers(static_cast<unsigned>(state_.producers.size()));
-  i = 0;
-  for (const auto& [id, position] : state_.producers) {
-    producers[i].setProducerId(id);
-    producers[i].setEpoch(position.epoch);
-    producers[i].setLastSeq(position.last_seq);
-    ++i;
-  }
-  auto segments = snap.initSegments(static_cast<unsigned>(segments_.size() - deleted.size()));
-  i = 0;
-  for (const auto& [number, entry] : segments_) {
-    if (std::find(deleted.begin(), deleted.end(), number) != deleted.end()) continue;
-    auto out = segments[i++];
-    out.setNumber(number);
-    out.setFirstId(entry.first_id);
-    out.setEndId(entry.end_id);
-    out.setSize(number == covers_segment ? covers_offset : entry.size);
-    auto entries = out.initEntries(static_cast<unsigned>(entry.index.size()));
-    for (unsigned e = 0; e < entry.index.size(); ++e) {
-      entries[e].setFirstId(entry.index[e].first);
-      entries[e].setOffset(entry.index[e].second);
-    }
-  }
-  return builder;
-}
-
-// --- reads ------------------------------------------------------------------------
-
-result<stored_message> checkpoint_log::impl::read(std::uint64_t id) const {
-  return std::move(read_many({&id, 1}).front());
-}
-
-std::vector<result<stored_message>> checkpoint_log::impl::read_many(
-    std::span<const std::uint64_t> ids) const {
-  // Where each id is, found under one state lock; a batch of deliveries usually
-  // needs one segment, whose reader and path are taken once.
-  struct segment_to_read {
-    std::uint64_t number = 0;
-    std::shared_ptr<readable_file> file;
-    std::string path;
-    std::uint64_t limit = 0;
-  };
-  struct location {
-    status missing;  // not ok: the answer for this id
-    std::uint32_t attempts = 0;
-    std::size_t segment = 0;  // index into `segments`
-    std::uint64_t offset = 0;
-  };
-  std::vector<segment_to_read> segments;
-  std::vector<location> where(ids.size());
-  {
-    std::lock_guard lock(state_mutex_);
-    auto holder = segments_.end();
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      const auto id = ids[i];
-      auto& at = where[i];
-      if (id == 0 || id >= state_.next_id) {
-        at.missing = {errc::not_found, "message " + std::to_string(id) +
-                                           " was never published (or is not written yet)"};
-        continue;
-      }
-      if (state_.done.contains(id)) {
-        at.missing = {errc::not_found,
-                      "message " + std::to_string(id) + " is acked, dead-lettered or lost"};
-        continue;
-      }
-      at.attempts = detail::attempts_of(state_, id);
-      if (holder == segments_.end() || id < holder->second.first_id ||
-          id >= holder->second.end_id) {
-        holder = std::find_if(segments_.begin(), segments_.end(), [&](const auto& entry) {
-          return id >= entry.second.first_id && id < entry.second.end_id;
-        });
-      }
-      if (holder == segments_.end() || holder->second.index.empty()) {
-        at.missing = {errc::not_found, "no segment holds message " + std::to_string(id)};
-        continue;
-      }
-      auto& segment = holder->second;
-      auto it = std::upper_bound(segment.index.begin(), segment.index.end(), id,
-                                 [](std::uint64_t value, const auto& e) { return value < e.first; });
-      at.offset = std::prev(it)->second;
-      if (segments.empty() || segments.back().number != segment.number) {
-        if (!segment.reader) {
-          auto opened = fs_.open_for_read(segment.path);
-          if (!opened) {
-            at.missing = opened.error();
-            continue;
-          }
-          segment.reader = std::move(*opened);
-        }
-        segments.push_back({segment.number, segment.reader, segment.path, segment.size});
-      }
-      at.segment = segments.size() - 1;
-    }
-  }
-
-  std::vector<result<stored_message>> out;
-  out.reserve(ids.size());
-  std::lock_guard cursor_lock(cursor_mutex_);
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (!where[i].missing) {
-      out.emplace_back(where[i].missing);
-      continue;
-    }
-    const auto& segment = segments[where[i].segment];
-    auto message = read_at(ids[i], segment.number, *segment.file, segment.path, segment.limit,
-                           where[i].offset);
-    if (message) message->attempts = where[i].attempts;
-    out.push_back(std::move(message));
-  }
-  return out;
-}
-
-result<stored_message> checkpoint_log::impl::read_at(std::uint64_t id,
-                                                     std::uint64_t segment_number,
-                                                     readable_file& file, const std::string& path,
-                                                     std::uint64_t limit,
-                                                     std::uint64_t offset) const {
-  // Delivery reads ids in ascending order: serve them from the last record read,
-  // or walk on from it instead of from the index entry.
-  stored_message message;
-  auto take_from_cache = [&]() -> bool {
-    if (cursor_.segment != segment_number || id < cursor_.first_id ||
-        id >= cursor_.first_id + cursor_.count) {
-      return false;
-    }
-    try {
-      if (!cursor_.decoded) {
-        auto payload = std::span<const capnp::word>(*cursor_.record).subspan(1);
-        cursor_.decoded = std::make_unique<decoded_record>(payload);
-        cursor_.envelopes =
-            cursor_.decoded->reader.getRoot<schema::LogRecord>().getPublish().getEnvelopes();
-      }
-      fill_stored_message(cursor_.envelopes[static_cast<unsigned>(id - cursor_.first_id)], id,
-                          cursor_.record, message);
-      return true;
-    } catch (const kj::Exception&) {
-      cursor_.decoded.reset();
-      return false;
-    }
-  };
-  if (take_from_cache()) return message;
-  if (cursor_.segment == segment_number && cursor_.first_id + cursor_.count <= id &&
-      cursor_.next_offset > offset) {
-    offset = cursor_.next_offset;
-  }
-
-  auto corrupt = [&](const std::string& why) -> status {
-    std::lock_guard lock(state_mutex_);
-    ++counters_.corrupt_reads;
-    return {errc::corruption, path + " offset " + std::to_string(offset) + ": " + why +
-                                  " while reading message " + std::to_string(id)};
-  };
-  auto& buffer = cursor_.scratch;
-  while (offset + record_format::frame_header_size <= limit) {
-    std::byte header[record_format::frame_header_size];
-    auto got = file.read_at(offset, header);
-    if (!got) return got.error();
-    const auto length = record_format::load_u32(header);
-    if (*got < sizeof header || length % word_size != 0 || length == 0 ||
-        offset + sizeof header + length > limit) {
-      return corrupt("bad record header");
-    }
-    buffer.resize(1 + length / word_size);
-    auto bytes = std::as_writable_bytes(std::span{buffer});
-    got = file.read_at(offset, bytes);
-    if (!got) return got.error();
-    auto frame =
-        record_format::decode_frame(bytes.first(*got), std::uint32_t(length), segment_number);
-    if (frame.status != record_format::frame_status::ok) return corrupt(frame.reason);
-    std::uint64_t first = 0;
-    std::uint64_t count = 0;
-    if (!with_log_record(frame.payload, [&](schema::LogRecord::Reader record) {
-          if (!record.isPublish()) return;
-          first = record.getPublish().getFirstId();
-          count = record.getPublish().getEnvelopes().size();
-        })) {
-      return corrupt("record passes its checksum but does not decode");
-    }
-    offset += frame.size;
-    if (count != 0 && id >= first && id < first + count) {
-      cursor_.segment = segment_number;
-      cursor_.first_id = first;
-      cursor_.count = count;
-      cursor_.next_offset = offset;
-      cursor_.decoded.reset();
-      if (cursor_.record.use_count() == 1) {
-        // The last slice may have been let go on another thread: see its reads
-        // of the buffer before writing into it again.
-        std::atomic_thread_fence(std::memory_order_acquire);
-        std::swap(*cursor_.record, cursor_.scratch);
-      } else {  // payloads read from it are still in use: they keep it
-        cursor_.record = std::make_shared<record_format::word_buffer>(std::move(cursor_.scratch));
-        cursor_.scratch = {};
-      }
-      if (take_from_cache()) return message;
-      return corrupt("publish record does not decode");
-    }
-  }
-  return status{errc::not_found, "message " + std::to_string(id) + " not found in " + path};
-}
+// --- queries on the shared state ----------------------------------------------------
 
 void checkpoint_log::impl::for_each_ready(
     std::uint64_t from, std::size_t limit,
     const std::function<void(std::uint64_t, std::uint32_t)>& fn) const {
   std::vector<std::pair<std::uint64_t, std::uint32_t>> ready;
   {
-    std::lock_guard lock(state_mutex_);
+    std::lock_guard lock(context_.state_mutex);
     auto id = std::max<std::uint64_t>(from, 1);
     while (ready.size() < limit) {
-      id = state_.done.first_missing_from(id);
-      if (id >= durable_next_id_) break;
-      ready.emplace_back(id, detail::attempts_of(state_, id));
+      id = context_.state.done.first_missing_from(id);
+      if (id >= context_.durable_next_id) break;
+      ready.emplace_back(id, detail::attempts_of(context_.state, id));
       ++id;
     }
   }
@@ -1838,33 +271,35 @@ void checkpoint_log::impl::for_each_ready(
 }
 
 std::optional<producer_sequence> checkpoint_log::impl::producer(std::uint64_t producer_id) const {
-  std::lock_guard lock(state_mutex_);
-  auto it = state_.producers.find(producer_id);
-  if (it == state_.producers.end()) return std::nullopt;
+  std::lock_guard lock(context_.state_mutex);
+  auto it = context_.state.producers.find(producer_id);
+  if (it == context_.state.producers.end()) return std::nullopt;
   return producer_sequence{it->second.epoch, it->second.last_seq};
 }
 
 std::uint64_t checkpoint_log::impl::count_ready_from(std::uint64_t from) const {
-  std::lock_guard lock(state_mutex_);
+  std::lock_guard lock(context_.state_mutex);
   from = std::max<std::uint64_t>(from, 1);
-  if (from >= state_.next_id) return 0;
-  return (state_.next_id - from) - state_.done.count_in(from, state_.next_id);
+  if (from >= context_.state.next_id) return 0;
+  return (context_.state.next_id - from) -
+         context_.state.done.count_in(from, context_.state.next_id);
 }
 
 log_stats checkpoint_log::impl::stats() const {
-  std::lock_guard lock(state_mutex_);
-  log_stats out = counters_;
-  out.next_id = state_.next_id;
-  out.published = state_.published;
-  out.acked = state_.acked;
-  out.dead_lettered = state_.dead_lettered;
-  out.lost = state_.lost;
-  out.ready = (state_.next_id - 1) - state_.done.count_in(1, state_.next_id);
-  out.unacked = detail::delivered_count(state_);
-  out.fsync_seconds = fsync_seconds_.snapshot();
-  out.segments = segments_.size();
+  std::lock_guard lock(context_.state_mutex);
+  log_stats out = context_.counters;
+  out.next_id = context_.state.next_id;
+  out.published = context_.state.published;
+  out.acked = context_.state.acked;
+  out.dead_lettered = context_.state.dead_lettered;
+  out.lost = context_.state.lost;
+  out.ready =
+      (context_.state.next_id - 1) - context_.state.done.count_in(1, context_.state.next_id);
+  out.unacked = detail::delivered_count(context_.state);
+  out.fsync_seconds = context_.fsync_seconds.snapshot();
+  out.segments = context_.segments.size();
   out.log_bytes = 0;
-  for (const auto& [number, entry] : segments_) out.log_bytes += entry.size;
+  for (const auto& [number, entry] : context_.segments) out.log_bytes += entry.size;
   return out;
 }
 
@@ -1874,7 +309,7 @@ result<std::unique_ptr<checkpoint_log>> checkpoint_log::open(file_system& fs, st
                                                              log_options options) {
   auto self = std::make_unique<impl>(fs, std::move(dir), options);
   if (auto recovered = self->recover(); !recovered) return recovered;
-  if (!options.read_only) self->start_writer();
+  if (!options.read_only) self->start();
   return std::unique_ptr<checkpoint_log>(new checkpoint_log(std::move(self)));
 }
 
@@ -1898,13 +333,13 @@ status checkpoint_log::record_attempts(std::span<const delivery_attempt> attempt
   return impl_->record_attempts(attempts, std::move(done));
 }
 status checkpoint_log::sync() {
-  return impl_->request(false);
+  return impl_->sync();
 }
 void checkpoint_log::release_cached_below(std::uint64_t id) noexcept {
   impl_->release_cached_below(id);
 }
 status checkpoint_log::snapshot() {
-  return impl_->request(true);
+  return impl_->snapshot();
 }
 result<stored_message> checkpoint_log::read(std::uint64_t id) const {
   return impl_->read(id);
