@@ -200,7 +200,7 @@ result<stored_message> log_reader::read_at(std::uint64_t id, std::uint64_t segme
         std::swap(*cursor_.record, cursor_.scratch);
       } else {  // payloads read from it are still in use: they keep it
         cursor_.record = std::make_shared<record_format::word_buffer>(std::move(cursor_.scratch));
-        cursor_.scratch = {};
+        cursor_.scratch = record_format::word_buffer();
       }
       if (take_from_cache()) return message;
       return corrupt("publish record does not decode");

@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -56,6 +57,17 @@ struct uninitialized_allocator : std::allocator<T> {
   template <class U, class... Args>
   void construct(U* p, Args&&... args) {
     ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+  // Growing the vector moves its words. capnp::word deletes copy and move (so
+  // that message memory is not copied by accident), but it is 8 plain bytes;
+  // clang's library instantiates this path where GCC's relocates bitwise.
+  template <class U>
+  void construct(U* p, U&& from) noexcept {
+    std::memcpy(static_cast<void*>(p), static_cast<const void*>(&from), sizeof(U));
+  }
+  template <class U>
+  void construct(U* p, const U& from) noexcept {
+    std::memcpy(static_cast<void*>(p), static_cast<const void*>(&from), sizeof(U));
   }
 };
 
