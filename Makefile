@@ -5,33 +5,46 @@ SAN_BUILD_DIR ?= build-asan
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS ?= 2
+# Release is what a user or a distribution builds first, so the suite runs on it.
+BUILD_TYPE ?= Release
+# Warnings are errors in every build made here, and so in CI; a plain cmake
+# build leaves them warnings (WEIR_WERROR).
+WARNINGS_AS_ERRORS := -DWEIR_WERROR=ON
 CMAKE_LAUNCHER := $(shell command -v ccache >/dev/null 2>&1 && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
-.PHONY: setup build demo test test-sanitizers fuzz bench clean
+.PHONY: setup build build-sanitizers demo test test-sanitizers fuzz bench flaky clean
 
 setup:
 	@scripts/setup.sh
 
 build: setup
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_LAUNCHER)
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(WARNINGS_AS_ERRORS) $(CMAKE_LAUNCHER)
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 demo: build
 	$(BUILD_DIR)/cli/weir run examples/topologies/wordcount.toml
 
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
-test-sanitizers: setup
-	cmake -S . -B $(SAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=Debug -DWEIR_SANITIZE=ON $(CMAKE_LAUNCHER)
+build-sanitizers: setup
+	cmake -S . -B $(SAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=Debug -DWEIR_SANITIZE=ON $(WARNINGS_AS_ERRORS) $(CMAKE_LAUNCHER)
 	cmake --build $(SAN_BUILD_DIR) -j $(JOBS)
-	cd $(SAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+test-sanitizers: build-sanitizers
+	cd $(SAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# Runs both suites FLAKY_ROUNDS times, two at once, and lists every test that
+# failed or came within half of its time limit (scripts/find_flaky.sh).
+FLAKY_ROUNDS ?= 3
+flaky:
+	scripts/find_flaky.sh $(FLAKY_ROUNDS)
 
 # libFuzzer on the wire-frame decoder for FUZZ_SECONDS, starting from valid
 # frames; the corpus it grows is kept in $(FUZZ_BUILD_DIR)/corpus for next time.
 fuzz: setup
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DWEIR_FUZZ=ON -DWEIR_BUILD_TESTS=OFF $(CMAKE_LAUNCHER)
+	  -DWEIR_FUZZ=ON -DWEIR_BUILD_TESTS=OFF $(WARNINGS_AS_ERRORS) $(CMAKE_LAUNCHER)
 	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target frame_fuzz frame_fuzz_seeds
 	mkdir -p $(FUZZ_BUILD_DIR)/corpus/frame $(FUZZ_BUILD_DIR)/seeds/frame
 	$(FUZZ_BUILD_DIR)/tests/fuzz/frame_fuzz_seeds $(FUZZ_BUILD_DIR)/seeds/frame
