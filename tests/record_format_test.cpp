@@ -1,5 +1,7 @@
 #include <boost/test/unit_test.hpp>
 
+#include <cstring>
+
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 
@@ -18,6 +20,15 @@ rf::word_buffer framed_ack(std::uint64_t begin, std::uint64_t end) {
   rf::word_buffer words;
   rf::append_record(words, builder);
   return words;
+}
+
+/// `first` then `second` in one buffer. Words are copied as bytes: capnp::word
+/// forbids assignment, which vector::insert may use.
+rf::word_buffer concatenated(const rf::word_buffer& first, const rf::word_buffer& second) {
+  rf::word_buffer both(first.size() + second.size());
+  std::memcpy(both.data(), first.data(), first.size() * sizeof(capnp::word));
+  std::memcpy(both.data() + first.size(), second.data(), second.size() * sizeof(capnp::word));
+  return both;
 }
 
 std::span<std::byte> bytes_of(rf::word_buffer& words) {
@@ -63,8 +74,7 @@ BOOST_AUTO_TEST_CASE(a_cut_record_is_incomplete_not_ok) {
 BOOST_AUTO_TEST_CASE(resync_finds_the_record_after_a_damaged_one) {
   auto first = framed_ack(1, 2);
   auto second = framed_ack(5, 6);
-  rf::word_buffer both = first;
-  both.insert(both.end(), second.begin(), second.end());
+  auto both = concatenated(first, second);
   auto bytes = bytes_of(both);
   bytes[3] ^= std::byte{0x10};  // damage the first record's length
   BOOST_TEST((rf::decode_frame(bytes, 1 << 20, rf::no_salt).status != rf::frame_status::ok));
@@ -89,8 +99,7 @@ BOOST_AUTO_TEST_CASE(a_salted_record_passes_only_with_its_own_salt) {
   BOOST_TEST((rf::decode_frame(bytes_of(newer), 1 << 20, 7 + (1ull << 32)).status ==
               rf::frame_status::ok));
 
-  rf::word_buffer both = newer;
-  both.insert(both.end(), older.begin(), older.end());
+  auto both = concatenated(newer, older);
   BOOST_TEST(rf::find_next_frame(bytes_of(both), 1 << 20, 7 + (1ull << 32)) ==
              bytes_of(both).size());
   BOOST_TEST(rf::find_next_frame(bytes_of(both), 1 << 20, 7) ==

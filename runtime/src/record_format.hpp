@@ -22,6 +22,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -56,18 +57,15 @@ struct uninitialized_allocator : std::allocator<T> {
   }
   template <class U, class... Args>
   void construct(U* p, Args&&... args) {
-    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-  }
-  // Growing the vector moves its words. capnp::word deletes copy and move (so
-  // that message memory is not copied by accident), but it is 8 plain bytes;
-  // clang's library instantiates this path where GCC's relocates bitwise.
-  template <class U>
-  void construct(U* p, U&& from) noexcept {
-    std::memcpy(static_cast<void*>(p), static_cast<const void*>(&from), sizeof(U));
-  }
-  template <class U>
-  void construct(U* p, const U& from) noexcept {
-    std::memcpy(static_cast<void*>(p), static_cast<const void*>(&from), sizeof(U));
+    if constexpr (sizeof...(Args) == 1 && (std::is_same_v<std::remove_cvref_t<Args>, U> && ...)) {
+      // Copies and moves of words (a vector growing or copied). capnp::word
+      // deletes them so that message memory is not copied by accident, but it
+      // is 8 plain bytes; clang's library takes this path where GCC's copies
+      // bitwise on its own.
+      std::memcpy(static_cast<void*>(p), static_cast<const void*>(&args)..., sizeof(U));
+    } else {
+      ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
   }
 };
 
