@@ -19,8 +19,8 @@
 
 #include "system_config.hpp"
 
-#include "weir/actors/consumer.hpp"
-#include "weir/actors/producer.hpp"
+#include "weir/queue/consumer.hpp"
+#include "weir/queue/producer.hpp"
 #include "weir/actors/remote_queue.hpp"
 #include "weir/runtime/progress.hpp"
 

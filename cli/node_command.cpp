@@ -13,7 +13,7 @@
 #include "weir/actors/metrics.hpp"
 #include "weir/actors/node.hpp"
 #include "weir/actors/node_config.hpp"
-#include "weir/actors/protocol.hpp"
+#include "weir/queue/protocol.hpp"
 #include "weir/runtime/file_system.hpp"
 #include "weir/runtime/http_server.hpp"
 #include "weir/runtime/progress.hpp"

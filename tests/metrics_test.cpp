@@ -29,7 +29,7 @@
 #include "test_helpers.hpp"
 #include "weir/actors/metrics.hpp"
 #include "weir/actors/node.hpp"
-#include "weir/actors/producer.hpp"
+#include "weir/queue/producer.hpp"
 #include "weir/actors/remote_queue.hpp"
 #include "weir/runtime/http_server.hpp"
 #include "weir/transport/frame.hpp"

@@ -20,7 +20,7 @@
 #include "temp_dir.hpp"
 #include "test_helpers.hpp"
 #include "weir/actors/pipeline.hpp"
-#include "weir/actors/protocol.hpp"
+#include "weir/queue/protocol.hpp"
 
 using namespace weir;
 using namespace std::chrono_literals;

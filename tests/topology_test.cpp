@@ -12,7 +12,7 @@
 
 #include "actor_test_config.hpp"
 #include "temp_dir.hpp"
-#include "weir/actors/protocol.hpp"
+#include "weir/queue/protocol.hpp"
 #include "weir/actors/topology.hpp"
 
 using namespace weir;

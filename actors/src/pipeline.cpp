@@ -19,8 +19,8 @@
 
 #include "stage_actor.hpp"
 #include "weir/actors/node.hpp"
-#include "weir/actors/producer.hpp"
-#include "weir/actors/queue.hpp"
+#include "weir/queue/producer.hpp"
+#include "weir/queue/queue.hpp"
 #include "weir/actors/remote_queue.hpp"
 #include "weir/runtime/memory_file_system.hpp"
 #include "weir/runtime/supervisor.hpp"

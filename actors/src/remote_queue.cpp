@@ -5,7 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
-#include "weir/actors/producer.hpp"
+#include "weir/queue/producer.hpp"
 #include "weir/runtime/id_map.hpp"
 #include "weir/runtime/latency_trace.hpp"
 #include "wire_codec.hpp"

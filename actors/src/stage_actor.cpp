@@ -20,8 +20,8 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
-#include "weir/actors/producer.hpp"
-#include "weir/actors/protocol.hpp"
+#include "weir/queue/producer.hpp"
+#include "weir/queue/protocol.hpp"
 #include "weir/runtime/checkpoint_file.hpp"
 #include "weir/schema/stage.capnp.h"
 

@@ -13,7 +13,7 @@
 #include <caf/meta/type_name.hpp>
 #include <zmq.hpp>
 
-#include "weir/actors/protocol.hpp"
+#include "weir/queue/protocol.hpp"
 #include "weir/schema/wire.capnp.h"
 #include "weir/transport/frame.hpp"
 #include "weir/transport/link.hpp"

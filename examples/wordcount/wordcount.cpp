@@ -16,7 +16,8 @@
 #include "weir/runtime/logging.hpp"
 
 #include "weir/actors/pipeline.hpp"
-#include "weir/actors/protocol.hpp"
+#include "weir/actors/actor_types.hpp"
+#include "weir/queue/protocol.hpp"
 #include "weir/actors/topology.hpp"
 
 namespace {

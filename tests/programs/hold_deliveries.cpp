@@ -11,7 +11,7 @@
 #include <caf/all.hpp>
 
 #include "actor_test_config.hpp"
-#include "weir/actors/protocol.hpp"
+#include "weir/queue/protocol.hpp"
 #include "weir/actors/remote_queue.hpp"
 
 int main(int argc, char** argv) {

@@ -23,7 +23,7 @@
 #include <caf/fwd.hpp>
 
 #include "weir/actors/node.hpp"
-#include "weir/actors/protocol.hpp"
+#include "weir/queue/protocol.hpp"
 #include "weir/runtime/supervisor.hpp"
 
 namespace weir {

@@ -13,7 +13,7 @@
 
 #include <caf/fwd.hpp>
 
-#include "weir/actors/queue.hpp"
+#include "weir/queue/queue.hpp"
 #include "weir/runtime/file_system.hpp"
 #include "weir/runtime/status.hpp"
 #include "weir/transport/link.hpp"

@@ -16,7 +16,7 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
-#include "weir/actors/protocol.hpp"
+#include "weir/queue/protocol.hpp"
 #include "weir/runtime/status.hpp"
 #include "weir/transport/link.hpp"
 

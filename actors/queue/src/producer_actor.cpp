@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
-#include "weir/actors/producer.hpp"
+#include "weir/queue/producer.hpp"
 
 namespace weir {
 

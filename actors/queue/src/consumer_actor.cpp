@@ -1,8 +1,8 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
-#include "weir/actors/consumer.hpp"
-#include "weir/actors/producer.hpp"
+#include "weir/queue/consumer.hpp"
+#include "weir/queue/producer.hpp"
 #include "weir/runtime/latency_trace.hpp"
 
 namespace weir {

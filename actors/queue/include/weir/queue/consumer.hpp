@@ -10,7 +10,7 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
-#include "weir/actors/protocol.hpp"
+#include "weir/queue/protocol.hpp"
 
 namespace weir {
 

@@ -13,7 +13,7 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
-#include "weir/actors/protocol.hpp"
+#include "weir/queue/protocol.hpp"
 #include "weir/runtime/backoff.hpp"
 #include "weir/runtime/checkpoint_log.hpp"
 #include "weir/runtime/file_system.hpp"

@@ -197,7 +197,9 @@ typename Inspector::result_type inspect(Inspector& f, queue_stats& x) {
            x.log_bytes, x.log_segments, x.log_segments_reused, x.fsync_seconds);
 }
 
-/// Registers the protocol's message types (and the supervisor's) on a config.
-void add_actor_types(caf::actor_system_config& config);
+/// Registers the protocol's message types (and the supervisor's and the
+/// producer's) on a config: enough for a program whose queues are all in
+/// process. One that also talks to nodes calls add_actor_types instead.
+void add_queue_types(caf::actor_system_config& config);
 
 }  // namespace weir
