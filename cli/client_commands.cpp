@@ -21,7 +21,7 @@
 
 #include "weir/queue/consumer.hpp"
 #include "weir/queue/producer.hpp"
-#include "weir/actors/remote_queue.hpp"
+#include "weir/node/remote_queue.hpp"
 #include "weir/runtime/progress.hpp"
 
 namespace weir::cli {

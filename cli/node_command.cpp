@@ -10,8 +10,8 @@
 #include "stop_signals.hpp"
 #include "system_config.hpp"
 
-#include "weir/actors/metrics.hpp"
-#include "weir/actors/node.hpp"
+#include "weir/node/metrics.hpp"
+#include "weir/node/node.hpp"
 #include "weir/actors/node_config.hpp"
 #include "weir/queue/protocol.hpp"
 #include "weir/runtime/file_system.hpp"

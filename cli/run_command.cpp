@@ -16,7 +16,7 @@
 
 #include "stop_signals.hpp"
 #include "system_config.hpp"
-#include "weir/actors/metrics.hpp"
+#include "weir/node/metrics.hpp"
 #include "weir/actors/topology.hpp"
 #include "weir/runtime/file_system.hpp"
 #include "weir/runtime/http_server.hpp"

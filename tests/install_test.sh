@@ -42,7 +42,7 @@ extra_bins=$(find "$prefix/bin" -mindepth 1 ! -name weir)
 [[ -z "$extra_bins" ]] || fail "unexpected programs installed: $extra_bins"
 "$prefix/bin/weir" --help >/dev/null || fail "installed weir --help"
 for header in runtime/checkpoint_log.hpp runtime/status.hpp transport/frame.hpp \
-  transport/link.hpp actors/queue.hpp actors/protocol.hpp schema/wire.capnp.h \
+  transport/link.hpp queue/queue.hpp queue/protocol.hpp schema/wire.capnp.h \
   schema/envelope.capnp.h schema/log.capnp.h schema/wire.capnp; do
   [[ -f "$prefix/include/weir/$header" ]] || fail "include/weir/$header missing"
 done

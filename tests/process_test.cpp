@@ -30,7 +30,7 @@
 #include "temp_dir.hpp"
 #include "test_helpers.hpp"
 #include "weir/queue/consumer.hpp"
-#include "weir/actors/remote_queue.hpp"
+#include "weir/node/remote_queue.hpp"
 
 using namespace weir;
 using namespace weir::testing;

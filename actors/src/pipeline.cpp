@@ -18,10 +18,10 @@
 #include <caf/all.hpp>
 
 #include "stage_actor.hpp"
-#include "weir/actors/node.hpp"
+#include "weir/node/node.hpp"
 #include "weir/queue/producer.hpp"
 #include "weir/queue/queue.hpp"
-#include "weir/actors/remote_queue.hpp"
+#include "weir/node/remote_queue.hpp"
 #include "weir/runtime/memory_file_system.hpp"
 #include "weir/runtime/supervisor.hpp"
 

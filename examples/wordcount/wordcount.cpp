@@ -16,7 +16,7 @@
 #include "weir/runtime/logging.hpp"
 
 #include "weir/actors/pipeline.hpp"
-#include "weir/actors/actor_types.hpp"
+#include "weir/node/actor_types.hpp"
 #include "weir/queue/protocol.hpp"
 #include "weir/actors/topology.hpp"
 

@@ -12,7 +12,7 @@
 
 #include "actor_test_config.hpp"
 #include "weir/queue/protocol.hpp"
-#include "weir/actors/remote_queue.hpp"
+#include "weir/node/remote_queue.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 4) {

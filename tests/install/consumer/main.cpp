@@ -20,7 +20,7 @@
 
 #include <caf/all.hpp>
 
-#include "weir/actors/actor_types.hpp"
+#include "weir/node/actor_types.hpp"
 #include "weir/queue/protocol.hpp"
 #include "weir/queue/queue.hpp"
 #include "weir/runtime/checkpoint_log.hpp"

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "weir/actors/node.hpp"
+#include "weir/node/node.hpp"
 #include "weir/runtime/status.hpp"
 
 namespace weir {

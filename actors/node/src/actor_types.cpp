@@ -1,7 +1,7 @@
-#include "weir/actors/actor_types.hpp"
+#include "weir/node/actor_types.hpp"
 
 #include "weir/queue/protocol.hpp"
-#include "wire_codec.hpp"
+#include "weir/node/wire_codec.hpp"
 
 namespace weir {
 

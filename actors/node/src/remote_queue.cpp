@@ -1,4 +1,4 @@
-#include "weir/actors/remote_queue.hpp"
+#include "weir/node/remote_queue.hpp"
 
 #include <unordered_map>
 
@@ -8,7 +8,7 @@
 #include "weir/queue/producer.hpp"
 #include "weir/runtime/id_map.hpp"
 #include "weir/runtime/latency_trace.hpp"
-#include "wire_codec.hpp"
+#include "weir/node/wire_codec.hpp"
 
 namespace weir {
 
@@ -16,9 +16,8 @@ namespace {
 
 using link_up_atom = caf::atom_constant<caf::atom("wlinkup")>;
 using link_down_atom = caf::atom_constant<caf::atom("wlinkdn")>;
-using frame_atom = caf::atom_constant<caf::atom("wframe")>;
+using wire::frame_atom;
 using request_timeout_atom = caf::atom_constant<caf::atom("wreqto")>;
-using schema::ErrorCode;
 using schema::ProtocolMessage;
 
 struct remote_consumer {
@@ -33,7 +32,7 @@ struct remote_consumer {
 struct pending_request {
   caf::typed_response_promise<std::vector<delivery>> list;  // one of the two is pending
   caf::typed_response_promise<std::uint64_t> replay;
-  wire::message_writer write;  // kept until sent: requests wait for the session
+  zmq::message_t frame;  // kept until sent: requests wait for the session
   bool sent = false;
 
   void fail(caf::error error) {
@@ -60,21 +59,16 @@ struct remote_state {
 
 using remote_actor = caf::stateful_actor<remote_state>;
 
-void send_frame(remote_actor* self, const wire::message_writer& write,
-                std::size_t expected_bytes = 0) {
+/// Sends the frame `build` makes (wire_codec.hpp), built only while the session is up.
+template <class Build>
+void send_frame(remote_actor* self, Build&& build) {
   auto& state = self->state;
-  if (state.up && state.connection) {
-    state.connection->send(wire::single_message_frame(write, expected_bytes));
-  }
+  if (state.up && state.connection) state.connection->send(build());
 }
 
 void send_subscribe(remote_actor* self, std::uint64_t id, const remote_consumer& consumer) {
-  auto& state = self->state;
-  send_frame(self, [&](ProtocolMessage::Builder out) {
-    auto subscribe = out.initSubscribe();
-    subscribe.setQueue(state.options.queue);
-    subscribe.setConsumerId(id);
-    subscribe.setCredit(static_cast<std::uint32_t>(consumer.credit));
+  send_frame(self, [&] {
+    return wire::subscribe_frame(self->state.options.queue, id, consumer.credit);
   });
 }
 
@@ -88,13 +82,13 @@ remote_consumer* consumer_of_sender(remote_actor* self, std::uint64_t& id) {
 
 /// Registers a request; it is sent now if the session is up, else once it is.
 pending_request& start_request(remote_actor* self,
-                               std::function<void(ProtocolMessage::Builder, std::uint64_t)> write) {
+                               const std::function<zmq::message_t(std::uint64_t)>& build) {
   auto& state = self->state;
   const auto id = state.next_request_id++;
   auto& request = state.requests[id];
-  request.write = [write = std::move(write), id](ProtocolMessage::Builder out) { write(out, id); };
+  request.frame = build(id);
   if (state.up && state.connection) {
-    send_frame(self, request.write);
+    state.connection->send(std::move(request.frame));
     request.sent = true;
   }
   self->delayed_send(self, state.options.request_timeout, request_timeout_atom::value, id);
@@ -125,7 +119,7 @@ void start_session(remote_actor* self) {
   }
   for (auto& [id, request] : state.requests) {
     if (!request.sent) {
-      send_frame(self, request.write);
+      state.connection->send(std::move(request.frame));
       request.sent = true;
     }
   }
@@ -144,12 +138,10 @@ void handle_frame(remote_actor* self, const wire::frame_handle& handle) {
   for (auto message : handle.frame->root().getMessages()) {
     switch (message.which()) {
       case ProtocolMessage::CONFIRM: {
-        auto confirm = message.getConfirm();
-        auto it = state.producers.find(confirm.getProducerId());
+        auto confirm = wire::read_confirm(message.getConfirm(), state.options.queue);
+        auto it = state.producers.find(confirm.producer_id);
         if (it == state.producers.end()) break;
-        self->send(it->second, confirm_atom::value,
-                   confirmation{state.options.queue, confirm.getProducerId(),
-                                confirm.getProducerEpoch(), confirm.getUpToSeq()});
+        self->send(it->second, confirm_atom::value, std::move(confirm));
         break;
       }
       case ProtocolMessage::DELIVER: {
@@ -179,11 +171,9 @@ void handle_frame(remote_actor* self, const wire::frame_handle& handle) {
         auto reply = message.getListReply();
         auto it = state.requests.find(reply.getRequestId());
         if (it == state.requests.end()) break;
-        std::vector<delivery> ready;
-        for (auto envelope : reply.getEnvelopes()) {
-          ready.push_back(wire::read_delivery(envelope, handle.frame));
+        if (it->second.list.pending()) {
+          it->second.list.deliver(wire::read_list_reply(reply, handle.frame));
         }
-        if (it->second.list.pending()) it->second.list.deliver(std::move(ready));
         state.requests.erase(it);
         break;
       }
@@ -230,14 +220,9 @@ caf::typed_response_promise<std::vector<delivery>> list_request(remote_actor* se
                                                                 std::uint64_t from_id,
                                                                 std::uint32_t limit) {
   auto promise = self->make_response_promise<std::vector<delivery>>();
-  auto queue = self->state.options.queue;
-  start_request(self, [=](ProtocolMessage::Builder out, std::uint64_t id) {
-    auto list = out.initListRequest();
-    list.setQueue(queue);
-    list.setRequestId(id);
-    list.setFromId(from_id);
-    list.setLimit(limit);
-    list.setDeadLetters(dead_letters);
+  const auto& queue = self->state.options.queue;
+  start_request(self, [&](std::uint64_t id) {
+    return wire::list_request_frame(queue, id, from_id, limit, dead_letters);
   }).list = promise;
   return promise;
 }
@@ -250,11 +235,7 @@ caf::behavior remote_behavior(remote_actor* self, remote_queue_options options) 
     auto it = state.consumer_ids.find(down.source);
     if (it != state.consumer_ids.end()) {
       const auto id = it->second;
-      send_frame(self, [&](ProtocolMessage::Builder out) {
-        auto unsubscribe = out.initUnsubscribe();
-        unsubscribe.setQueue(state.options.queue);
-        unsubscribe.setConsumerId(id);
-      });
+      send_frame(self, [&] { return wire::unsubscribe_frame(state.options.queue, id); });
       state.consumers.erase(id);
       state.consumer_ids.erase(it);
     }
@@ -301,22 +282,7 @@ caf::behavior remote_behavior(remote_actor* self, remote_queue_options options) 
           latency_trace::mark(latency_trace::stage::producer_sent,
                               batch.messages.front().publish_time_ns);
         }
-        std::size_t bytes = state.options.queue.size();
-        for (const auto& m : batch.messages) bytes += wire::frame_bytes_of(m);
-        send_frame(
-            self,
-            [&](ProtocolMessage::Builder out) {
-              auto publish = out.initPublish();
-              publish.setQueue(state.options.queue);
-              publish.setProducerId(batch.producer_id);
-              publish.setProducerEpoch(batch.epoch);
-              publish.setFirstSeq(batch.first_seq);
-              auto envelopes = publish.initEnvelopes(static_cast<unsigned>(batch.messages.size()));
-              for (unsigned i = 0; i < batch.messages.size(); ++i) {
-                wire::write_message(envelopes[i], batch.messages[i]);
-              }
-            },
-            bytes);
+        send_frame(self, [&] { return wire::publish_frame(state.options.queue, batch); });
       },
       [self](subscribe_atom, std::int64_t credit) {
         auto& state = self->state;
@@ -346,22 +312,13 @@ caf::behavior remote_behavior(remote_actor* self, remote_queue_options options) 
         auto* consumer = consumer_of_sender(self, id);
         if (consumer == nullptr || more <= 0) return;
         consumer->credit += more;
-        send_frame(self, [&](ProtocolMessage::Builder out) {
-          auto credit = out.initCredit();
-          credit.setQueue(self->state.options.queue);
-          credit.setConsumerId(id);
-          credit.setGrant(static_cast<std::uint32_t>(more));
-        });
+        send_frame(self, [&] { return wire::credit_frame(self->state.options.queue, id, more); });
       },
       [self](unsubscribe_atom) {
         auto& state = self->state;
         std::uint64_t id = 0;
         if (consumer_of_sender(self, id) == nullptr) return;
-        send_frame(self, [&](ProtocolMessage::Builder out) {
-          auto unsubscribe = out.initUnsubscribe();
-          unsubscribe.setQueue(state.options.queue);
-          unsubscribe.setConsumerId(id);
-        });
+        send_frame(self, [&] { return wire::unsubscribe_frame(state.options.queue, id); });
         state.consumer_ids.erase(state.consumers[id].handle.address());
         state.consumers.erase(id);
       },
@@ -384,12 +341,8 @@ caf::behavior remote_behavior(remote_actor* self, remote_queue_options options) 
           }
         }
         if (current.empty()) return;
-        send_frame(self, [&](ProtocolMessage::Builder out) {
-          auto ack = out.initAck();
-          ack.setQueue(self->state.options.queue);
-          ack.setConsumerId(id);
-          wire::write_ranges(ack.initRanges(static_cast<unsigned>(current.size())), current);
-        });
+        send_frame(self,
+                   [&] { return wire::ack_frame(self->state.options.queue, id, current); });
       },
       [self](nack_atom, const nack_request& request) {
         std::uint64_t id = 0;
@@ -400,16 +353,8 @@ caf::behavior remote_behavior(remote_actor* self, remote_queue_options options) 
           if (consumer->held.erase(i)) current.push_back(i);
         }
         if (current.empty()) return;
-        send_frame(self, [&](ProtocolMessage::Builder out) {
-          auto nack = out.initNack();
-          nack.setQueue(self->state.options.queue);
-          nack.setConsumerId(id);
-          auto ids = nack.initIds(static_cast<unsigned>(current.size()));
-          for (unsigned i = 0; i < current.size(); ++i) ids.set(i, current[i]);
-          nack.setAction(request.dead_letter ? schema::NackAction::DEAD_LETTER
-                                             : schema::NackAction::REQUEUE);
-          nack.setDelayMs(request.delay_ms);
-          nack.setReason(request.reason);
+        send_frame(self, [&] {
+          return wire::nack_frame(self->state.options.queue, id, current, request);
         });
       },
       [self](extend_atom, const std::vector<std::uint64_t>& ids, std::uint32_t extension_ms) {
@@ -421,13 +366,8 @@ caf::behavior remote_behavior(remote_actor* self, remote_queue_options options) 
           if (consumer->held.contains(i)) current.push_back(i);
         }
         if (current.empty()) return;
-        send_frame(self, [&](ProtocolMessage::Builder out) {
-          auto extend = out.initExtendLease();
-          extend.setQueue(self->state.options.queue);
-          extend.setConsumerId(id);
-          auto list = extend.initIds(static_cast<unsigned>(current.size()));
-          for (unsigned i = 0; i < current.size(); ++i) list.set(i, current[i]);
-          extend.setExtensionMs(extension_ms);
+        send_frame(self, [&] {
+          return wire::extend_frame(self->state.options.queue, id, current, extension_ms);
         });
       },
       [self](list_atom, std::uint64_t from_id,
@@ -440,12 +380,9 @@ caf::behavior remote_behavior(remote_actor* self, remote_queue_options options) 
       },
       [self](replay_atom, std::uint32_t limit) -> caf::result<std::uint64_t> {
         auto promise = self->make_response_promise<std::uint64_t>();
-        auto queue = self->state.options.queue;
-        start_request(self, [queue, limit](ProtocolMessage::Builder out, std::uint64_t id) {
-          auto replay = out.initReplayRequest();
-          replay.setQueue(queue);
-          replay.setRequestId(id);
-          replay.setLimit(limit);
+        const auto& queue = self->state.options.queue;
+        start_request(self, [&](std::uint64_t id) {
+          return wire::replay_request_frame(queue, id, limit);
         }).replay = promise;
         return promise;
       },

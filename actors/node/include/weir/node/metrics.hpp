@@ -22,7 +22,7 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
-#include "weir/actors/node.hpp"
+#include "weir/node/node.hpp"
 #include "weir/queue/protocol.hpp"
 #include "weir/runtime/supervisor.hpp"
 

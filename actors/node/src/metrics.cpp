@@ -1,4 +1,4 @@
-#include "weir/actors/metrics.hpp"
+#include "weir/node/metrics.hpp"
 
 #include <charconv>
 #include <cmath>
