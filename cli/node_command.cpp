@@ -12,7 +12,7 @@
 
 #include "weir/node/metrics.hpp"
 #include "weir/node/node.hpp"
-#include "weir/actors/node_config.hpp"
+#include "weir/config/node_config.hpp"
 #include "weir/queue/protocol.hpp"
 #include "weir/runtime/file_system.hpp"
 #include "weir/runtime/http_server.hpp"

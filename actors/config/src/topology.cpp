@@ -2,7 +2,7 @@
 // queue -> stage -> queue -> ... -> last stage), then the pipeline is built and
 // validated. Nothing is started here, so a bad file starts nothing.
 
-#include "weir/actors/topology.hpp"
+#include "weir/config/topology.hpp"
 
 #include <algorithm>
 #include <filesystem>

@@ -1,4 +1,4 @@
-#include "weir/actors/node_config.hpp"
+#include "weir/config/node_config.hpp"
 
 #include <set>
 

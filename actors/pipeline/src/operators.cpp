@@ -8,7 +8,7 @@
 #include <regex>
 #include <set>
 
-#include "weir/actors/topology.hpp"
+#include "weir/pipeline/operator_registry.hpp"
 
 namespace weir {
 

@@ -2,7 +2,7 @@
 // source thread, the queues and stage actors (stage_actor.cpp) under one
 // supervisor, and wait()/state() for the application.
 
-#include "weir/actors/pipeline.hpp"
+#include "weir/pipeline/pipeline.hpp"
 
 #include <algorithm>
 #include <atomic>
