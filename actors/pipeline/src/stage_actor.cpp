@@ -94,26 +94,26 @@ void run_chain(stage_state& state, element item, std::size_t from) {
   for (auto i = from; i < ops.size(); ++i) {
     const auto& op = ops[i];
     switch (op.type) {
-      case pipeline::op::kind::map:
+      case pipeline_op::kind::map:
         item = op.map_fn(item);
         break;
-      case pipeline::op::kind::filter:
+      case pipeline_op::kind::filter:
         if (!op.filter_fn(item)) return;
         break;
-      case pipeline::op::kind::flat_map:
+      case pipeline_op::kind::flat_map:
         for (auto& out : op.flat_map_fn(item)) run_chain(state, std::move(out), i + 1);
         return;
-      case pipeline::op::kind::reduce: {
+      case pipeline_op::kind::reduce: {
         auto key = op.key_fn(item);
         auto& accumulator = state.data.reduce_state[key];
         accumulator = op.reduce_fn(accumulator, item);
         item = {std::move(key), accumulator};
         break;
       }
-      case pipeline::op::kind::sink:
+      case pipeline_op::kind::sink:
         op.sink_fn(item);
         break;
-      case pipeline::op::kind::window: {
+      case pipeline_op::kind::window: {
         auto& open = state.data.windows[op.name].elements;
         open.push_back(std::move(item));
         if (open.size() < op.window_size) return;
@@ -121,7 +121,7 @@ void run_chain(stage_state& state, element item, std::size_t from) {
         item = op.window_fn(node.mapped().elements);
         break;
       }
-      case pipeline::op::kind::window_time: {
+      case pipeline_op::kind::window_time: {
         const auto start = window_start_ms(now_ms(), op.window_width);
         auto open = state.data.windows.find(op.name);
         // Only a later window closes the open one: should the wall clock step
@@ -136,7 +136,7 @@ void run_chain(stage_state& state, element item, std::size_t from) {
         open->second.elements.push_back(std::move(item));
         return;
       }
-      case pipeline::op::kind::queue:  // ends a stage; never inside one
+      case pipeline_op::kind::queue:  // ends a stage; never inside one
         return;
     }
   }
@@ -146,7 +146,7 @@ void run_chain(stage_state& state, element item, std::size_t from) {
 std::uint64_t open_time_windows(const stage_state& state) {
   std::uint64_t open = 0;
   for (const auto& op : state.definition->ops) {
-    if (op.type == pipeline::op::kind::window_time && state.data.windows.count(op.name) != 0) {
+    if (op.type == pipeline_op::kind::window_time && state.data.windows.count(op.name) != 0) {
       ++open;
     }
   }
@@ -304,7 +304,7 @@ void schedule_window_tick(stage_actor* self) {
   auto& state = self->state;
   std::optional<std::int64_t> earliest_end_ms;
   for (const auto& op : state.definition->ops) {
-    if (op.type != pipeline::op::kind::window_time) continue;
+    if (op.type != pipeline_op::kind::window_time) continue;
     auto open = state.data.windows.find(op.name);
     if (open == state.data.windows.end()) continue;
     const auto end = open->second.start_ms + op.window_width.count();
@@ -331,7 +331,7 @@ void close_expired_windows(stage_actor* self) {
   const bool outbox_was_empty = state.data.outbox.empty();
   bool closed = false;
   for (std::size_t i = 0; i < ops.size(); ++i) {
-    if (ops[i].type != pipeline::op::kind::window_time) continue;
+    if (ops[i].type != pipeline_op::kind::window_time) continue;
     auto open = state.data.windows.find(ops[i].name);
     if (open == state.data.windows.end()) continue;
     if (now < open->second.start_ms + ops[i].window_width.count()) continue;

@@ -14,6 +14,7 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
+#include "pipeline_op.hpp"
 #include "stage_checkpoint.hpp"
 #include "weir/pipeline/pipeline.hpp"
 #include "weir/runtime/file_system.hpp"
@@ -55,7 +56,7 @@ struct stage_progress {
 struct stage_definition {
   std::string name;  ///< "<pipeline>/<last operator>", checked against the checkpoint
   std::string checkpoint_path;
-  std::vector<pipeline::op> ops;
+  std::vector<pipeline_op> ops;
   std::string input_queue;    ///< the input queue's name, as recorded in the checkpoint
   bool reads_source = false;  ///< the input queue is the one after the source
   std::uint64_t input_incarnation = 0;

@@ -16,7 +16,7 @@
 #include "weir/queue/queue.hpp"
 #include "weir/runtime/file_system.hpp"
 #include "weir/runtime/status.hpp"
-#include "weir/transport/link.hpp"
+#include "weir/transport/link_options.hpp"
 
 namespace weir {
 

@@ -18,7 +18,7 @@
 
 #include "weir/queue/protocol.hpp"
 #include "weir/runtime/status.hpp"
-#include "weir/transport/link.hpp"
+#include "weir/transport/link_options.hpp"
 
 namespace weir {
 

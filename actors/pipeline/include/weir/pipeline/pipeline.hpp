@@ -31,7 +31,7 @@
 #include "weir/runtime/file_system.hpp"
 #include "weir/runtime/status.hpp"
 #include "weir/runtime/sync_policy.hpp"
-#include "weir/transport/link.hpp"
+#include "weir/transport/link_options.hpp"
 
 namespace weir {
 
@@ -85,10 +85,17 @@ struct deployment {
 };
 
 class pipeline_run;
+struct pipeline_op;
 
 class pipeline {
  public:
   explicit pipeline(std::string name);
+  // Out of line: pipeline_op is complete only inside weir_pipeline.
+  pipeline(const pipeline& other);
+  pipeline(pipeline&& other) noexcept;
+  pipeline& operator=(const pipeline& other);
+  pipeline& operator=(pipeline&& other) noexcept;
+  ~pipeline();
 
   /// One element per line of a text file (value = the line). Restarting with the
   /// same file resumes: lines already in the queue are recognised and dropped.
@@ -159,28 +166,12 @@ class pipeline {
                                               const std::string& data_dir,
                                               const deployment& where) const;
 
-  /// One step of the builder: an operator, or a queue between two stages.
-  struct op {
-    enum class kind { map, filter, flat_map, reduce, sink, window, window_time, queue } type;
-    std::string name;
-    std::function<element(const element&)> map_fn = {};
-    std::function<bool(const element&)> filter_fn = {};
-    std::function<std::vector<element>(const element&)> flat_map_fn = {};
-    std::function<std::string(const element&)> key_fn = {};
-    std::function<std::string(const std::string&, const element&)> reduce_fn = {};
-    std::function<void(const element&)> sink_fn = {};
-    std::size_t window_size = 0;                ///< window: elements per window
-    std::chrono::milliseconds window_width{0};  ///< window_time
-    std::function<element(const std::vector<element>&)> window_fn = {};
-    edge_options edge = {};  ///< queue
-  };
-
  private:
   std::string name_;
   std::string source_name_;
   std::string source_path_;
   edge_options source_queue_ = {.durable = true};
-  std::vector<op> ops_;
+  std::vector<pipeline_op> ops_;  // pipeline_op.hpp, private to weir_pipeline
   std::uint32_t max_restarts_ = 5;
   std::chrono::milliseconds restart_period_{10'000};
   recovery_progress_factory recovery_progress_ = {};
