@@ -1,7 +1,7 @@
 #include "weir/node/actor_types.hpp"
 
-#include "weir/queue/protocol.hpp"
 #include "weir/node/wire_codec.hpp"
+#include "weir/queue/protocol.hpp"
 
 namespace weir {
 

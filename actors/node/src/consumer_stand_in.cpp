@@ -30,8 +30,8 @@ caf::behavior consumer_stand_in_behavior(consumer_stand_in* self, node_shared_pt
   return {
       [self](deliver_atom, const delivery_batch& batch) {
         auto& state = self->state;
-        state.shared->send(state.peer, wire::deliver_frame(state.queue_name, state.consumer_id,
-                                                           batch.deliveries));
+        state.shared->send(
+            state.peer, wire::deliver_frame(state.queue_name, state.consumer_id, batch.deliveries));
       },
       [self](protocol_error_atom, const protocol_error& e) {
         auto& state = self->state;

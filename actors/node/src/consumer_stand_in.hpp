@@ -22,7 +22,6 @@ struct consumer_stand_in_state {
   std::int64_t credit = 0;
 };
 
-
 using consumer_stand_in = caf::stateful_actor<consumer_stand_in_state>;
 
 /// Subscribes to `queue` with `credit` for consumer `consumer_id` of `peer`.

@@ -5,10 +5,10 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include "weir/node/wire_codec.hpp"
 #include "weir/queue/producer.hpp"
 #include "weir/runtime/id_map.hpp"
 #include "weir/runtime/latency_trace.hpp"
-#include "weir/node/wire_codec.hpp"
 
 namespace weir {
 
@@ -67,9 +67,8 @@ void send_frame(remote_actor* self, Build&& build) {
 }
 
 void send_subscribe(remote_actor* self, std::uint64_t id, const remote_consumer& consumer) {
-  send_frame(self, [&] {
-    return wire::subscribe_frame(self->state.options.queue, id, consumer.credit);
-  });
+  send_frame(self,
+             [&] { return wire::subscribe_frame(self->state.options.queue, id, consumer.credit); });
 }
 
 remote_consumer* consumer_of_sender(remote_actor* self, std::uint64_t& id) {
@@ -341,8 +340,7 @@ caf::behavior remote_behavior(remote_actor* self, remote_queue_options options) 
           }
         }
         if (current.empty()) return;
-        send_frame(self,
-                   [&] { return wire::ack_frame(self->state.options.queue, id, current); });
+        send_frame(self, [&] { return wire::ack_frame(self->state.options.queue, id, current); });
       },
       [self](nack_atom, const nack_request& request) {
         std::uint64_t id = 0;

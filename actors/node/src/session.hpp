@@ -25,7 +25,7 @@ using session_actor = caf::stateful_actor<session_state>;
 
 /// Takes (wire::frame_atom, wire::frame_handle) from the node's link thread, and
 /// the queues' confirmations and protocol errors for the peer's producers.
-caf::behavior session_behavior(session_actor* self, node_shared_ptr shared,
-                               transport::peer_id peer, std::string peer_node);
+caf::behavior session_behavior(session_actor* self, node_shared_ptr shared, transport::peer_id peer,
+                               std::string peer_node);
 
 }  // namespace weir::detail

@@ -280,7 +280,8 @@ zmq::message_t deliver_frame(const std::string& queue, std::uint64_t consumer_id
         deliver.setQueue(queue);
         deliver.setConsumerId(consumer_id);
         auto envelopes = deliver.initEnvelopes(static_cast<unsigned>(deliveries.size()));
-        for (unsigned i = 0; i < deliveries.size(); ++i) write_delivery(envelopes[i], deliveries[i]);
+        for (unsigned i = 0; i < deliveries.size(); ++i)
+          write_delivery(envelopes[i], deliveries[i]);
       },
       bytes);
 }

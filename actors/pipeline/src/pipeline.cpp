@@ -109,12 +109,14 @@ pipeline& pipeline::source_lines(std::string name, std::string path, edge_option
 }
 
 pipeline& pipeline::map(std::string name, std::function<element(const element&)> fn) {
-  ops_.push_back({.type = pipeline_op::kind::map, .name = std::move(name), .map_fn = std::move(fn)});
+  ops_.push_back(
+      {.type = pipeline_op::kind::map, .name = std::move(name), .map_fn = std::move(fn)});
   return *this;
 }
 
 pipeline& pipeline::filter(std::string name, std::function<bool(const element&)> keep) {
-  ops_.push_back({.type = pipeline_op::kind::filter, .name = std::move(name), .filter_fn = std::move(keep)});
+  ops_.push_back(
+      {.type = pipeline_op::kind::filter, .name = std::move(name), .filter_fn = std::move(keep)});
   return *this;
 }
 
@@ -164,7 +166,8 @@ pipeline& pipeline::tumbling_window_time(
 }
 
 pipeline& pipeline::sink(std::string name, std::function<void(const element&)> fn) {
-  ops_.push_back({.type = pipeline_op::kind::sink, .name = std::move(name), .sink_fn = std::move(fn)});
+  ops_.push_back(
+      {.type = pipeline_op::kind::sink, .name = std::move(name), .sink_fn = std::move(fn)});
   return *this;
 }
 

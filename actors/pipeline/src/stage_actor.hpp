@@ -61,8 +61,8 @@ struct stage_definition {
   bool reads_source = false;  ///< the input queue is the one after the source
   std::uint64_t input_incarnation = 0;
   std::uint32_t input_credit = 1024;  ///< deliveries held unacked at most
-  bool has_output = false;   ///< a downstream queue: outputs go to the outbox
-  std::string output_queue;  ///< its name, as in its confirmations
+  bool has_output = false;            ///< a downstream queue: outputs go to the outbox
+  std::string output_queue;           ///< its name, as in its confirmations
   std::uint64_t output_incarnation = 0;
   std::uint64_t producer_id = 0;  ///< stable_id(name)
 };

@@ -15,8 +15,8 @@ void on_subscribe(queue_actor* self, std::int64_t credit) {
   auto sender = self->current_sender();
   if (credit <= 0 || credit > std::int64_t{1} << 24) {
     report_protocol_error(self, sender,
-                          "subscribe with credit " + std::to_string(credit) +
-                              " (must be 1.." + std::to_string(1 << 24) + ")");
+                          "subscribe with credit " + std::to_string(credit) + " (must be 1.." +
+                              std::to_string(1 << 24) + ")");
     return;
   }
   auto address = caf::actor_cast<caf::actor_addr>(sender);
@@ -52,8 +52,7 @@ void on_credit(queue_actor* self, std::int64_t more) {
 }
 
 void on_unsubscribe(queue_actor* self) {
-  drop_consumer(self, caf::actor_cast<caf::actor_addr>(self->current_sender()),
-                "unsubscribed");
+  drop_consumer(self, caf::actor_cast<caf::actor_addr>(self->current_sender()), "unsubscribed");
   dispatch(self);
 }
 
@@ -135,10 +134,10 @@ void on_nack(queue_actor* self, const nack_request& request) {
   dispatch(self);
 }
 
-void on_extend(queue_actor* self, const std::vector<std::uint64_t>& ids, std::uint32_t extension_ms) {
+void on_extend(queue_actor* self, const std::vector<std::uint64_t>& ids,
+               std::uint32_t extension_ms) {
   auto& state = self->state;
-  const auto consumer =
-      serial_of(state, caf::actor_cast<caf::actor_addr>(self->current_sender()));
+  const auto consumer = serial_of(state, caf::actor_cast<caf::actor_addr>(self->current_sender()));
   const auto deadline = self->clock().now() + std::chrono::milliseconds(extension_ms);
   for (auto id : ids) {
     // A later deadline needs no new tick: the scheduled one finds it.

@@ -50,9 +50,9 @@ void dispatch(queue_actor* self) {
       if (start == state.consumers.end()) start = state.consumers.begin();
       auto& [address, consumer] = *start;
       if (consumer.outstanding >= consumer.window) continue;
-      const auto take = std::min<std::size_t>(
-          {consumer.window - consumer.outstanding, state.options.delivery_batch_max,
-           std::max<std::size_t>(1, consumer.window / 4)});
+      const auto take = std::min<std::size_t>({consumer.window - consumer.outstanding,
+                                               state.options.delivery_batch_max,
+                                               std::max<std::size_t>(1, consumer.window / 4)});
       delivery_batch batch;
       batch.queue = state.options.name;
       batch.deliveries.reserve(std::min(take, state.ready.size()));

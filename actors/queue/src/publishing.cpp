@@ -74,8 +74,9 @@ void on_publish(queue_actor* self, publish_batch& batch) {
   const auto traced = out.front().publish_time_ns;
   latency_trace::mark(latency_trace::stage::queue_received, traced);
   auto published = state.log->publish(
-      out, [queue, sender, producer = batch.producer_id, epoch = batch.epoch, last_seq,
-            confirmed = count - skip, traced](const status& outcome) {
+      out,
+      [queue, sender, producer = batch.producer_id, epoch = batch.epoch, last_seq,
+       confirmed = count - skip, traced](const status& outcome) {
         latency_trace::mark(latency_trace::stage::log_synced, traced);
         // On the log's writer thread: hand the outcome to the actor.
         caf::anon_send(queue, durable_atom::value, producer, epoch, last_seq, confirmed,
@@ -92,13 +93,13 @@ void on_publish(queue_actor* self, publish_batch& batch) {
   }
   state.next_publish_id = *published + (count - skip);
   state.publish_end_ids.push_back(state.next_publish_id);
-  state.recent_bodies.keep(*published, std::span(batch.messages).subspan(skip),
-                           batch.producer_id, batch.first_seq + skip);
+  state.recent_bodies.keep(*published, std::span(batch.messages).subspan(skip), batch.producer_id,
+                           batch.first_seq + skip);
   if (batch.producer_id != 0) state.producers[batch.producer_id].accepted = last_seq;
 }
 
-void on_durable(queue_actor* self, std::uint64_t producer_id, std::uint64_t epoch, std::uint64_t up_to_seq,
-                std::uint64_t count, bool ok, const std::string& error,
+void on_durable(queue_actor* self, std::uint64_t producer_id, std::uint64_t epoch,
+                std::uint64_t up_to_seq, std::uint64_t count, bool ok, const std::string& error,
                 const caf::strong_actor_ptr& producer) {
   auto& state = self->state;
   std::uint64_t end_id = 0;  // one per accepted publish, in order; never missing
@@ -196,8 +197,7 @@ std::vector<delivery> on_list(queue_actor* self, std::uint64_t from_id, std::uin
   std::vector<delivery> listed;
   state.log->for_each_ready(from_id, std::min<std::uint32_t>(limit, 10'000),
                             [&](std::uint64_t id, std::uint32_t attempts) {
-                              if (state.in_flight.contains(id))
-                                return;  // out with a consumer
+                              if (state.in_flight.contains(id)) return;  // out with a consumer
                               auto message = state.log->read(id);
                               if (!message) return;
                               delivery d;
@@ -206,8 +206,7 @@ std::vector<delivery> on_list(queue_actor* self, std::uint64_t from_id, std::uin
                               d.producer_id = message->producer_id;
                               d.producer_seq = message->producer_seq;
                               d.data = {std::move(message->key), std::move(message->payload),
-                                        std::move(message->headers),
-                                        message->publish_time_ns};
+                                        std::move(message->headers), message->publish_time_ns};
                               listed.push_back(std::move(d));
                             });
   return listed;
@@ -237,8 +236,7 @@ caf::result<std::uint64_t> on_replay(queue_actor* self, caf::actor target, std::
   auto request = std::make_shared<queue_state::replay_request>(
       queue_state::replay_request{ids.size(), ids.size(), promise});
   for (auto id : ids) {
-    state.replaying.emplace(state.replay_next_seq++,
-                            queue_state::replay_pending{id, request});
+    state.replaying.emplace(state.replay_next_seq++, queue_state::replay_pending{id, request});
   }
   spdlog::info("queue {}: replaying {} messages", state.options.name, ids.size());
   self->send(target, publish_atom::value, std::move(batch));

@@ -36,9 +36,10 @@ bool stop_if_log_failed(queue_actor* self) {
   auto& state = self->state;
   auto failure = state.log->failure();
   if (failure.is_ok()) return false;
-  spdlog::error("queue {}: its log refuses appends ({}); restarting the queue on what the disk "
-                "holds",
-                state.options.name, failure.to_string());
+  spdlog::error(
+      "queue {}: its log refuses appends ({}); restarting the queue on what the disk "
+      "holds",
+      state.options.name, failure.to_string());
   self->quit(caf::make_error(caf::sec::runtime_error, failure.to_string()));
   return true;
 }
@@ -192,7 +193,8 @@ result<caf::actor> spawn_queue(caf::actor_system& system, file_system& fs, queue
   }
   detail::report_recovery(options.name, (*log)->recovery());
   std::shared_ptr<checkpoint_log> shared = std::move(*log);
-  return system.spawn(detail::queue_behavior, std::move(options), std::move(owned_fs), std::move(shared));
+  return system.spawn(detail::queue_behavior, std::move(options), std::move(owned_fs),
+                      std::move(shared));
 }
 
 }  // namespace weir

@@ -75,7 +75,7 @@ struct queue_state {
   std::deque<ready_entry> ready;
   std::multimap<time_point, ready_entry> delayed;
   std::unordered_map<std::uint64_t, std::string> last_errors;  // of messages not yet acked
-  std::uint64_t log_cursor = 1;  // ids below have been taken into `ready` (or are done)
+  std::uint64_t log_cursor = 1;           // ids below have been taken into `ready` (or are done)
   std::uint64_t first_delivered_max = 0;  // first deliveries go in id order
   std::unordered_map<std::uint64_t, producer_entry> producers;
   // The queue publishes to its dead-letter queue as a producer of its own.
