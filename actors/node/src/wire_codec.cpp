@@ -56,6 +56,9 @@ void add_wire_types(caf::actor_system_config& config) {
       });
 }
 
+namespace {
+
+/// About how many bytes a message takes in a frame (to size the frame).
 std::size_t frame_bytes_of(const message_data& message) {
   auto padded = [](std::size_t bytes) { return (bytes + 7) / 8 * 8; };
   // An envelope: a struct of 6 data words and 3 pointers, its list pointer slot.
@@ -91,6 +94,15 @@ message_data read_message(schema::Envelope::Reader in, const transport::inbound_
   return message;
 }
 
+void write_ranges(capnp::List<schema::IdRange>::Builder out, const std::vector<id_range>& ranges) {
+  for (unsigned i = 0; i < ranges.size(); ++i) {
+    out[i].setBegin(ranges[i].begin);
+    out[i].setEnd(ranges[i].end);
+  }
+}
+
+}  // namespace
+
 delivery read_delivery(schema::Envelope::Reader in, const transport::inbound_frame_ptr& frame) {
   delivery d;
   d.id = in.getId();
@@ -99,13 +111,6 @@ delivery read_delivery(schema::Envelope::Reader in, const transport::inbound_fra
   d.producer_seq = in.getProducerSeq();
   d.data = read_message(in, frame);
   return d;
-}
-
-void write_ranges(capnp::List<schema::IdRange>::Builder out, const std::vector<id_range>& ranges) {
-  for (unsigned i = 0; i < ranges.size(); ++i) {
-    out[i].setBegin(ranges[i].begin);
-    out[i].setEnd(ranges[i].end);
-  }
 }
 
 std::vector<id_range> read_ranges(capnp::List<schema::IdRange>::Reader in) {

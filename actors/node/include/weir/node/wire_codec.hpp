@@ -58,17 +58,11 @@ inline const caf::atom_value node_error_category = caf::atom("wnodeerr");
 // whole batches, so one frame holds many queue messages. Frames are sized from
 // what they carry, so that one that fits is sent without a copy.
 
-/// About how many bytes a message takes in a frame (to size the frame).
-std::size_t frame_bytes_of(const message_data& message);
-
-void write_message(schema::Envelope::Builder out, const message_data& message);
-void write_delivery(schema::Envelope::Builder out, const delivery& d);
-/// `frame` holds `in`: the payload read is a slice of it, not a copy (null: a copy).
-message_data read_message(schema::Envelope::Reader in, const transport::inbound_frame_ptr& frame);
+/// One envelope of a deliver message; `frame` holds `in`: the payload read is a
+/// slice of it, not a copy (null: a copy).
 delivery read_delivery(schema::Envelope::Reader in, const transport::inbound_frame_ptr& frame);
 
-/// Ranges <-> wire lists.
-void write_ranges(capnp::List<schema::IdRange>::Builder out, const std::vector<id_range>& ranges);
+/// The lists of ack and extend messages.
 std::vector<id_range> read_ranges(capnp::List<schema::IdRange>::Reader in);
 std::vector<std::uint64_t> read_ids(capnp::List<std::uint64_t>::Reader in);
 
