@@ -74,7 +74,7 @@ caf::behavior consumer_behavior(consumer_actor* self, caf::actor queue, consumer
           self->send(state.queue, unsubscribe_atom::value);
         }
       },
-      [self](protocol_error_atom, const protocol_error& error) {
+      [](protocol_error_atom, const protocol_error& error) {
         spdlog::warn("consumer: queue {} says: {}", error.queue, error.message);
       },
       [self](rebind_atom, caf::actor queue) {
