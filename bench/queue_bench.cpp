@@ -18,9 +18,10 @@
 
 #include <caf/all.hpp>
 
-#include "weir/actors/consumer.hpp"
-#include "weir/actors/producer.hpp"
-#include "weir/actors/queue.hpp"
+#include "weir/queue/consumer.hpp"
+#include "weir/queue/producer.hpp"
+#include "weir/queue/protocol.hpp"
+#include "weir/queue/queue.hpp"
 
 namespace {
 
@@ -32,7 +33,7 @@ struct config : caf::actor_system_config {
   config() {
     set("scheduler.max-threads", 2);
     set("logger.file-verbosity", caf::atom("quiet"));
-    weir::add_actor_types(*this);
+    weir::add_queue_types(*this);
   }
 };
 

@@ -21,9 +21,9 @@
 #include "message_format.hpp"
 #include "system_config.hpp"
 
-#include "weir/actors/consumer.hpp"
-#include "weir/actors/producer.hpp"
-#include "weir/actors/remote_queue.hpp"
+#include "weir/queue/consumer.hpp"
+#include "weir/queue/producer.hpp"
+#include "weir/node/remote_queue.hpp"
 #include "weir/runtime/progress.hpp"
 
 namespace weir::cli {

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "weir/actors/protocol.hpp"
+#include "weir/queue/protocol.hpp"
 #include "weir/runtime/status.hpp"
 
 namespace weir::cli {

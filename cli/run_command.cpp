@@ -16,8 +16,8 @@
 
 #include "stop_signals.hpp"
 #include "system_config.hpp"
-#include "weir/actors/metrics.hpp"
-#include "weir/actors/topology.hpp"
+#include "weir/node/metrics.hpp"
+#include "weir/config/topology.hpp"
 #include "weir/runtime/file_system.hpp"
 #include "weir/runtime/http_server.hpp"
 #include "weir/runtime/progress.hpp"

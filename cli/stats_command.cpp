@@ -8,9 +8,7 @@
 #include <mutex>
 #include <optional>
 
-#include <capnp/message.h>
-
-#include "weir/transport/frame.hpp"
+#include "weir/node/wire_codec.hpp"
 #include "weir/transport/link.hpp"
 
 namespace weir::cli {
@@ -20,16 +18,6 @@ namespace {
 // One request per run, so any fixed id will do; not 0, which marks errors
 // that answer no request (a malformed frame, a refused handshake).
 constexpr std::uint64_t info_request_id = 1;
-
-zmq::message_t info_request_frame(schema::InfoTopic topic) {
-  capnp::MallocMessageBuilder builder;
-  auto frame = builder.initRoot<schema::Frame>();
-  frame.setProtocolVersion(schema::WIRE_PROTOCOL_VERSION);
-  auto request = frame.initMessages(1)[0].initInfoRequest();
-  request.setRequestId(info_request_id);
-  request.setTopic(topic);
-  return transport::encode_frame(builder);
-}
 
 // Talks to the node with a bare transport connection: no actor system is needed
 // for one request and one reply.
@@ -53,7 +41,9 @@ int ask(const info_options& options, schema::InfoTopic topic, const char* comman
         if (event.type == transport::link_event::kind::peer_up) {
           // Every new session asks again: a reply lost with a reconnect is not resent.
           up = true;
-          if (link != nullptr && !answer && !refusal) link->send(info_request_frame(topic));
+          if (link != nullptr && !answer && !refusal) {
+            link->send(wire::info_request_frame(topic, info_request_id));
+          }
           return;
         }
         if (event.type == transport::link_event::kind::peer_down) {
@@ -84,7 +74,7 @@ int ask(const info_options& options, schema::InfoTopic topic, const char* comman
     link = connection->get();
     // Frames sent before the handshake are dropped: ask now only if a session
     // came up before `link` was set, else the peer_up handler asks.
-    if (up) link->send(info_request_frame(topic));
+    if (up) link->send(wire::info_request_frame(topic, info_request_id));
     const bool done =
         changed.wait_for(lock, timeout, [&] { return answer.has_value() || refusal.has_value(); });
     if (answer) {

@@ -5,7 +5,8 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
 
-#include "weir/actors/protocol.hpp"
+#include "weir/node/actor_types.hpp"
+#include "weir/queue/protocol.hpp"
 
 namespace weir::cli {
 

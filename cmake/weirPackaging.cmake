@@ -1,7 +1,9 @@
 # Installation and packaging of weir (included from the top-level
 # CMakeLists.txt after the library subdirectories). Installed under the prefix:
-#   include/weir/{schema,runtime,transport,actors}/   public and generated headers
-#   <libdir>/libweir_{schema,runtime,transport,actors}.a
+#   include/weir/{schema,runtime,transport,queue,node,pipeline,config}/
+#                                                      public and generated headers
+#   <libdir>/libweir_{schema,runtime,transport,queue,node,pipeline,config}.a
+#                                (weir::actors is an interface target: no file)
 #   bin/weir                                           the CLI (cli/CMakeLists.txt)
 #   <libdir>/cmake/weir/   weirConfig.cmake, weirConfigVersion.cmake,
 #                          weirTargets*.cmake, FindCAF.cmake

@@ -12,7 +12,7 @@
 #include <caf/all.hpp>
 
 #include "actor_test_config.hpp"
-#include "weir/actors/consumer.hpp"
+#include "weir/queue/consumer.hpp"
 
 using namespace weir;
 using namespace std::chrono_literals;

@@ -46,11 +46,11 @@ extra_bins=$(find "$prefix/bin" -mindepth 1 ! -name weir)
 [[ -z "$extra_bins" ]] || fail "unexpected programs installed: $extra_bins"
 "$prefix/bin/weir" --help >/dev/null || fail "installed weir --help"
 for header in runtime/checkpoint_log.hpp runtime/status.hpp transport/frame.hpp \
-  transport/link.hpp actors/queue.hpp actors/protocol.hpp schema/wire.capnp.h \
+  transport/link.hpp queue/queue.hpp queue/protocol.hpp schema/wire.capnp.h \
   schema/envelope.capnp.h schema/log.capnp.h schema/wire.capnp; do
   [[ -f "$prefix/include/weir/$header" ]] || fail "include/weir/$header missing"
 done
-for lib in schema runtime transport actors; do
+for lib in schema runtime transport queue node pipeline config; do
   [[ -n "$(find "$prefix" -name "libweir_$lib.*")" ]] || fail "libweir_$lib missing"
 done
 unwanted=$(find "$prefix" \( -name '*test*' -o -name '*bench*' -o -name 'checkpoint_demo' \
@@ -95,7 +95,7 @@ read -r -a libs_array <<<"$libs"
 "$cxx" "$work/main.o" -o "$work/weir_consumer_pc" "${libs_array[@]}" ||
   fail "linking with pkg-config --libs"
 # Every object of the libraries must link with what --libs lists, not only main.cpp's.
-"$cxx" -Wl,--whole-archive "$libdir"/libweir_{actors,transport,runtime,schema}.a \
+"$cxx" -Wl,--whole-archive "$libdir"/libweir_{config,pipeline,node,queue,transport,runtime,schema}.a \
   -Wl,--no-whole-archive "$work/main.o" -o "$work/weir_consumer_pc_whole" "${libs_array[@]}" ||
   fail "linking all of the weir libraries with pkg-config --libs"
 "$work/weir_consumer_pc" || fail "the consumer built with pkg-config"

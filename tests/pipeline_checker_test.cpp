@@ -17,9 +17,9 @@
 #include "actor_test_config.hpp"
 #include "temp_dir.hpp"
 #include "test_helpers.hpp"
-#include "weir/actors/consumer.hpp"
-#include "weir/actors/producer.hpp"
-#include "weir/actors/queue.hpp"
+#include "weir/queue/consumer.hpp"
+#include "weir/queue/producer.hpp"
+#include "weir/queue/queue.hpp"
 #include "weir/runtime/supervisor.hpp"
 
 using namespace weir;

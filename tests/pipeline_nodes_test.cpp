@@ -16,7 +16,7 @@
 #include "actor_test_config.hpp"
 #include "child_process.hpp"
 #include "temp_dir.hpp"
-#include "weir/actors/pipeline.hpp"
+#include "weir/pipeline/pipeline.hpp"
 
 using namespace weir;
 using namespace weir::testing;

@@ -19,8 +19,8 @@
 #include "actor_test_config.hpp"
 #include "temp_dir.hpp"
 #include "test_helpers.hpp"
-#include "weir/actors/pipeline.hpp"
-#include "weir/actors/protocol.hpp"
+#include "weir/pipeline/pipeline.hpp"
+#include "weir/queue/protocol.hpp"
 
 using namespace weir;
 using namespace std::chrono_literals;

@@ -13,7 +13,7 @@
 #include "actor_test_config.hpp"
 #include "fault_injection_fs.hpp"
 #include "temp_dir.hpp"
-#include "weir/actors/pipeline.hpp"
+#include "weir/pipeline/pipeline.hpp"
 
 using namespace weir;
 using namespace std::chrono_literals;

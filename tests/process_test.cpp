@@ -29,8 +29,8 @@
 #include "child_process.hpp"
 #include "temp_dir.hpp"
 #include "test_helpers.hpp"
-#include "weir/actors/consumer.hpp"
-#include "weir/actors/remote_queue.hpp"
+#include "weir/queue/consumer.hpp"
+#include "weir/node/remote_queue.hpp"
 
 using namespace weir;
 using namespace weir::testing;

@@ -20,8 +20,8 @@
 #include "page_cache.hpp"
 #include "temp_dir.hpp"
 #include "test_helpers.hpp"
-#include "weir/actors/producer.hpp"
-#include "weir/actors/queue.hpp"
+#include "weir/queue/producer.hpp"
+#include "weir/queue/queue.hpp"
 #include "weir/runtime/supervisor.hpp"
 
 using namespace weir;

@@ -12,8 +12,8 @@
 
 #include "actor_test_config.hpp"
 #include "temp_dir.hpp"
-#include "weir/actors/protocol.hpp"
-#include "weir/actors/topology.hpp"
+#include "weir/queue/protocol.hpp"
+#include "weir/config/topology.hpp"
 
 using namespace weir;
 using namespace std::chrono_literals;

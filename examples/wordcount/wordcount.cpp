@@ -15,9 +15,10 @@
 
 #include "weir/runtime/logging.hpp"
 
-#include "weir/actors/pipeline.hpp"
-#include "weir/actors/protocol.hpp"
-#include "weir/actors/topology.hpp"
+#include "weir/pipeline/pipeline.hpp"
+#include "weir/node/actor_types.hpp"
+#include "weir/queue/protocol.hpp"
+#include "weir/config/topology.hpp"
 
 namespace {
 

@@ -11,8 +11,8 @@
 #include <caf/all.hpp>
 
 #include "actor_test_config.hpp"
-#include "weir/actors/protocol.hpp"
-#include "weir/actors/remote_queue.hpp"
+#include "weir/queue/protocol.hpp"
+#include "weir/node/remote_queue.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 4) {

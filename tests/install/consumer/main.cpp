@@ -20,8 +20,9 @@
 
 #include <caf/all.hpp>
 
-#include "weir/actors/protocol.hpp"
-#include "weir/actors/queue.hpp"
+#include "weir/node/actor_types.hpp"
+#include "weir/queue/protocol.hpp"
+#include "weir/queue/queue.hpp"
 #include "weir/runtime/checkpoint_log.hpp"
 #include "weir/runtime/file_system.hpp"
 #include "weir/transport/frame.hpp"

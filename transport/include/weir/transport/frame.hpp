@@ -13,13 +13,9 @@
 #include <zmq.hpp>
 
 #include "weir/schema/wire.capnp.h"
+#include "weir/transport/link_options.hpp"
 
 namespace weir::transport {
-
-/// Limits applied to every received frame.
-struct frame_limits {
-  std::size_t max_frame_bytes = 64u << 20;  ///< larger frames are refused with frameTooLarge
-};
 
 /// The code as the schema spells it ("unknownQueue"), for log lines and errors.
 std::string error_code_name(schema::ErrorCode code);
