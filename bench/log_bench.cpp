@@ -853,7 +853,7 @@ int main(int argc, char** argv) {
       bytes_text(static_cast<double>(options.pending_bytes_max != 0 ? options.pending_bytes_max
                                                                     : defaults.pending_bytes_max))
           .c_str(),
-      bytes_text(static_cast<double>(defaults.segment_size_bytes_max)).c_str());
+      bytes_text(static_cast<double>(defaults.segment_bytes_max)).c_str());
   std::printf("MB = 1e6 bytes. Each append row and each raw write writes about %s.\n\n",
               format("%.0f MB", static_cast<double>(options.target_bytes) / mb).c_str());
 

@@ -22,6 +22,7 @@
 #include "weir/queue/producer.hpp"
 #include "weir/queue/protocol.hpp"
 #include "weir/queue/queue.hpp"
+#include "weir/queue/system_config.hpp"
 
 namespace {
 
@@ -29,13 +30,7 @@ using clock_type = std::chrono::steady_clock;
 using ping_atom = caf::atom_constant<caf::atom("bping")>;
 using pong_atom = caf::atom_constant<caf::atom("bpong")>;
 
-struct config : caf::actor_system_config {
-  config() {
-    set("scheduler.max-threads", 2);
-    set("logger.file-verbosity", caf::atom("quiet"));
-    weir::add_queue_types(*this);
-  }
-};
+using config = weir::system_config;
 
 constexpr std::uint64_t ack_every = 100;
 constexpr std::uint64_t raw_window = 10'000;

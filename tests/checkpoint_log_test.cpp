@@ -27,7 +27,7 @@ namespace {
 
 log_options small_segments() {
   log_options options;
-  options.segment_size_bytes_max = 4096;
+  options.segment_bytes_max = 4096;
   options.snapshot_every_bytes = 0;
   return options;
 }
@@ -485,7 +485,7 @@ BOOST_AUTO_TEST_CASE(delivered_messages_leave_the_page_cache_once_synced) {
   for (const auto mode : {sync_policy::mode::always, sync_policy::mode::none}) {
     temp_dir log_dir;
     log_options options;
-    options.segment_size_bytes_max = 1u << 20;
+    options.segment_bytes_max = 1u << 20;
     options.sync = sync_policy{mode, {}};
     auto log = checkpoint_log::open(fs, log_dir.path(), options);
     BOOST_REQUIRE(log);

@@ -50,6 +50,10 @@ for header in runtime/checkpoint_log.hpp runtime/status.hpp transport/frame.hpp 
   schema/envelope.capnp.h schema/log.capnp.h schema/wire.capnp; do
   [[ -f "$prefix/include/weir/$header" ]] || fail "include/weir/$header missing"
 done
+# Helpers weir's libraries share among themselves are not API.
+for header in runtime/crc32c.hpp runtime/id_map.hpp runtime/latency_trace.hpp runtime/progress.hpp; do
+  [[ ! -e "$prefix/include/weir/$header" ]] || fail "internal include/weir/$header was installed"
+done
 for lib in schema runtime transport queue node pipeline config; do
   [[ -n "$(find "$prefix" -name "libweir_$lib.*")" ]] || fail "libweir_$lib missing"
 done

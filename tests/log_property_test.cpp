@@ -123,7 +123,7 @@ BOOST_AUTO_TEST_CASE(snapshot_plus_tail_equals_full_replay_equals_the_model) {
     posix_file_system base;
     fault_injection_fs fs(base);
     log_options with_snapshots;
-    with_snapshots.segment_size_bytes_max = 4096;
+    with_snapshots.segment_bytes_max = 4096;
     with_snapshots.snapshot_every_bytes = 0;
     log_options full_replay = with_snapshots;
 

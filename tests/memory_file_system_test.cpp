@@ -12,7 +12,7 @@ BOOST_AUTO_TEST_CASE(a_log_in_memory_round_trips_and_recovers_like_one_on_disk) 
   log_model model;
   log_options options;
   options.sync = *sync_policy::parse("none");
-  options.segment_size_bytes_max = 4096;
+  options.segment_bytes_max = 4096;
   {
     auto log = checkpoint_log::open(fs, "/mem/q", options);
     BOOST_REQUIRE_MESSAGE(log, log.error().to_string());

@@ -206,7 +206,7 @@ struct fixture {
     q.queue.ack_timeout = 30s;
     q.queue.max_deliveries = 5;
     q.dead_letter_queue = "jobs.dlq";
-    q.queue.log.segment_size_bytes_max = log.segment_size_bytes_max;
+    q.queue.log.segment_bytes_max = log.segment_bytes_max;
     q.queue.log.snapshot_every_bytes = log.snapshot_every_bytes;
     q.queue.log.spare_segments_max = log.spare_segments_max;
     options.queues.push_back(q);
@@ -355,7 +355,7 @@ BOOST_FIXTURE_TEST_CASE(scraped_counters_agree_with_what_was_published_and_acked
 struct small_segments : fixture {
   static log_options small() {
     log_options log;
-    log.segment_size_bytes_max = 4096;
+    log.segment_bytes_max = 4096;
     log.snapshot_every_bytes = 4096;
     return log;
   }

@@ -207,7 +207,7 @@ BOOST_FIXTURE_TEST_CASE(confirms_once_durable_and_delivers_within_credit, fixtur
 BOOST_FIXTURE_TEST_CASE(delivered_messages_leave_the_page_cache_undelivered_ones_stay, fixture) {
   if (skipped_on_tmpfs(dir.path())) return;
   auto opts = options("cached");
-  opts.log.segment_size_bytes_max = 64u << 10;
+  opts.log.segment_bytes_max = 64u << 10;
   auto q = queue(opts);
   for (int batch = 0; batch < 4; ++batch) {  // a 50 KB record in each of four segments
     std::vector<std::string> bodies;
@@ -1053,4 +1053,19 @@ BOOST_FIXTURE_TEST_CASE(a_full_disk_leaves_publishes_unconfirmed_and_loses_nothi
   BOOST_TEST(stats(q).ready == 20u);
   check_all_twenty(q);
   stop(q);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_delivery_limit_without_a_dead_letter_queue_is_refused_by_the_one_rule,
+                        fixture) {
+  BOOST_TEST(check_delivery_limit(0, false).is_ok());
+  BOOST_TEST(check_delivery_limit(5, true).is_ok());
+  const auto rule = check_delivery_limit(5, false);
+  BOOST_TEST(!rule.is_ok());
+  BOOST_TEST(rule.message().find("max_deliveries is 5 but no dead_letter_queue") !=
+             std::string::npos);
+  auto opts = options("limited");
+  opts.max_deliveries = 5;
+  auto spawned = spawn_queue(system, fs, opts);
+  BOOST_REQUIRE(!spawned);
+  BOOST_TEST(spawned.error().message() == "queue limited: " + rule.message());
 }

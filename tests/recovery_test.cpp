@@ -129,7 +129,7 @@ void random_operation(std::mt19937_64& random, checkpoint_log& log, log_model& m
 /// 4 KiB segments (the least allowed), snapshots only on request.
 log_options small_segments() {
   log_options options;
-  options.segment_size_bytes_max = 4096;
+  options.segment_bytes_max = 4096;
   options.snapshot_every_bytes = 0;
   return options;
 }
@@ -231,7 +231,7 @@ BOOST_AUTO_TEST_CASE(a_torn_write_at_power_loss_loses_only_unconfirmed_appends) 
     std::mutex confirmed_mutex;
     {
       log_options options;
-      options.segment_size_bytes_max = 8192;
+      options.segment_bytes_max = 8192;
       auto log = checkpoint_log::open(fs, dir.path(), options);
       BOOST_REQUIRE(log);
       for (int i = 0; i < 300; ++i) {
@@ -702,7 +702,7 @@ BOOST_AUTO_TEST_CASE(a_crash_in_a_reused_segment_file_keeps_its_older_records_ou
   auto options = small_segments();
   // Larger than a page: a write over older bytes runs on with zeros to its
   // page's end, so older records survive only in the pages after that.
-  options.segment_size_bytes_max = 4 * 4096;
+  options.segment_bytes_max = 4 * 4096;
   auto log = checkpoint_log::open(fs, original.path(), options);
   BOOST_REQUIRE(log);
   auto publish_batch = [&](const std::string& tag) {

@@ -115,7 +115,7 @@ std::vector<std::string> events_after(const journal& log, std::size_t from) {
 supervisor_options options(restart_strategy strategy) {
   supervisor_options opts;
   opts.strategy = strategy;
-  opts.max_restarts = 10;
+  opts.restarts_max = 10;
   opts.period = 10s;
   return opts;
 }
@@ -198,7 +198,7 @@ BOOST_FIXTURE_TEST_CASE(a_transient_child_that_fails_is_restarted, fixture) {
 
 BOOST_FIXTURE_TEST_CASE(exceeding_the_restart_intensity_fails_the_supervisor, fixture) {
   auto opts = options(restart_strategy::one_for_one);
-  opts.max_restarts = 2;
+  opts.restarts_max = 2;
   auto sup = spawn_supervisor(system, opts, {worker(log, "a"), worker(log, "flaky")});
   self->monitor(sup);
   settle();
@@ -218,7 +218,7 @@ BOOST_FIXTURE_TEST_CASE(exceeding_the_restart_intensity_fails_the_supervisor, fi
 
 BOOST_FIXTURE_TEST_CASE(restarts_spread_over_more_than_the_period_are_tolerated, fixture) {
   auto opts = options(restart_strategy::one_for_one);
-  opts.max_restarts = 1;
+  opts.restarts_max = 1;
   opts.period = 1s;
   auto sup = spawn_supervisor(system, opts, {worker(log, "flaky")});
   self->monitor(sup);
@@ -234,7 +234,7 @@ BOOST_FIXTURE_TEST_CASE(restarts_spread_over_more_than_the_period_are_tolerated,
 BOOST_FIXTURE_TEST_CASE(a_failing_subtree_escalates_to_its_parent, fixture) {
   auto inner_opts = options(restart_strategy::one_for_one);
   inner_opts.name = "inner";
-  inner_opts.max_restarts = 1;
+  inner_opts.restarts_max = 1;
   auto outer_opts = options(restart_strategy::one_for_one);
   outer_opts.name = "outer";
   auto outer = spawn_supervisor(

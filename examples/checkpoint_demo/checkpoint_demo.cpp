@@ -35,7 +35,7 @@ constexpr std::uint64_t confirmed_before_kill = 20'000;
 [[noreturn]] void run_writer(const std::string& dir, int pipe_fd) {
   weir::posix_file_system fs;
   weir::log_options options;
-  options.segment_size_bytes_max = 256 << 10;  // small, so the demo rolls segments
+  options.segment_bytes_max = 256 << 10;  // small, so the demo rolls segments
   options.snapshot_every_bytes = 1 << 20;
   auto opened = weir::checkpoint_log::open(fs, dir, options);
   if (!opened) {
@@ -69,7 +69,7 @@ constexpr std::uint64_t confirmed_before_kill = 20'000;
     }
     if (round % 2 == 1) {
       weir::id_range range{*published, *published + batch_size};
-      log.ack({&range, 1}, {});
+      if (!log.ack({&range, 1}, {})) _exit(6);
     }
   }
 }
@@ -125,7 +125,10 @@ int main(int argc, char** argv) {
   {
     auto file = fs.open_for_append(last_segment);
     const char garbage[] = "\x40\x00\x00\x00torn-write";
-    (*file)->append(std::as_bytes(std::span{garbage, sizeof garbage - 1}));
+    if (!file || !(*file)->append(std::as_bytes(std::span{garbage, sizeof garbage - 1}))) {
+      std::cerr << "could not append the torn record to " << last_segment << "\n";
+      return 1;
+    }
   }
   std::cout << "3. appended a torn record to " << last_segment << "\n";
 

@@ -19,6 +19,7 @@
 #include "weir/queue/producer.hpp"
 #include "weir/queue/protocol.hpp"
 #include "weir/queue/queue.hpp"
+#include "weir/queue/system_config.hpp"
 
 namespace {
 
@@ -26,13 +27,7 @@ constexpr int orders = 100;
 constexpr std::uint32_t max_deliveries = 5;
 const std::string poison_order = "order-42";
 
-struct config : caf::actor_system_config {
-  config() {
-    set("scheduler.max-threads", 2);
-    set("logger.file-verbosity", caf::atom("quiet"));
-    weir::add_queue_types(*this);
-  }
-};
+using config = weir::system_config;
 
 }  // namespace
 

@@ -18,16 +18,13 @@
 #include "weir/pipeline/pipeline.hpp"
 #include "weir/node/actor_types.hpp"
 #include "weir/queue/protocol.hpp"
+#include "weir/queue/system_config.hpp"
 #include "weir/config/topology.hpp"
 
 namespace {
 
-struct config : caf::actor_system_config {
-  config() {
-    set("scheduler.max-threads", 2);
-    set("logger.file-verbosity", caf::atom("quiet"));
-    weir::add_actor_types(*this);
-  }
+struct config : weir::system_config {
+  config() { weir::add_actor_types(*this); }
 };
 
 }  // namespace

@@ -24,7 +24,9 @@ status write_checkpoint_file(file_system& fs, const std::string& path,
   record_format::append_record(words, message);
 
   const auto temp = path + ".tmp";
-  fs.remove_file(temp);
+  // A leftover of an interrupted write, if there is one; a real problem with
+  // the directory shows in the open below.
+  static_cast<void>(fs.remove_file(temp));
   auto file = fs.open_for_append(temp);
   if (!file) return file.error();
   status outcome = (*file)->append(std::as_bytes(std::span{words}));
@@ -33,7 +35,8 @@ status write_checkpoint_file(file_system& fs, const std::string& path,
   if (outcome) outcome = fs.rename_file(temp, path);
   const auto slash = path.find_last_of('/');
   if (outcome) outcome = fs.sync_dir(slash == std::string::npos ? "." : path.substr(0, slash));
-  if (!outcome) fs.remove_file(temp);
+  // The failure returned is what matters; a temp file left is removed by the next write.
+  if (!outcome) static_cast<void>(fs.remove_file(temp));
   return outcome;
 }
 

@@ -41,9 +41,9 @@ std::uint64_t count_frames_from(std::span<const std::byte> bytes, std::uint64_t 
 
 status log_recovery::recover(recovered_log& found) {
   const auto started = log_clock::now();
-  if (context_.options.segment_size_bytes_max < 4096 ||
-      context_.options.segment_size_bytes_max > segment_size_limit) {
-    return {errc::invalid_argument, "segment_size_bytes_max must be within 4 KiB .. 1 GiB"};
+  if (context_.options.segment_bytes_max < 4096 ||
+      context_.options.segment_bytes_max > segment_size_limit) {
+    return {errc::invalid_argument, "segment_bytes_max must be within 4 KiB .. 1 GiB"};
   }
   auto exists = context_.fs.exists(context_.dir);
   if (!exists) return exists.error();
@@ -75,7 +75,7 @@ status log_recovery::recover(recovered_log& found) {
       if (found.spare_files.size() < context_.options.spare_segments_max) {
         found.spare_files.push_back(log_files::join(context_.dir, name));
       } else {
-        context_.fs.remove_file(log_files::join(context_.dir, name));
+        remove_or_warn(log_files::join(context_.dir, name));
       }
     } else if (name == log_files::lock_name) {
       continue;
@@ -83,7 +83,7 @@ status log_recovery::recover(recovered_log& found) {
       closed_cleanly_ = true;
     } else if (name.ends_with(".tmp")) {
       // A snapshot whose write was interrupted; it was never renamed into place.
-      if (!context_.options.read_only) context_.fs.remove_file(log_files::join(context_.dir, name));
+      if (!context_.options.read_only) remove_or_warn(log_files::join(context_.dir, name));
     } else {
       report_.warnings.push_back("ignoring unexpected file " + log_files::join(context_.dir, name));
     }
@@ -128,7 +128,7 @@ status log_recovery::recover(recovered_log& found) {
   for (auto& [number, path] : segment_files) {
     if (covers_segment != 0 && number < covers_segment && context_.segments.count(number) == 0) {
       report_.warnings.push_back("removing compacted segment " + path);
-      if (!context_.options.read_only) context_.fs.remove_file(path);
+      if (!context_.options.read_only) remove_or_warn(path);
       continue;
     }
     auto& entry = context_.segments[number];
@@ -304,7 +304,7 @@ status log_recovery::load_snapshot(const std::map<std::uint64_t, std::string>& s
                                "); falling back to an older one");
     // Removed so that it is not mistaken for the newest one again; the report
     // above is the record of it.
-    if (!context_.options.read_only) context_.fs.remove_file(path);
+    if (!context_.options.read_only) remove_or_warn(path);
     fell_back = true;
   }
   return {};
@@ -415,6 +415,12 @@ status log_recovery::scan_segment(segment_entry& segment, std::uint64_t start_of
   }
   if (apply || segment.size == 0) segment.size = size;
   return {};
+}
+
+void log_recovery::remove_or_warn(const std::string& path) {
+  if (auto removed = context_.fs.remove_file(path); !removed) {
+    report_.warnings.push_back("could not remove " + path + ": " + removed.message());
+  }
 }
 
 }  // namespace weir::detail

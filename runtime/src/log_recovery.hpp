@@ -42,6 +42,9 @@ class log_recovery {
   status scan_segment(segment_entry& segment, std::uint64_t start_offset, std::uint64_t stop_at,
                       bool is_last, bool apply);
   void report_progress(std::uint64_t segment_bytes_done, bool force);
+  /// Removes a file recovery no longer needs; a failure is a warning in the
+  /// report (the file stays, and the next recovery tries again), not an error.
+  void remove_or_warn(const std::string& path);
 
   log_context& context_;
   recovery_report& report_;

@@ -141,10 +141,14 @@ void log_snapshots::write_snapshot(snapshot_job& job) {
     }
     release_segment(number, segment_path, std::move(reader));
   }
+  // Neither the removals nor their directory sync need to succeed: a stale
+  // snapshot left behind, or back after a crash, costs only its disk space, as
+  // recovery reads the newest valid snapshot.
   for (auto sequence : job.stale_snapshots) {
-    context_.fs.remove_file(log_files::join(context_.dir, log_files::snapshot_name(sequence)));
+    static_cast<void>(
+        context_.fs.remove_file(log_files::join(context_.dir, log_files::snapshot_name(sequence))));
   }
-  context_.fs.sync_dir(context_.dir);
+  static_cast<void>(context_.fs.sync_dir(context_.dir));
 }
 
 void log_snapshots::release_segment(std::uint64_t number, const std::string& path,
@@ -165,7 +169,9 @@ void log_snapshots::release_segment(std::uint64_t number, const std::string& pat
       std::this_thread::sleep_for(pause);
     }
   }
-  context_.fs.remove_file(path);
+  // A compacted segment left behind is removed by the next recovery, which knows
+  // it is covered by the snapshot.
+  static_cast<void>(context_.fs.remove_file(path));
 }
 
 std::unique_ptr<capnp::MallocMessageBuilder> log_snapshots::build_snapshot(

@@ -171,7 +171,7 @@ void on_restart_timer(supervisor_actor* self, std::uint64_t round) {
     if (!start_child(self, i)) {
       // A failed start is a failure like any other: it counts against intensity.
       state.restart_times.push_back(self->clock().now());
-      if (state.restart_times.size() > state.options.max_restarts) {
+      if (state.restart_times.size() > state.options.restarts_max) {
         fail(self, make_supervisor_error(supervisor_errc::restart_intensity,
                                          "child " + child.spec.name + " failed to start"));
         return;
@@ -189,7 +189,7 @@ bool within_intensity(supervisor_actor* self) {
     state.restart_times.pop_front();
   }
   state.restart_times.push_back(now);
-  return state.restart_times.size() <= state.options.max_restarts;
+  return state.restart_times.size() <= state.options.restarts_max;
 }
 
 void on_child_exit(supervisor_actor* self, std::size_t index, const caf::error& reason) {
@@ -225,7 +225,7 @@ void on_child_exit(supervisor_actor* self, std::size_t index, const caf::error& 
   }
   if (!within_intensity(self)) {
     spdlog::error("supervisor {}: more than {} restarts in {} ms; giving up", state.options.name,
-                  state.options.max_restarts, state.options.period.count());
+                  state.options.restarts_max, state.options.period.count());
     fail(self, make_supervisor_error(
                    supervisor_errc::restart_intensity,
                    state.options.name + ": child " + child.spec.name + " failed too often"));

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "weir/queue/queue.hpp"
+
 namespace weir::config {
 
 namespace {
@@ -157,11 +159,9 @@ status check_queue_policy(const std::string& path, const toml::node& table,
     return {errc::invalid_argument, where(path, table) + ": queue." + queue_name +
                                         ": retry_backoff_max_ms is below retry_backoff_initial_ms"};
   }
-  if (policy.max_deliveries > 0 && policy.dead_letter_queue.empty()) {
-    return {errc::invalid_argument,
-            where(path, table) + ": queue." + queue_name + ": max_deliveries is " +
-                std::to_string(policy.max_deliveries) +
-                " but dead_letter_queue is empty; set max_deliveries = 0 or name a queue"};
+  if (auto rule = check_delivery_limit(policy.max_deliveries, !policy.dead_letter_queue.empty());
+      !rule) {
+    return {rule.code(), where(path, table) + ": queue." + queue_name + ": " + rule.message()};
   }
   return {};
 }

@@ -50,13 +50,13 @@ struct queue_policy {
   std::uint32_t max_deliveries = 0;
   std::string dead_letter_queue = {};
   // The queue's checkpoint log (a durable queue's), defaults the log's own.
-  std::uint64_t segment_bytes_max = log_options{}.segment_size_bytes_max;
+  std::uint64_t segment_bytes_max = log_options{}.segment_bytes_max;
   std::uint64_t snapshot_every_bytes = log_options{}.snapshot_every_bytes;
   std::uint32_t spare_segments_max = log_options{}.spare_segments_max;
 
   /// Sets the log sizes above in `log`.
   void apply_log_sizes(log_options& log) const {
-    log.segment_size_bytes_max = segment_bytes_max;
+    log.segment_bytes_max = segment_bytes_max;
     log.snapshot_every_bytes = snapshot_every_bytes;
     log.spare_segments_max = spare_segments_max;
   }

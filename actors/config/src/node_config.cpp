@@ -149,7 +149,7 @@ std::vector<std::string> describe_queues(const node_options& options) {
                     ", dead letters " +
                     (q.dead_letter_queue.empty() ? std::string("none") : q.dead_letter_queue) +
                     (q.queue.durable
-                         ? ", segments of " + std::to_string(q.queue.log.segment_size_bytes_max) +
+                         ? ", segments of " + std::to_string(q.queue.log.segment_bytes_max) +
                                " B, snapshot every " +
                                std::to_string(q.queue.log.snapshot_every_bytes) + " B"
                          : std::string()));

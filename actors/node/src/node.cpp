@@ -160,7 +160,7 @@ class node_impl final : public node {
     supervisor_options supervision;
     supervision.name = "node " + options.link.node_id;
     supervision.strategy = restart_strategy::rest_for_one;
-    supervision.max_restarts = options.restarts_max;
+    supervision.restarts_max = options.restarts_max;
     supervision.period = options.restart_period;
     supervisor_ = spawn_supervisor(system_, supervision, std::move(children));
     {

@@ -8,6 +8,7 @@
 
 #include "pipeline_op.hpp"
 #include "pipeline_run.hpp"
+#include "weir/queue/queue.hpp"
 
 namespace weir {
 
@@ -66,8 +67,9 @@ status check_policy(const std::string& queue, const edge_options& edge) {
   if (edge.credit == 0) return refuse("credit must be at least 1");
   if (edge.ack_timeout.count() <= 0) return refuse("ack timeout must be positive");
   if (auto valid = edge.retry_backoff.validate(); !valid) return refuse(valid.message());
-  if (edge.max_deliveries != 0 && edge.dead_letter_queue.empty()) {
-    return refuse("max_deliveries needs a dead-letter queue");
+  if (auto rule = check_delivery_limit(edge.max_deliveries, !edge.dead_letter_queue.empty());
+      !rule) {
+    return refuse(rule.message());
   }
   if (!edge.dead_letter_queue.empty() && bad_name(edge.dead_letter_queue)) {
     return refuse("dead-letter queue name '" + edge.dead_letter_queue + "' is empty or has a '/'");
@@ -176,9 +178,9 @@ pipeline& pipeline::queue(std::string name, edge_options options) {
   return *this;
 }
 
-pipeline& pipeline::restart_intensity(std::uint32_t max_restarts,
+pipeline& pipeline::restart_intensity(std::uint32_t restarts_max,
                                       std::chrono::milliseconds period) {
-  max_restarts_ = max_restarts;
+  restarts_max_ = restarts_max;
   restart_period_ = period;
   return *this;
 }
@@ -327,7 +329,7 @@ result<std::unique_ptr<pipeline_run>> pipeline::start_run(caf::actor_system& sys
                                                           const deployment* where) const {
   if (auto valid = validate(); !valid) return valid;
   supervisor_options supervision;
-  supervision.max_restarts = max_restarts_;
+  supervision.restarts_max = restarts_max_;
   supervision.period = restart_period_;
   return start_pipeline_run(system, fs, recovery_progress_,
                             {name_, source_name_, source_path_, source_queue_, ops_}, data_dir,

@@ -62,7 +62,13 @@ class pipeline_run_impl final : public pipeline_run {
   ~pipeline_run_impl() override {
     stopping_ = true;
     if (source_.joinable()) source_.join();
-    if (server_) server_->stop();  // remote stages stop reading from this node first
+    // Remote stages stop reading from this node first. A destructor cannot
+    // return the failure (a queue's last sync); the log line is its record.
+    if (server_) {
+      if (auto stopped = server_->stop(); !stopped) {
+        spdlog::warn("pipeline: stopping its node: {}", stopped.to_string());
+      }
+    }
     for (auto& proxy : remote_outputs_) caf::anon_send_exit(proxy, caf::exit_reason::user_shutdown);
     if (supervisor_) {
       // The supervisor stops the stages, then the queues, and ends only once all
@@ -156,7 +162,7 @@ class pipeline_run_impl final : public pipeline_run {
       options.retry_backoff = edge.options.retry_backoff;
       options.max_deliveries = edge.options.max_deliveries;
       options.log.sync = edge.options.sync;
-      options.log.segment_size_bytes_max = edge.options.segment_bytes_max;
+      options.log.segment_bytes_max = edge.options.segment_bytes_max;
       options.log.snapshot_every_bytes = edge.options.snapshot_every_bytes;
       options.log.spare_segments_max = edge.options.spare_segments_max;
       std::shared_ptr<shared_handle> dead_letters;

@@ -84,11 +84,7 @@ void on_ack(queue_actor* self, const std::vector<id_range>& ranges) {
     std::uint64_t returned = 0;
     for (const auto& r : valid) returned += r.end - r.begin;
     note_returned(state, consumer, static_cast<std::uint32_t>(returned));
-    if (auto stored = state.log->ack(valid, {}); !stored) {
-      ++state.counters->storage_errors;
-      spdlog::error("queue {}: ack not stored: {}", state.options.name, stored.to_string());
-      if (stop_if_log_failed(self)) return;
-    }
+    if (stop_if_refused(self, state.log->ack(valid, {}), "ack")) return;
     for (const auto& r : valid) state.counters->acked += r.end - r.begin;
   }
   if (unknown != 0) {

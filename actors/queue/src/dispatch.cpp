@@ -121,7 +121,12 @@ void dispatch(queue_actor* self) {
       schedule_tick_at(self, deadline);
       // Counted before the delivery so that a message that crashes its consumer
       // every time still reaches max_deliveries across restarts.
-      state.log->record_attempts(attempts, {});
+      // Not stored (and the queue still running): a restart would count these
+      // deliveries again from the last stored count, so a message could get a
+      // few more attempts than max_deliveries; it is logged and counted.
+      if (stop_if_refused(self, state.log->record_attempts(attempts, {}), "delivery attempts")) {
+        return;
+      }
       consumer.outstanding += static_cast<std::uint32_t>(batch.deliveries.size());
       state.counters->delivered += batch.deliveries.size();
       state.last_served = address;

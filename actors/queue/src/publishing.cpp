@@ -161,9 +161,16 @@ void on_confirm(queue_actor* self, const confirmation& c) {
     const auto ticket = state.next_replay_ticket++;
     for (auto& request : finished) state.replay_answers.emplace(ticket, request);
     auto queue = caf::actor_cast<caf::actor>(self);
-    state.log->ack(done, [queue, ticket](const status&) {
+    const auto stored = state.log->ack(done, [queue, ticket](const status&) {
       caf::anon_send(queue, replayed_atom::value, ticket);
     });
+    if (!stored.is_ok()) {
+      // Refused at once, so the callback will not answer the replay: answer it
+      // now. The moved messages stay here too until their acks are stored (a
+      // restart delivers them again): at least once, never lost.
+      caf::anon_send(queue, replayed_atom::value, ticket);
+      stop_if_refused(self, stored, "replay acks");
+    }
     return;
   }
   // The dead-letter queue confirmed our publishes: now they leave this queue.
@@ -178,7 +185,7 @@ void on_confirm(queue_actor* self, const confirmation& c) {
     it = state.dlq_pending.erase(it);
   }
   if (!entries.empty()) {
-    state.log->dead_letter(entries, {});
+    if (stop_if_refused(self, state.log->dead_letter(entries, {}), "dead-letter marks")) return;
     state.counters->dead_lettered += entries.size();
   }
 }

@@ -44,6 +44,14 @@ bool stop_if_log_failed(queue_actor* self) {
   return true;
 }
 
+bool stop_if_refused(queue_actor* self, const status& stored, const char* what) {
+  if (stored.is_ok()) return false;
+  auto& state = self->state;
+  ++state.counters->storage_errors;
+  spdlog::error("queue {}: {} not stored: {}", state.options.name, what, stored.to_string());
+  return stop_if_log_failed(self);
+}
+
 queue_stats on_stats(queue_actor* self) {
   auto& state = self->state;
   auto stats = *state.counters;
@@ -160,14 +168,20 @@ caf::behavior queue_behavior(queue_actor* self, queue_options options,
 
 }  // namespace detail
 
+status check_delivery_limit(std::uint32_t max_deliveries, bool has_dead_letter_queue) {
+  if (max_deliveries == 0 || has_dead_letter_queue) return {};
+  return {errc::invalid_argument,
+          "max_deliveries is " + std::to_string(max_deliveries) +
+              " but no dead_letter_queue is configured; messages past the limit would have "
+              "nowhere to go (set max_deliveries to 0 or name a dead_letter_queue)"};
+}
+
 result<caf::actor> spawn_queue(caf::actor_system& system, file_system& fs, queue_options options) {
   if (options.name.empty()) return status{errc::invalid_argument, "queue without a name"};
-  if (options.max_deliveries != 0 && !options.dead_letter_queue) {
-    return status{errc::invalid_argument,
-                  "queue " + options.name + ": max_deliveries is " +
-                      std::to_string(options.max_deliveries) +
-                      " but no dead_letter_queue is configured; messages past the limit would "
-                      "have nowhere to go"};
+  if (auto rule = check_delivery_limit(options.max_deliveries,
+                                       static_cast<bool>(options.dead_letter_queue));
+      !rule) {
+    return status{rule.code(), "queue " + options.name + ": " + rule.message()};
   }
   if (auto valid = options.retry_backoff.validate(); !valid) {
     return status{valid.code(), "queue " + options.name + ": " + valid.message()};

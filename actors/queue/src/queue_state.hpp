@@ -135,6 +135,11 @@ void report_protocol_error(queue_actor* self, const caf::strong_actor_ptr& to, s
 /// the disk holds, producers resend what was not confirmed). True when it stops.
 bool stop_if_log_failed(queue_actor* self);
 
+/// For an append the log refused at once (its callback will not come): counts
+/// it, logs it as `what`, and stops the queue if the log has failed, so that a
+/// restart rebuilds the state from the disk. True when the queue stopped.
+bool stop_if_refused(queue_actor* self, const status& stored, const char* what);
+
 // --- handing out (dispatch.cpp) --------------------------------------------------
 
 /// Tops up `ready` from the log's ready ids, up to the ready window.

@@ -25,7 +25,7 @@ void dead_letter(queue_actor* self, std::uint64_t id, std::uint32_t attempts, st
                   id, message.error().to_string());
     dead_letter_entry entry{id, attempts, "unreadable: " + message.error().to_string(), last_error,
                             ""};
-    state.log->dead_letter({&entry, 1}, {});
+    if (stop_if_refused(self, state.log->dead_letter({&entry, 1}, {}), "dead-letter mark")) return;
     ++state.counters->dead_lettered;
     state.last_errors.erase(id);
     return;

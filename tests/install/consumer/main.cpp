@@ -23,6 +23,7 @@
 #include "weir/node/actor_types.hpp"
 #include "weir/queue/protocol.hpp"
 #include "weir/queue/queue.hpp"
+#include "weir/queue/system_config.hpp"
 #include "weir/runtime/checkpoint_log.hpp"
 #include "weir/runtime/file_system.hpp"
 #include "weir/transport/frame.hpp"
@@ -84,12 +85,8 @@ void check_frame() {
         "decoded error frame differs");
 }
 
-struct config : caf::actor_system_config {
-  config() {
-    set("scheduler.max-threads", 2);
-    set("logger.file-verbosity", caf::atom("quiet"));
-    weir::add_actor_types(*this);
-  }
+struct config : weir::system_config {
+  config() { weir::add_actor_types(*this); }
 };
 
 void check_queue(weir::file_system& fs, const std::string& dir) {

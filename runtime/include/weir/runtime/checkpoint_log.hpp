@@ -25,7 +25,7 @@ namespace weir {
 
 struct log_options {
   sync_policy sync;
-  std::uint64_t segment_size_bytes_max = 64ull << 20;  ///< roll to a new segment past this
+  std::uint64_t segment_bytes_max = 64ull << 20;  ///< roll to a new segment past this
   std::uint32_t record_size_bytes_max = 16u << 20;     ///< larger appends are refused
   std::uint64_t pending_bytes_max = 8ull << 20;       ///< appends wait while this much is unwritten
   std::uint64_t index_interval_bytes = 64u << 10;     ///< one read index entry per this many bytes

@@ -36,7 +36,7 @@ std::ostream& operator<<(std::ostream& out, errc code);
 errc errc_from_errno(int error_number) noexcept;
 
 /// Ok, or an error kind with a message that explains it.
-class status {
+class [[nodiscard]] status {
  public:
   status() = default;
   status(errc code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -58,7 +58,7 @@ class status {
 
 /// A value or the status that explains why there is none.
 template <class T>
-class result {
+class [[nodiscard]] result {
  public:
   result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
   result(status error) : error_(std::move(error)) { assert(!error_.is_ok()); }  // NOLINT

@@ -45,9 +45,9 @@ struct child_spec {
 struct supervisor_options {
   std::string name = "supervisor";
   restart_strategy strategy = restart_strategy::one_for_one;
-  /// Restart intensity: more than `max_restarts` restarts within `period` and the
+  /// Restart intensity: more than `restarts_max` restarts within `period` and the
   /// supervisor stops its children and fails with supervisor_errc::restart_intensity.
-  std::uint32_t max_restarts = 3;
+  std::uint32_t restarts_max = 3;
   std::chrono::milliseconds period{5000};
   /// Delay before a restart; retry n is the child's n-th restart within `period`.
   backoff_policy restart_backoff =

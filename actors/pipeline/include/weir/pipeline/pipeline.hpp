@@ -69,7 +69,7 @@ struct edge_options {
   std::uint32_t credit = 1024;
   /// A durable queue's log: segment size, automatic snapshot interval and
   /// spare files kept (log_options); the defaults are the log's.
-  std::uint64_t segment_bytes_max = log_options{}.segment_size_bytes_max;
+  std::uint64_t segment_bytes_max = log_options{}.segment_bytes_max;
   std::uint64_t snapshot_every_bytes = log_options{}.snapshot_every_bytes;
   std::uint32_t spare_segments_max = log_options{}.spare_segments_max;
 };
@@ -132,11 +132,11 @@ class pipeline {
   /// that reads from a queue called `name`, in `<data_dir>/<name>.queue`.
   pipeline& queue(std::string name, edge_options options = {});
 
-  /// The supervisor's restart intensity: more than `max_restarts` restarts of
+  /// The supervisor's restart intensity: more than `restarts_max` restarts of
   /// queues or stages within `period` and the run stops (wait() then fails). The
   /// restart backoff also counts a child's restarts within `period`.
   /// Default: 5 within 10 s.
-  pipeline& restart_intensity(std::uint32_t max_restarts, std::chrono::milliseconds period);
+  pipeline& restart_intensity(std::uint32_t restarts_max, std::chrono::milliseconds period);
 
   /// Makes, per queue name, the callback its log's recovery reports progress to
   /// (log_options::recovery_progress; e.g. progress_bar::callback).
@@ -172,7 +172,7 @@ class pipeline {
   std::string source_path_;
   edge_options source_queue_ = {.durable = true};
   std::vector<pipeline_op> ops_;  // pipeline_op.hpp, private to weir_pipeline
-  std::uint32_t max_restarts_ = 5;
+  std::uint32_t restarts_max_ = 5;
   std::chrono::milliseconds restart_period_{10'000};
   recovery_progress_factory recovery_progress_ = {};
 

@@ -50,6 +50,12 @@ struct queue_options {
   std::shared_ptr<queue_stats> counters;
 };
 
+/// The one rule on a delivery limit, however a queue's policy is given (queue
+/// options, a pipeline edge, a config file): past `max_deliveries` a message
+/// needs a dead-letter queue to go to. Ok, or why not.
+[[nodiscard]] status check_delivery_limit(std::uint32_t max_deliveries,
+                                          bool has_dead_letter_queue);
+
 /// Checks the options, opens (recovering) the log and spawns the queue.
 /// `fs` must outlive the queue.
 result<caf::actor> spawn_queue(caf::actor_system& system, file_system& fs, queue_options options);
