@@ -1,0 +1,217 @@
+#include "publisher.hpp"
+
+#include <random>
+
+#include <caf/all.hpp>
+
+#include "weir/actors/producer.hpp"
+#include "weir/actors/remote_queue.hpp"
+
+namespace weir::client_detail {
+
+namespace {
+
+using confirmed_atom = caf::atom_constant<caf::atom("wcconf")>;
+using probe_atom = caf::atom_constant<caf::atom("wcprobe")>;
+using tick_atom = caf::atom_constant<caf::atom("wctick")>;
+using clock_type = std::chrono::steady_clock;
+
+// How often deadlines are checked, and how long a failed probe waits before the next.
+constexpr auto tick_interval = std::chrono::milliseconds(100);
+
+/// Handed to the producer, waiting for its confirmations to reach `last_seq`.
+struct unconfirmed_request {
+  std::uint64_t last_seq = 0;
+  publish_callback done;  // empty once called (a timeout comes before the confirm)
+  clock_type::time_point deadline;
+};
+
+enum class probe_state { none, running, ok };
+
+struct publisher_state {
+  static inline const char* name = "weir.client.publisher";
+  publisher_options options;
+  caf::actor proxy;
+  caf::actor producer;
+  std::shared_ptr<publish_inbox> inbox;
+  probe_state probe = probe_state::none;
+  clock_type::time_point probe_deadline;
+  std::deque<publish_request> queued;  // taken from the inbox, not yet accepted by the producer
+  bool sending = false;                // one send to the producer at a time keeps the order
+  std::uint64_t accepted_seq = 0;      // the producer numbers what it accepts 1, 2, ...
+  std::deque<unconfirmed_request> unconfirmed;
+
+  // Every request is answered, also those still here when the client closes.
+  ~publisher_state() {
+    const status closed{errc::closed, "the client closed before queue " + options.queue +
+                                          " confirmed the publish"};
+    for (auto& request : unconfirmed) {
+      if (request.done) request.done(closed);
+    }
+    for (auto& request : queued) request.done(closed);
+    if (inbox) {
+      std::lock_guard lock(inbox->mutex);
+      for (auto& request : inbox->requests) request.done(closed);
+      inbox->requests.clear();
+    }
+  }
+};
+
+using publisher_actor = caf::stateful_actor<publisher_state>;
+
+std::uint64_t random_producer_id() {
+  std::random_device device;
+  std::uint64_t id = 0;
+  while (id == 0) id = (std::uint64_t{device()} << 32) ^ device();  // 0 is never de-duplicated
+  return id;
+}
+
+void fail_queued(publisher_actor* self, const status& why) {
+  auto queued = std::move(self->state.queued);
+  self->state.queued.clear();
+  for (auto& request : queued) request.done(why);
+}
+
+void send_next(publisher_actor* self) {
+  auto& state = self->state;
+  if (state.sending || state.probe != probe_state::ok) return;
+  while (!state.queued.empty() && clock_type::now() >= state.queued.front().deadline) {
+    state.queued.front().done(status{errc::timed_out, "publish to queue " + state.options.queue +
+                                                          " did not start before its deadline"});
+    state.queued.pop_front();
+  }
+  if (state.queued.empty()) return;
+  auto request = std::move(state.queued.front());
+  state.queued.pop_front();
+  state.sending = true;
+  const auto count = request.messages.size();
+  self->request(state.producer, caf::infinite, send_atom::value, std::move(request.messages))
+      .then(
+          [self, count, done = request.done, deadline = request.deadline] {
+            auto& state = self->state;
+            state.accepted_seq += count;
+            state.unconfirmed.push_back({state.accepted_seq, done, deadline});
+            state.sending = false;
+            send_next(self);
+          },
+          [self, done = request.done](caf::error& error) {
+            self->state.sending = false;
+            done(status{errc::closed, "the producer of queue " + self->state.options.queue +
+                                          " stopped: " + self->system().render(error)});
+            send_next(self);
+          });
+}
+
+void start_probe(publisher_actor* self) {
+  auto& state = self->state;
+  if (state.probe != probe_state::none) return;
+  state.probe = probe_state::running;
+  state.probe_deadline = clock_type::now() + state.options.connect_timeout;
+  self->send(self, probe_atom::value);
+}
+
+void probe_once(publisher_actor* self) {
+  self->request(self->state.proxy, caf::infinite, list_atom::value, std::uint64_t{0},
+                std::uint32_t{0})
+      .then(
+          [self](const std::vector<delivery>&) {
+            self->state.probe = probe_state::ok;
+            send_next(self);
+          },
+          [self](caf::error& error) {
+            auto& state = self->state;
+            // The node may still be coming up: only its answer or the deadline ends the probe.
+            if (!is_unknown_queue(error) && clock_type::now() < state.probe_deadline) {
+              self->delayed_send(self, tick_interval, probe_atom::value);
+              return;
+            }
+            // A later publish probes again: the queue may exist by then.
+            state.probe = probe_state::none;
+            fail_queued(self, probe_failure(self->system(), error, state.options.queue,
+                                            state.options.address));
+          });
+}
+
+void expire(publisher_actor* self) {
+  auto& state = self->state;
+  const auto now = clock_type::now();
+  for (auto& request : state.unconfirmed) {
+    if (request.done && now >= request.deadline) {
+      request.done(status{errc::timed_out,
+                          "queue " + state.options.queue + " on node " + state.options.address +
+                              " did not confirm within the publish timeout; it may still store it"});
+      request.done = nullptr;
+    }
+  }
+  if (!state.sending) send_next(self);  // drops queued requests past their deadline
+}
+
+caf::behavior publisher_behavior(publisher_actor* self, caf::actor proxy,
+                                 std::shared_ptr<publish_inbox> inbox, publisher_options options) {
+  auto& state = self->state;
+  state.proxy = std::move(proxy);
+  state.inbox = std::move(inbox);
+  state.options = std::move(options);
+  producer_options settings;
+  // A random id: resends after a reconnect are de-duplicated by the node.
+  settings.producer_id = random_producer_id();
+  settings.window = state.options.window;
+  settings.on_confirmed = [weak = caf::actor_cast<caf::actor_addr>(self)](std::uint64_t up_to) {
+    if (auto target = caf::actor_cast<caf::actor>(weak)) {
+      caf::anon_send(target, confirmed_atom::value, up_to);
+    }
+  };
+  state.producer = spawn_producer(self->system(), state.proxy, settings);
+  self->link_to(state.producer);  // a producer that stops (fenced) takes the publisher along
+  self->delayed_send(self, tick_interval, tick_atom::value);
+  return {
+      [self](take_atom) {
+        auto& state = self->state;
+        {
+          std::lock_guard lock(state.inbox->mutex);
+          for (auto& request : state.inbox->requests) state.queued.push_back(std::move(request));
+          state.inbox->requests.clear();
+        }
+        if (state.probe == probe_state::none) start_probe(self);
+        send_next(self);
+      },
+      [self](probe_atom) { probe_once(self); },
+      [self](confirmed_atom, std::uint64_t up_to) {
+        auto& state = self->state;
+        while (!state.unconfirmed.empty() && state.unconfirmed.front().last_seq <= up_to) {
+          if (state.unconfirmed.front().done) state.unconfirmed.front().done(status{});
+          state.unconfirmed.pop_front();
+        }
+      },
+      [self](tick_atom) {
+        expire(self);
+        self->delayed_send(self, tick_interval, tick_atom::value);
+      },
+  };
+}
+
+/// The message a node or proxy put in an error, without CAF's decoration.
+std::string error_text(caf::actor_system& system, const caf::error& error) {
+  const auto& context = error.context();
+  if (context.match_elements<std::string>()) return context.get_as<std::string>(0);
+  return system.render(error);
+}
+
+}  // namespace
+
+caf::actor spawn_publisher(caf::actor_system& system, caf::actor proxy,
+                           std::shared_ptr<publish_inbox> inbox, publisher_options options) {
+  return system.spawn(publisher_behavior, std::move(proxy), std::move(inbox), std::move(options));
+}
+
+status probe_failure(caf::actor_system& system, const caf::error& error, const std::string& queue,
+                     const std::string& address) {
+  if (is_unknown_queue(error)) {
+    return status{errc::not_found, "no queue '" + queue + "' on node " + address +
+                                       " (the node says: " + error_text(system, error) + ")"};
+  }
+  return status{errc::timed_out, "queue '" + queue + "' on node " + address +
+                                     " could not be reached: " + error_text(system, error)};
+}
+
+}  // namespace weir::client_detail
