@@ -196,12 +196,13 @@ void client::impl::close() {
                   std::uint32_t{0})
         .receive([](const std::vector<delivery>&) {}, [](const caf::error&) {});
     if (entry.publisher) self->send_exit(entry.publisher, caf::exit_reason::user_shutdown);
-    self->send_exit(entry.proxy, caf::exit_reason::user_shutdown);
   }
+  // Proxies last: a producer that saw its queue go down first would say so in the log.
   for (auto& [name, entry] : closing) {
     if (entry.publisher) self->wait_for(entry.publisher);
-    self->wait_for(entry.proxy);
+    self->send_exit(entry.proxy, caf::exit_reason::user_shutdown);
   }
+  for (auto& [name, entry] : closing) self->wait_for(entry.proxy);
 }
 
 // ---------------------------------------------------------------- client

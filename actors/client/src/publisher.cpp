@@ -162,7 +162,16 @@ caf::behavior publisher_behavior(publisher_actor* self, caf::actor proxy,
     }
   };
   state.producer = spawn_producer(self->system(), state.proxy, settings);
-  self->link_to(state.producer);  // a producer that stops (fenced) takes the publisher along
+  // The producer goes first and the publisher after it, so that a client waiting
+  // for the publisher knows the producer is done with the proxy too; a producer
+  // that stops by itself (fenced) takes the publisher along.
+  self->monitor(state.producer);
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    self->send_exit(self->state.producer, std::move(msg.reason));
+  });
+  self->set_down_handler([self](caf::down_msg& msg) {
+    if (msg.source == self->state.producer.address()) self->quit(std::move(msg.reason));
+  });
   self->delayed_send(self, tick_interval, tick_atom::value);
   return {
       [self](take_atom) {
