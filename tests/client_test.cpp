@@ -199,6 +199,21 @@ BOOST_AUTO_TEST_CASE(an_unreachable_node_is_a_timeout_naming_its_address) {
   BOOST_TEST(connected.error().message().find(nowhere) != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_publish_the_node_never_confirms_times_out) {
+  client_options options;
+  options.connect_timeout = 5s;
+  options.publish_timeout = 500ms;
+  auto c = client::connect(served->address(), options);
+  BOOST_REQUIRE(c);
+  BOOST_REQUIRE(c->publish("jobs", client_message{"stored", "", {}}));
+  BOOST_REQUIRE(served->stop());
+  const auto start = std::chrono::steady_clock::now();
+  auto late = c->publish("jobs", client_message{"unconfirmed", "", {}});
+  BOOST_TEST(late.code() == errc::timed_out);
+  BOOST_TEST(late.message().find("may still store it") != std::string::npos);
+  BOOST_TEST((std::chrono::steady_clock::now() - start < 5s));
+}
+
 BOOST_AUTO_TEST_CASE(a_closed_client_refuses_further_calls) {
   auto c = connect();
   c.close();

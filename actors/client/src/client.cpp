@@ -101,6 +101,7 @@ struct client::impl {
     caf::actor proxy;
     caf::actor publisher;  // spawned on the first publish
     std::shared_ptr<publish_inbox> inbox;
+    bool subscribed = false;  // acks may be in flight: close() waits for a round trip
   };
 
   client_options options;
@@ -192,9 +193,11 @@ void client::impl::close() {
   caf::scoped_actor self{system};
   for (auto& [name, entry] : closing) {
     // A round trip: the node has read every ack and nack sent before it is disconnected.
-    self->request(entry.proxy, std::chrono::seconds(2), list_atom::value, std::uint64_t{0},
-                  std::uint32_t{0})
-        .receive([](const std::vector<delivery>&) {}, [](const caf::error&) {});
+    if (entry.subscribed) {
+      self->request(entry.proxy, std::chrono::seconds(2), list_atom::value, std::uint64_t{0},
+                    std::uint32_t{0})
+          .receive([](const std::vector<delivery>&) {}, [](const caf::error&) {});
+    }
     if (entry.publisher) self->send_exit(entry.publisher, caf::exit_reason::user_shutdown);
   }
   // Proxies last: a producer that saw its queue go down first would say so in the log.
@@ -316,6 +319,7 @@ result<subscription> client::subscribe(const std::string& queue, std::uint32_t c
     auto entry = impl_->entry_of(queue);
     if (!entry) return entry.error();
     proxy = (*entry)->proxy;
+    (*entry)->subscribed = true;
   }
   // Asked once up front, so that an unknown queue is an error now, not a silent wait.
   caf::scoped_actor self{impl_->system};

@@ -38,6 +38,7 @@ struct publisher_state {
   clock_type::time_point probe_deadline;
   std::deque<publish_request> queued;  // taken from the inbox, not yet accepted by the producer
   bool sending = false;                // one send to the producer at a time keeps the order
+  unconfirmed_request in_flight;       // the one being sent (its last_seq is known once accepted)
   std::uint64_t accepted_seq = 0;      // the producer numbers what it accepts 1, 2, ...
   std::deque<unconfirmed_request> unconfirmed;
 
@@ -48,6 +49,7 @@ struct publisher_state {
     for (auto& request : unconfirmed) {
       if (request.done) request.done(closed);
     }
+    if (sending && in_flight.done) in_flight.done(closed);
     for (auto& request : queued) request.done(closed);
     if (inbox) {
       std::lock_guard lock(inbox->mutex);
@@ -75,29 +77,34 @@ void fail_queued(publisher_actor* self, const status& why) {
 void send_next(publisher_actor* self) {
   auto& state = self->state;
   if (state.sending || state.probe != probe_state::ok) return;
-  while (!state.queued.empty() && clock_type::now() >= state.queued.front().deadline) {
-    state.queued.front().done(status{errc::timed_out, "publish to queue " + state.options.queue +
-                                                          " did not start before its deadline"});
-    state.queued.pop_front();
-  }
   if (state.queued.empty()) return;
   auto request = std::move(state.queued.front());
   state.queued.pop_front();
   state.sending = true;
+  state.in_flight = {0, std::move(request.done), request.deadline};
   const auto count = request.messages.size();
+  // The producer answers once the messages fit its window: with the node away
+  // and the window full that may take long, so expire() watches this one too.
   self->request(state.producer, caf::infinite, send_atom::value, std::move(request.messages))
       .then(
-          [self, count, done = request.done, deadline = request.deadline] {
+          [self, count] {
             auto& state = self->state;
             state.accepted_seq += count;
-            state.unconfirmed.push_back({state.accepted_seq, done, deadline});
+            state.in_flight.last_seq = state.accepted_seq;
+            state.unconfirmed.push_back(std::move(state.in_flight));
+            state.in_flight = {};
             state.sending = false;
             send_next(self);
           },
-          [self, done = request.done](caf::error& error) {
-            self->state.sending = false;
-            done(status{errc::closed, "the producer of queue " + self->state.options.queue +
-                                          " stopped: " + self->system().render(error)});
+          [self](caf::error& error) {
+            auto& state = self->state;
+            state.sending = false;
+            if (state.in_flight.done) {
+              state.in_flight.done(status{errc::closed, "the producer of queue " +
+                                                            state.options.queue + " stopped: " +
+                                                            self->system().render(error)});
+            }
+            state.in_flight = {};
             send_next(self);
           });
 }
@@ -135,15 +142,28 @@ void probe_once(publisher_actor* self) {
 void expire(publisher_actor* self) {
   auto& state = self->state;
   const auto now = clock_type::now();
-  for (auto& request : state.unconfirmed) {
+  const status late{errc::timed_out,
+                    "queue " + state.options.queue + " on node " + state.options.address +
+                        " did not confirm within the publish timeout; it may still store it"};
+  auto expire_one = [&](unconfirmed_request& request) {
     if (request.done && now >= request.deadline) {
-      request.done(status{errc::timed_out,
-                          "queue " + state.options.queue + " on node " + state.options.address +
-                              " did not confirm within the publish timeout; it may still store it"});
-      request.done = nullptr;
+      request.done(late);
+      request.done = nullptr;  // kept: its sequence numbers still need their confirm
     }
+  };
+  for (auto& request : state.unconfirmed) expire_one(request);
+  if (state.sending) expire_one(state.in_flight);
+  // Not sent yet: dropped, so that nothing goes out after its caller was told it failed.
+  for (auto it = state.queued.begin(); it != state.queued.end();) {
+    if (now < it->deadline) {
+      ++it;
+      continue;
+    }
+    it->done(status{errc::timed_out, "publish to queue " + state.options.queue + " on node " +
+                                         state.options.address +
+                                         " was not sent within the publish timeout"});
+    it = state.queued.erase(it);
   }
-  if (!state.sending) send_next(self);  // drops queued requests past their deadline
 }
 
 caf::behavior publisher_behavior(publisher_actor* self, caf::actor proxy,
