@@ -329,13 +329,15 @@ struct py_client {
       try {
         handler(held);
       } catch (py::error_already_set& e) {
+        // Ctrl-C and SystemExit are no fault of the message: it is requeued
+        // whatever `requeue` says, and the loop ends.
+        const bool interrupted = !e.matches(PyExc_Exception);
         if (!m.settled) {
           const std::string type = py::str(e.type().attr("__name__"));
           const std::string text = py::str(e.value());
-          m.nack(requeue, text.empty() ? type : type + ": " + text);
+          m.nack(requeue || interrupted, text.empty() ? type : type + ": " + text);
         }
-        // Ctrl-C and SystemExit end the loop; anything else is the message's failure.
-        if (!e.matches(PyExc_Exception)) throw;
+        if (interrupted) throw;
         continue;
       }
       if (!m.settled) m.ack();
