@@ -61,7 +61,7 @@ using publish_callback = std::function<void(const status&)>;
 /// Closing (or destroying) it makes what it still holds ready for others at once.
 class subscription {
  public:
-  struct impl;
+  struct impl;  ///< opaque: the client makes subscriptions (client::subscribe)
   explicit subscription(std::shared_ptr<impl> state);
   subscription(subscription&&) noexcept;
   subscription& operator=(subscription&&) noexcept;
@@ -77,6 +77,7 @@ class subscription {
   [[nodiscard]] status extend(std::uint64_t id, std::chrono::milliseconds by);
   /// Unsubscribes after the acks and nacks sent so far; idempotent.
   void close();
+  /// The queue's name, as given to subscribe().
   const std::string& queue() const;
 
  private:
@@ -86,7 +87,7 @@ class subscription {
 /// A connection to one node; queues are found by name on first use.
 class client {
  public:
-  struct impl;
+  struct impl;  ///< opaque: the actor system, queue proxies, publishers
   /// Connects to the node at `address` (tcp://HOST:PORT); timed_out if none answers
   /// within connect_timeout, invalid_argument for a malformed address.
   [[nodiscard]] static result<client> connect(std::string address, client_options options = {});
@@ -111,6 +112,7 @@ class client {
   /// Waits up to publish_timeout for async publishes, unsubscribes, disconnects;
   /// afterwards every call fails with closed. Idempotent.
   void close();
+  /// The node's address, as given to connect().
   const std::string& address() const;
 
  private:
