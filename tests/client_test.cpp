@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <thread>
 
 #include <caf/all.hpp>
 
@@ -174,6 +175,42 @@ BOOST_AUTO_TEST_CASE(async_publish_calls_back_once_confirmed) {
   auto result = future.get();
   BOOST_REQUIRE_MESSAGE(result, result.to_string());
   BOOST_TEST(stats().published == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(async_publishes_keep_their_order_and_threads_may_share_a_client) {
+  auto c = connect();
+  std::atomic<int> confirmed{0};
+  std::atomic<int> failed{0};
+  auto count = [&](const status& result) { ++(result ? confirmed : failed); };
+  for (int i = 0; i < 50; ++i) c.publish_async("jobs", {{std::to_string(i), "", {}}}, count);
+  // Blocking publishes from other threads meanwhile: each is confirmed on its own.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&c, t] {
+      for (int i = 0; i < 10; ++i) {
+        BOOST_CHECK(c.publish("jobs", client_message{"t" + std::to_string(t), "", {}}));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  BOOST_REQUIRE(eventually([&] { return confirmed.load() == 50; }));
+  BOOST_TEST(failed.load() == 0);
+  auto s = c.subscribe("jobs", 100);
+  BOOST_REQUIRE(s);
+  int next_async = 0;
+  int from_threads = 0;
+  for (int i = 0; i < 80; ++i) {
+    auto m = take(*s);
+    if (m.body[0] == 't') {
+      ++from_threads;
+    } else {
+      BOOST_TEST(m.body == std::to_string(next_async));
+      ++next_async;
+    }
+    BOOST_REQUIRE(s->ack(m.id));
+  }
+  BOOST_TEST(next_async == 50);
+  BOOST_TEST(from_threads == 30);
 }
 
 BOOST_AUTO_TEST_CASE(an_unknown_queue_is_an_error_naming_it_and_the_node) {

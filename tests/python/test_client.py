@@ -167,3 +167,51 @@ def test_a_closed_client_raises_closed(node):
     c.close()
     with pytest.raises(weir.ClosedError):
         c.publish("jobs", b"x")
+
+
+def test_threads_may_share_a_client(client):
+    def publish(t):
+        for i in range(25):
+            client.publish("jobs", f"{t}-{i}")
+
+    threads = [threading.Thread(target=publish, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = []
+    for m in client.consume("jobs", credit=100, timeout=1):
+        got.append(m.body.decode())
+        m.ack()
+    assert sorted(got) == sorted(f"{t}-{i}" for t in range(4) for i in range(25))
+    # Each thread's own publishes stay in the order it made them.
+    for t in range(4):
+        mine = [int(b.split("-")[1]) for b in got if b.startswith(f"{t}-")]
+        assert mine == list(range(25))
+
+
+def test_a_message_of_a_closed_client_cannot_be_settled(node):
+    c = node.connect()
+    c.publish("jobs", b"held")
+    m = c.consume("jobs", credit=1).get(timeout=5)
+    c.close()
+    with pytest.raises(weir.ClosedError):
+        m.ack()
+
+
+def test_a_callback_may_publish_again(client):
+    done = threading.Event()
+    errors = []
+
+    def second(error):
+        errors.append(error)
+        done.set()
+
+    def first(error):
+        errors.append(error)
+        client.publish_async("jobs", b"second", callback=second)
+
+    client.publish_async("jobs", b"first", callback=first)
+    assert done.wait(10)
+    assert errors == [None, None]
+    assert [m.body for m in client.consume("jobs", timeout=1)] == [b"first", b"second"]

@@ -277,23 +277,27 @@ void client::publish_async(const std::string& queue, std::vector<client_message>
   request.deadline = clock_type::now() + impl_->options.publish_timeout;
   caf::actor publisher;
   std::shared_ptr<publish_inbox> inbox;
+  status refused;  // reported once the mutex is released: the callback may publish again
   {
     std::lock_guard lock(impl_->mutex);
-    auto entry = impl_->entry_of(queue);
-    if (!entry) {
-      done(entry.error());
-      return;
+    if (auto entry = impl_->entry_of(queue); !entry) {
+      refused = entry.error();
+    } else {
+      auto& e = **entry;
+      if (!e.publisher) {
+        e.inbox = std::make_shared<publish_inbox>();
+        e.publisher = spawn_publisher(impl_->system, e.proxy, e.inbox,
+                                      {queue, impl_->address, impl_->options.connect_timeout,
+                                       impl_->options.window});
+      }
+      publisher = e.publisher;
+      inbox = e.inbox;
+      impl_->outstanding->add();
     }
-    auto& e = **entry;
-    if (!e.publisher) {
-      e.inbox = std::make_shared<publish_inbox>();
-      e.publisher = spawn_publisher(impl_->system, e.proxy, e.inbox,
-                                    {queue, impl_->address, impl_->options.connect_timeout,
-                                     impl_->options.window});
-    }
-    publisher = e.publisher;
-    inbox = e.inbox;
-    impl_->outstanding->add();
+  }
+  if (!refused) {
+    done(refused);
+    return;
   }
   request.done = [done = std::move(done), outstanding = impl_->outstanding](const status& result) {
     done(result);

@@ -52,9 +52,13 @@ struct publisher_state {
     if (sending && in_flight.done) in_flight.done(closed);
     for (auto& request : queued) request.done(closed);
     if (inbox) {
-      std::lock_guard lock(inbox->mutex);
-      for (auto& request : inbox->requests) request.done(closed);
-      inbox->requests.clear();
+      // Called with the mutex released: a callback may publish again.
+      std::deque<publish_request> left;
+      {
+        std::lock_guard lock(inbox->mutex);
+        left.swap(inbox->requests);
+      }
+      for (auto& request : left) request.done(closed);
     }
   }
 };

@@ -55,6 +55,7 @@ struct client_options {
 };
 
 /// Called once per async publish, on a client thread: ok once durable, else why not.
+/// It must not block or close the client: the client's threads wait for it.
 using publish_callback = std::function<void(const status&)>;
 
 /// Deliveries of one queue under a credit: at most `credit` unsettled at once.
