@@ -5,6 +5,7 @@
 #include <future>
 #include <map>
 #include <set>
+#include <thread>
 
 #include <unistd.h>
 
