@@ -37,11 +37,21 @@ PyObject* connection_type = nullptr;
 py::object exception_of(const weir::status& s, PyObject* type = nullptr) {
   if (type == nullptr) {
     switch (s.code()) {
-      case weir::errc::not_found: type = not_found_type; break;
-      case weir::errc::timed_out: type = timeout_type; break;
-      case weir::errc::closed: type = closed_type; break;
-      case weir::errc::invalid_argument: type = invalid_type; break;
-      default: type = error_type; break;
+      case weir::errc::not_found:
+        type = not_found_type;
+        break;
+      case weir::errc::timed_out:
+        type = timeout_type;
+        break;
+      case weir::errc::closed:
+        type = closed_type;
+        break;
+      case weir::errc::invalid_argument:
+        type = invalid_type;
+        break;
+      default:
+        type = error_type;
+        break;
     }
   }
   auto exception = py::reinterpret_borrow<py::object>(type)(s.message());
@@ -81,8 +91,8 @@ std::string bytes_of(py::handle value, const char* what) {
 
 /// Text for Python; bytes that are not UTF-8 survive as surrogates.
 py::str text_of(const std::string& bytes) {
-  auto* text = PyUnicode_DecodeUTF8(bytes.data(), static_cast<Py_ssize_t>(bytes.size()),
-                                    "surrogateescape");
+  auto* text =
+      PyUnicode_DecodeUTF8(bytes.data(), static_cast<Py_ssize_t>(bytes.size()), "surrogateescape");
   if (text == nullptr) throw py::error_already_set();
   return py::reinterpret_steal<py::str>(text);
 }
@@ -90,7 +100,8 @@ py::str text_of(const std::string& bytes) {
 std::vector<weir::client_header> headers_of(py::handle headers) {
   std::vector<weir::client_header> out;
   if (headers.is_none()) return out;
-  if (!py::isinstance<py::dict>(headers)) throw py::type_error("headers must be a dict of str to str");
+  if (!py::isinstance<py::dict>(headers))
+    throw py::type_error("headers must be a dict of str to str");
   for (auto [name, value] : py::reinterpret_borrow<py::dict>(headers)) {
     out.emplace_back(bytes_of(name, "a header name"), bytes_of(value, "a header value"));
   }
@@ -143,7 +154,8 @@ std::shared_ptr<py::object> hold_for_threads(py::object target) {
 // Clients still open when the interpreter exits are closed first (atexit), so
 // that no callback runs into a finalizing interpreter.
 std::mutex open_clients_mutex;
-std::vector<std::weak_ptr<weir::client>>* open_clients = new std::vector<std::weak_ptr<weir::client>>;
+std::vector<std::weak_ptr<weir::client>>* open_clients =
+    new std::vector<std::weak_ptr<weir::client>>;
 
 void close_open_clients() {
   std::vector<std::shared_ptr<weir::client>> open;
@@ -363,8 +375,8 @@ PYBIND11_MODULE(weir, m) {
   spdlog::set_level(spdlog::level::warn);
 
   auto make_type = [&](const char* name, PyObject* bases, const char* doc) {
-    auto* type = PyErr_NewExceptionWithDoc((std::string("weir.") + name).c_str(), doc, bases,
-                                           nullptr);
+    auto* type =
+        PyErr_NewExceptionWithDoc((std::string("weir.") + name).c_str(), doc, bases, nullptr);
     if (type == nullptr) throw py::error_already_set();
     m.attr(name) = py::reinterpret_borrow<py::object>(type);
     return type;
@@ -386,16 +398,16 @@ PYBIND11_MODULE(weir, m) {
 
   py::class_<py_message>(m, "Message", "A message received from a queue.")
       .def_property_readonly("id", [](const py_message& x) { return x.m.id; })
-      .def_property_readonly("attempt", [](const py_message& x) { return x.m.attempt; },
-                             "1 on the first delivery, 2 on the first redelivery, ...")
+      .def_property_readonly(
+          "attempt", [](const py_message& x) { return x.m.attempt; },
+          "1 on the first delivery, 2 on the first redelivery, ...")
       .def_property_readonly("body", [](const py_message& x) { return py::bytes(x.m.body); })
       .def_property_readonly("key", [](const py_message& x) { return text_of(x.m.key); })
       .def_property_readonly("headers", &py_message::headers)
-      .def_property_readonly("publish_time",
-                             [](const py_message& x) {
-                               return static_cast<double>(x.m.publish_time_ns) / 1e9;
-                             },
-                             "The publisher's clock, seconds since the Unix epoch.")
+      .def_property_readonly(
+          "publish_time",
+          [](const py_message& x) { return static_cast<double>(x.m.publish_time_ns) / 1e9; },
+          "The publisher's clock, seconds since the Unix epoch.")
       .def_property_readonly("queue", [](const py_message& x) { return x.from->queue(); })
       .def_property_readonly("settled", [](const py_message& x) { return x.settled; })
       .def("ack", &py_message::ack, "Done: the queue forgets the message.")
@@ -425,18 +437,21 @@ PYBIND11_MODULE(weir, m) {
            py::arg("key") = py::none(), py::arg("headers") = py::none(),
            "Publishes one message and returns once the node has stored it.")
       .def("publish_many", &py_client::publish_many, py::arg("queue"), py::arg("messages"),
-           "Publishes bodies (or dicts with body, key, headers) in order; returns once all are stored.")
+           "Publishes bodies (or dicts with body, key, headers) in order; returns once all are "
+           "stored.")
       .def("publish_async", &py_client::publish_async, py::arg("queue"), py::arg("body"),
            py::arg("key") = py::none(), py::arg("headers") = py::none(),
            py::arg("callback") = py::none(),
            "Returns at once; callback(None or error) once stored, or a Future without callback.")
       .def("consume", &py_client::consume, py::arg("queue"), py::arg("credit") = 16,
            py::arg("timeout") = py::none(),
-           "An iterator of messages, at most `credit` unsettled; it ends after `timeout` idle seconds.")
+           "An iterator of messages, at most `credit` unsettled; it ends after `timeout` idle "
+           "seconds.")
       .def("process", &py_client::process, py::arg("queue"), py::arg("handler"),
            py::arg("credit") = 1, py::arg("requeue") = true, py::arg("timeout") = py::none(),
            py::arg("count") = py::none(),
-           "Runs handler(message) on each message: ack on return, nack with the exception's text on raise.")
+           "Runs handler(message) on each message: ack on return, nack with the exception's text "
+           "on raise.")
       .def("close", &py_client::close, "Waits for async publishes, then disconnects.")
       .def_property_readonly("address", [](py_client& self) { return self.get().address(); })
       .def("__enter__", [](py::object self) { return self; })
@@ -457,7 +472,8 @@ PYBIND11_MODULE(weir, m) {
         }
         if (!*connected) {
           const auto& error = connected->error();
-          raise(error, error.code() == weir::errc::invalid_argument ? invalid_type : connection_type);
+          raise(error,
+                error.code() == weir::errc::invalid_argument ? invalid_type : connection_type);
         }
         auto c = std::make_shared<weir::client>(std::move(**connected));
         {

@@ -130,9 +130,8 @@ struct client::impl {
     settings.address = address;
     settings.queue = queue;
     settings.link.node_id = "client:" + std::to_string(::getpid()) + ":" + queue;
-    settings.request_timeout =
-        std::clamp(options.connect_timeout, std::chrono::milliseconds(100),
-                   std::chrono::milliseconds(5000));
+    settings.request_timeout = std::clamp(options.connect_timeout, std::chrono::milliseconds(100),
+                                          std::chrono::milliseconds(5000));
     auto proxy = spawn_remote_queue(system, settings);
     if (!proxy) return proxy.error();
     auto& entry = queues[queue];
@@ -221,13 +220,17 @@ result<client> client::connect(std::string address, client_options options) {
 client::client(std::shared_ptr<impl> state) : impl_(std::move(state)) {}
 client::client(client&&) noexcept = default;
 client& client::operator=(client&&) noexcept = default;
-client::~client() { close(); }
+client::~client() {
+  close();
+}
 
 void client::close() {
   if (impl_) impl_->close();
 }
 
-const std::string& client::address() const { return impl_->address; }
+const std::string& client::address() const {
+  return impl_->address;
+}
 
 status client::publish(const std::string& queue, client_message message) {
   std::vector<client_message> messages;
@@ -256,7 +259,8 @@ void client::publish_async(const std::string& queue, std::vector<client_message>
     if (bytes > message_bytes_max) {
       done(status{errc::invalid_argument,
                   "message " + std::to_string(i) + " for queue " + queue + " has " +
-                      std::to_string(bytes) + " bytes of body, key and headers, over the limit of " +
+                      std::to_string(bytes) +
+                      " bytes of body, key and headers, over the limit of " +
                       std::to_string(message_bytes_max) + "; nothing was sent"});
       return;
     }
@@ -287,9 +291,9 @@ void client::publish_async(const std::string& queue, std::vector<client_message>
       auto& e = **entry;
       if (!e.publisher) {
         e.inbox = std::make_shared<publish_inbox>();
-        e.publisher = spawn_publisher(impl_->system, e.proxy, e.inbox,
-                                      {queue, impl_->address, impl_->options.connect_timeout,
-                                       impl_->options.window});
+        e.publisher = spawn_publisher(
+            impl_->system, e.proxy, e.inbox,
+            {queue, impl_->address, impl_->options.connect_timeout, impl_->options.window});
       }
       publisher = e.publisher;
       inbox = e.inbox;
@@ -314,8 +318,8 @@ void client::publish_async(const std::string& queue, std::vector<client_message>
 result<subscription> client::subscribe(const std::string& queue, std::uint32_t credit) {
   if (!impl_) return status{errc::closed, "the client was moved from"};
   if (credit == 0 || credit > credit_max) {
-    return status{errc::invalid_argument, "credit " + std::to_string(credit) +
-                                              " for queue " + queue + " is not within 1.." +
+    return status{errc::invalid_argument, "credit " + std::to_string(credit) + " for queue " +
+                                              queue + " is not within 1.." +
                                               std::to_string(credit_max)};
   }
   caf::actor proxy;
@@ -359,9 +363,13 @@ result<subscription> client::subscribe(const std::string& queue, std::uint32_t c
 subscription::subscription(std::shared_ptr<impl> state) : impl_(std::move(state)) {}
 subscription::subscription(subscription&&) noexcept = default;
 subscription& subscription::operator=(subscription&&) noexcept = default;
-subscription::~subscription() { close(); }
+subscription::~subscription() {
+  close();
+}
 
-const std::string& subscription::queue() const { return impl_->queue; }
+const std::string& subscription::queue() const {
+  return impl_->queue;
+}
 
 void subscription::close() {
   if (impl_) impl_->close();
@@ -408,14 +416,14 @@ status subscription::nack(std::uint64_t id, nack_action action, std::string reas
 status subscription::extend(std::uint64_t id, std::chrono::milliseconds by) {
   if (!impl_) return {errc::closed, "the subscription was moved from"};
   if (by.count() <= 0 || by.count() > std::int64_t{UINT32_MAX}) {
-    return {errc::invalid_argument, "an extension of " + std::to_string(by.count()) +
-                                        " ms is not within 1..2^32-1"};
+    return {errc::invalid_argument,
+            "an extension of " + std::to_string(by.count()) + " ms is not within 1..2^32-1"};
   }
   std::lock_guard lock(impl_->inbox->mutex);
   if (impl_->closing) return {errc::closed, "the subscription to " + impl_->queue + " is closed"};
   if (impl_->held.count(id) == 0) {
-    return {errc::invalid_argument, "message " + std::to_string(id) + " of queue " +
-                                        impl_->queue + " is not held here"};
+    return {errc::invalid_argument,
+            "message " + std::to_string(id) + " of queue " + impl_->queue + " is not held here"};
   }
   caf::anon_send(impl_->actor, extend_atom::value, std::vector<std::uint64_t>{id},
                  static_cast<std::uint32_t>(by.count()));

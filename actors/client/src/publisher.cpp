@@ -44,8 +44,8 @@ struct publisher_state {
 
   // Every request is answered, also those still here when the client closes.
   ~publisher_state() {
-    const status closed{errc::closed, "the client closed before queue " + options.queue +
-                                          " confirmed the publish"};
+    const status closed{
+        errc::closed, "the client closed before queue " + options.queue + " confirmed the publish"};
     for (auto& request : unconfirmed) {
       if (request.done) request.done(closed);
     }
@@ -104,9 +104,9 @@ void send_next(publisher_actor* self) {
             auto& state = self->state;
             state.sending = false;
             if (state.in_flight.done) {
-              state.in_flight.done(status{errc::closed, "the producer of queue " +
-                                                            state.options.queue + " stopped: " +
-                                                            self->system().render(error)});
+              state.in_flight.done(
+                  status{errc::closed, "the producer of queue " + state.options.queue +
+                                           " stopped: " + self->system().render(error)});
             }
             state.in_flight = {};
             send_next(self);
@@ -190,9 +190,8 @@ caf::behavior publisher_behavior(publisher_actor* self, caf::actor proxy,
   // for the publisher knows the producer is done with the proxy too; a producer
   // that stops by itself (fenced) takes the publisher along.
   self->monitor(state.producer);
-  self->set_exit_handler([self](caf::exit_msg& msg) {
-    self->send_exit(self->state.producer, std::move(msg.reason));
-  });
+  self->set_exit_handler(
+      [self](caf::exit_msg& msg) { self->send_exit(self->state.producer, std::move(msg.reason)); });
   self->set_down_handler([self](caf::down_msg& msg) {
     if (msg.source == self->state.producer.address()) self->quit(std::move(msg.reason));
   });

@@ -70,7 +70,8 @@ caf::behavior subscriber_behavior(subscriber_actor* self, caf::actor proxy, std:
       [self](protocol_error_atom, const protocol_error& error) {
         auto& inbox = *self->state.inbox;
         std::lock_guard lock(inbox.mutex);
-        inbox.failure = status{errc::invalid_argument, "queue " + error.queue + ": " + error.message};
+        inbox.failure =
+            status{errc::invalid_argument, "queue " + error.queue + ": " + error.message};
         inbox.changed.notify_all();
       },
   };
