@@ -24,6 +24,7 @@
 #include "weir/queue/consumer.hpp"
 #include "weir/queue/producer.hpp"
 #include "weir/node/remote_queue.hpp"
+#include "weir/transport/link_options.hpp"
 #include "weir/runtime/progress.hpp"
 
 namespace weir::cli {
@@ -177,9 +178,7 @@ status probe_queue(caf::scoped_actor& self, const caf::actor& remote,
   }
 }
 
-// A body must fit in one wire frame with its envelope: the frame limit's default
-// (transport::frame_limits, 64 MiB) less room for the rest of the frame.
-constexpr std::size_t body_bytes_max = (std::size_t{64} << 20) - (std::size_t{64} << 10);
+constexpr std::size_t body_bytes_max = transport::message_body_bytes_max;
 
 // Chunks of real bodies stay under this many bytes (and so each publish does,
 // as the producer splits a chunk, not joins chunks), unless one body is larger.

@@ -9,6 +9,7 @@ packages=(
   libboost-test-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   clang libclang-rt-14-dev
   graphviz
+  pybind11-dev python3-dev python3-pytest
 )
 
 missing=()

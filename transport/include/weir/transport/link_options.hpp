@@ -15,6 +15,11 @@ struct frame_limits {
   std::size_t max_frame_bytes = 64u << 20;  ///< larger frames are refused with frameTooLarge
 };
 
+/// The largest message body a client sends: one frame at the default limit,
+/// less room for the rest of the frame (queue name, key, headers, envelope).
+inline constexpr std::size_t message_body_bytes_max =
+    frame_limits{}.max_frame_bytes - (std::size_t{64} << 10);
+
 struct link_options {
   std::string node_id;  ///< sent in hello
   std::chrono::milliseconds heartbeat_interval{500};
