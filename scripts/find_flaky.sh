@@ -13,7 +13,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
-suites=(${FLAKY_SUITES:-build build-asan})
+suites=(${FLAKY_SUITES:-build build-asan-clang})
 out=build-flaky
 rm -rf "$out"
 mkdir -p "$out"
@@ -21,9 +21,9 @@ mkdir -p "$out"
 for suite in "${suites[@]}"; do
   case "$suite" in
     build) make build >"$out/make-build.log" 2>&1 || { tail -20 "$out/make-build.log"; exit 2; } ;;
-    build-asan) make build-sanitizers >"$out/make-build-asan.log" 2>&1 ||
-      { tail -20 "$out/make-build-asan.log"; exit 2; } ;;
-    *) echo "find_flaky: unknown suite $suite (build or build-asan)" >&2; exit 2 ;;
+    build-asan-clang) make build-sanitizers >"$out/make-build-sanitizers.log" 2>&1 ||
+      { tail -20 "$out/make-build-sanitizers.log"; exit 2; } ;;
+    *) echo "find_flaky: unknown suite $suite (build or build-asan-clang)" >&2; exit 2 ;;
   esac
   (cd "$suite" && ctest --show-only=json-v1) >"$out/$suite.tests.json"
 done
