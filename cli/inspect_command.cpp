@@ -2,38 +2,13 @@
 
 #include <cstdio>
 
+#include "message_format.hpp"
 #include "weir/runtime/checkpoint_log.hpp"
 #include "weir/runtime/progress.hpp"
 
 namespace weir::cli {
 
 namespace {
-
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (c < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-          out += escaped;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
 
 void print_json(const inspect_options& options, const recovery_report& report,
                 const log_stats& stats, std::ostream& out) {

@@ -7,40 +7,6 @@ namespace weir::cli {
 
 namespace {
 
-/// `text`, known to be UTF-8, as a JSON string with its quotes.
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (byte < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", byte);
-          out += escaped;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
-
 /// `"name":"text"` when `bytes` is UTF-8, else `"name_base64":"..."`.
 void append_bytes_field(std::string& out, std::string_view name, std::string_view bytes) {
   const bool text = is_utf8(bytes);
@@ -48,7 +14,7 @@ void append_bytes_field(std::string& out, std::string_view name, std::string_vie
   out += name;
   if (!text) out += "_base64";
   out += "\":";
-  append_json_string(out, text ? std::string(bytes) : base64(bytes));
+  out += json_string(text ? std::string(bytes) : base64(bytes));
 }
 
 /// Nanoseconds since the epoch as RFC 3339 UTC with nanoseconds.
@@ -64,6 +30,33 @@ std::string utc_time(std::int64_t ns) {
 }
 
 }  // namespace
+
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        if (byte < 0x20) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\u%04x", byte);
+          out += escaped;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
 
 result<message_header> parse_header(std::string_view flag) {
   const auto equals = flag.find('=');
@@ -131,7 +124,7 @@ std::string json_line(const delivery& d) {
   std::string out = "{\"id\":" + std::to_string(d.id) + ",\"attempt\":" + std::to_string(d.attempt);
   out += ",\"publish_time_ns\":" + std::to_string(d.data.publish_time_ns);
   out += ",\"publish_time\":";
-  append_json_string(out, utc_time(d.data.publish_time_ns));
+  out += json_string(utc_time(d.data.publish_time_ns));
   out += ',';
   append_bytes_field(out, "key", d.data.key);
   // Headers whose name and value are text go under "headers"; the others under
@@ -143,9 +136,9 @@ std::string json_line(const delivery& d) {
       if ((is_utf8(header.name) && is_utf8(header.value)) != text) continue;
       if (!first) out += ',';
       first = false;
-      append_json_string(out, text ? header.name : base64(header.name));
+      out += json_string(text ? header.name : base64(header.name));
       out += ':';
-      append_json_string(out, text ? header.value : base64(header.value));
+      out += json_string(text ? header.value : base64(header.value));
     }
     out += '}';
   }

@@ -18,6 +18,9 @@ namespace weir::cli {
 /// True when `bytes` is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF).
 bool is_utf8(std::string_view bytes);
 
+/// `text` (UTF-8) as a JSON string, quotes included, control characters escaped.
+std::string json_string(std::string_view text);
+
 /// Standard base64 (RFC 4648, with padding).
 std::string base64(std::string_view bytes);
 
