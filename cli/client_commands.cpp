@@ -81,13 +81,6 @@ class seen_sequences {
   std::unordered_set<std::uint64_t> others_;
 };
 
-/// The message a node or proxy put in an error, without CAF's decoration.
-std::string error_text(caf::actor_system& system, const caf::error& error) {
-  const auto& context = error.context();
-  if (context.match_elements<std::string>()) return context.get_as<std::string>(0);
-  return system.render(error);
-}
-
 std::int64_t wall_clock_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -157,25 +150,14 @@ result<caf::actor> connect_queue(caf::actor_system& system, const std::string& a
   return spawn_remote_queue(system, options);
 }
 
-/// Asks the node for the queue once, so that an unknown queue or a wrong address
-/// is reported at once instead of as a silent wait. Retries until `deadline`
-/// while the node cannot be reached (it may be starting).
-status probe_queue(caf::scoped_actor& self, const caf::actor& remote,
+/// The queue's probe as a status: not_found when the node says it has no such
+/// queue, timed_out when the node was not reached by `deadline`.
+status check_queue(caf::scoped_actor& self, const caf::actor& remote,
                    clock_type::time_point deadline) {
-  for (;;) {
-    status outcome;
-    bool answered = false;
-    self->request(remote, caf::infinite, list_atom::value, std::uint64_t{0}, std::uint32_t{0})
-        .receive([&](const std::vector<delivery>&) { answered = true; },
-                 [&](const caf::error& error) {
-                   // not_found: the node said so; anything else may pass (not connected yet).
-                   outcome = status{is_unknown_queue(error) ? errc::not_found : errc::timed_out,
-                                    error_text(self->system(), error)};
-                 });
-    if (answered) return {};
-    if (outcome.code() == errc::not_found) return outcome;
-    if (clock_type::now() >= deadline) return outcome;
-  }
+  const auto failed = probe_queue(self, remote, deadline);
+  if (!failed) return {};
+  return status{is_unknown_queue(failed) ? errc::not_found : errc::timed_out,
+                error_text(self->system(), failed)};
 }
 
 constexpr std::size_t body_bytes_max = transport::message_body_bytes_max;
@@ -408,7 +390,7 @@ int run_produce(const produce_options& options) {
   }
   int exit_status = 0;
   std::atomic<std::uint64_t> confirmed{0};
-  if (auto found = probe_queue(self, *remote, deadline); !found) {
+  if (auto found = check_queue(self, *remote, deadline); !found) {
     std::cerr << "weir produce: " << found.message() << "\n";
     exit_status = found.code() == errc::not_found ? 2 : 1;
   } else {
@@ -540,7 +522,7 @@ int run_consume(const consume_options& options) {
   // out start-up and shutdown, as the raw ZeroMQ ceiling in bench/ does.
   std::atomic<clock_type::rep> first_delivery{0};
   int exit_status = 0;
-  if (auto found = probe_queue(self, *remote, probe_deadline); !found) {
+  if (auto found = check_queue(self, *remote, probe_deadline); !found) {
     std::cerr << "weir consume: " << found.message() << "\n";
     exit_status = found.code() == errc::not_found ? 2 : 1;
   } else {

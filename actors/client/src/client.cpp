@@ -331,16 +331,8 @@ result<subscription> client::subscribe(const std::string& queue, std::uint32_t c
   }
   // Asked once up front, so that an unknown queue is an error now, not a silent wait.
   caf::scoped_actor self{impl_->system};
-  const auto deadline = clock_type::now() + impl_->options.connect_timeout;
-  for (;;) {
-    caf::error failed;
-    self->request(proxy, caf::infinite, list_atom::value, std::uint64_t{0}, std::uint32_t{0})
-        .receive([](const std::vector<delivery>&) {}, [&](caf::error& error) { failed = error; });
-    if (!failed) break;
-    if (is_unknown_queue(failed) || clock_type::now() >= deadline) {
-      return probe_failure(impl_->system, failed, queue, impl_->address);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (auto failed = probe_queue(self, proxy, clock_type::now() + impl_->options.connect_timeout)) {
+    return probe_failure(impl_->system, failed, queue, impl_->address);
   }
   auto state = std::make_shared<subscription::impl>();
   state->owner = impl_;

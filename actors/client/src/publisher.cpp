@@ -222,13 +222,6 @@ caf::behavior publisher_behavior(publisher_actor* self, caf::actor proxy,
   };
 }
 
-/// The message a node or proxy put in an error, without CAF's decoration.
-std::string error_text(caf::actor_system& system, const caf::error& error) {
-  const auto& context = error.context();
-  if (context.match_elements<std::string>()) return context.get_as<std::string>(0);
-  return system.render(error);
-}
-
 }  // namespace
 
 caf::actor spawn_publisher(caf::actor_system& system, caf::actor proxy,

@@ -1,5 +1,6 @@
 #include "weir/node/remote_queue.hpp"
 
+#include <thread>
 #include <unordered_map>
 
 #include <spdlog/spdlog.h>
@@ -428,6 +429,26 @@ result<caf::actor> spawn_remote_queue(caf::actor_system& system, remote_queue_op
 bool is_unknown_queue(const caf::error& error) {
   return error.category() == wire::node_error_category &&
          error.code() == static_cast<std::uint8_t>(schema::ErrorCode::UNKNOWN_QUEUE);
+}
+
+std::string error_text(caf::actor_system& system, const caf::error& error) {
+  const auto& context = error.context();
+  if (context.match_elements<std::string>()) return context.get_as<std::string>(0);
+  return system.render(error);
+}
+
+caf::error probe_queue(caf::scoped_actor& self, const caf::actor& proxy,
+                       std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    caf::error failed;
+    self->request(proxy, caf::infinite, list_atom::value, std::uint64_t{0}, std::uint32_t{0})
+        .receive([](const std::vector<delivery>&) {}, [&](caf::error& error) { failed = error; });
+    if (!failed || is_unknown_queue(failed) || std::chrono::steady_clock::now() >= deadline) {
+      return failed;
+    }
+    // Not connected yet: a pause, so that a node still starting is not asked in a spin.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 }  // namespace weir

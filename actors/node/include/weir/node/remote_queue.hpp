@@ -37,4 +37,13 @@ result<caf::actor> spawn_remote_queue(caf::actor_system& system, remote_queue_op
 /// True when a list or replay request failed because the node has no such queue.
 bool is_unknown_queue(const caf::error& error);
 
+/// The text a node or proxy put in an error, without CAF's decoration.
+std::string error_text(caf::actor_system& system, const caf::error& error);
+
+/// Asks the node behind `proxy` for its queue until it answers or `deadline`
+/// passes (the node may be starting), so that an unknown queue or a wrong
+/// address is an error at once, not a silent wait. None, or the last failure.
+caf::error probe_queue(caf::scoped_actor& self, const caf::actor& proxy,
+                       std::chrono::steady_clock::time_point deadline);
+
 }  // namespace weir
